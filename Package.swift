@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Tandem",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tandem", targets: ["tandem"]),
+        .executable(name: "tandem-replay", targets: ["tandem-replay"]),
+    ],
+    targets: [
+        // One door per C library (STYLE.md §3): only SIP imports COsip, only Registry imports CSQLite.
+        .systemLibrary(name: "COsip", pkgConfig: "libosip2", providers: [.apt(["libosip2-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "SIP", dependencies: ["COsip"]),
+        .target(name: "SIPTransport", dependencies: ["SIP"]),
+        .target(name: "Registry", dependencies: ["CSQLite"]),
+        .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "Registry"]),
+        .target(name: "GatewayTesting", dependencies: ["Gateway", "SIP", "SIPTransport"]),
+
+        .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "Registry"]),
+        .executableTarget(name: "tandem-replay", dependencies: ["GatewayTesting", "SIPTransport"]),
+        .executableTarget(name: "tandem-bench", dependencies: ["SIP"]),
+
+        .testTarget(name: "SIPTests", dependencies: ["SIP"]),
+        .testTarget(name: "SIPTransportTests", dependencies: ["SIPTransport", "SIP"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting", "SIP", "SIPTransport"],
+                    resources: [.copy("../Traces")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

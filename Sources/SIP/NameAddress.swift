@@ -1,0 +1,34 @@
+import COsip
+
+/// A name-addr or addr-spec with header parameters: From, To, Contact, Route, Record-Route.
+public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
+    public var displayName: String?
+    public var uri: SIPURI?
+    public var parameters: [SIPParameter]
+    /// The serialized form, as libosip2 writes it.
+    public var description: String
+
+    /// `Contact: *` (RFC 3261 §10.2.2): remove every binding.
+    public var isWildcard: Bool { displayName == "*" && uri == nil }
+
+    /// The `tag` parameter of From and To (RFC 3261 §19.3).
+    public var tag: String? { parameters.value(named: "tag").flatMap { $0 } }
+
+    /// Parses a name-addr with libosip2 (the From grammar serves every name-addr header).
+    public init?(parsing text: String) {
+        _ = osipLibraryReady
+        var from: UnsafeMutablePointer<osip_from_t>? = nil
+        guard osip_from_init(&from) == OSIP_SUCCESS, let from else { return nil }
+        defer { osip_from_free(from) }
+        guard osip_from_parse(from, text) == OSIP_SUCCESS else { return nil }
+        self.init(from)
+    }
+
+    /// From, To, Contact, Route and Record-Route all share libosip2's `osip_from_t` layout.
+    init(_ from: UnsafeMutablePointer<osip_from_t>) {
+        displayName = string(from.pointee.displayname)
+        uri = from.pointee.url.map { SIPURI($0) }
+        parameters = osipParameters(&from.pointee.gen_params)
+        description = osipString { osip_from_to_str(from, $0) } ?? ""
+    }
+}

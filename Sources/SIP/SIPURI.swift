@@ -1,0 +1,44 @@
+import COsip
+
+/// A SIP or SIPS URI (RFC 3261 §19.1), read from libosip2's parse.
+public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
+    public var scheme: String
+    public var user: String?
+    public var password: String?
+    public var host: String
+    public var port: Int?
+    public var parameters: [SIPParameter]
+    public var headers: [SIPParameter]
+    /// The serialized form, as libosip2 writes it.
+    public var description: String
+
+    /// Parses a URI with libosip2; `nil` when it is not a valid URI.
+    public init?(parsing text: String) {
+        _ = osipLibraryReady
+        var uri: UnsafeMutablePointer<osip_uri_t>? = nil
+        guard osip_uri_init(&uri) == OSIP_SUCCESS, let uri else { return nil }
+        defer { osip_uri_free(uri) }
+        guard osip_uri_parse(uri, text) == OSIP_SUCCESS else { return nil }
+        self.init(uri)
+        if host.isEmpty { return nil }
+    }
+
+    init(_ uri: UnsafeMutablePointer<osip_uri_t>) {
+        scheme = string(uri.pointee.scheme) ?? "sip"
+        user = string(uri.pointee.username)
+        password = string(uri.pointee.password)
+        host = string(uri.pointee.host) ?? ""
+        port = string(uri.pointee.port).flatMap { Int($0) }
+        parameters = osipParameters(&uri.pointee.url_params)
+        headers = osipParameters(&uri.pointee.url_headers)
+        description = osipString { osip_uri_to_str(uri, $0) } ?? ""
+    }
+
+    /// The `transport` URI parameter, lower-cased, if present.
+    public var transport: String? {
+        parameters.value(named: "transport").flatMap { $0 }?.asciiLowercased
+    }
+
+    /// `;lr`: the next hop is a loose router (RFC 3261 §16.12).
+    public var isLooseRouter: Bool { parameters.contains(named: "lr") }
+}
