@@ -15,7 +15,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "SIP", dependencies: ["COsip"]),
-        .target(name: "SIPTransport", dependencies: ["SIP"]),
+        .systemLibrary(name: "CLinux"),
+        .target(name: "SIPTransport", dependencies: ["SIP", "CLinux"]),
         .target(name: "Registry", dependencies: ["CSQLite"]),
         .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "Registry"]),
         .target(name: "GatewayTesting", dependencies: ["Gateway", "SIP", "SIPTransport"]),

@@ -33,6 +33,13 @@ public final class SIPMessage {
         let message = SIPMessage(owning: pointer)
         let status = osip_message_parse(pointer, base.assumingMemoryBound(to: CChar.self), bytes.count)
         guard status == OSIP_SUCCESS else {
+            // libosip2 refuses some bodies shorter than announced; name that case precisely.
+            let head = SIPFraming.headerSectionLength(bytes) ?? bytes.count
+            let declared = SIPFraming.headerLines(Array(bytes[..<head]))
+                .first { HeaderName.same($0.name, "Content-Length") }.flatMap { Int($0.value) }
+            if let declared, declared > bytes.count - head {
+                throw SIPMessageError(.truncatedBody, "Body shorter than Content-Length")
+            }
             throw SIPMessageError(.unparseable, "Malformed message")
         }
         if message.raw.pointee.sip_method == nil && message.raw.pointee.status_code == 0 {

@@ -1,0 +1,225 @@
+import Foundation
+import SIPTransport
+
+/// A configuration problem, located by file and line (or by the `--set` option that caused it).
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var file: String
+    public var line: Int?
+    public var reason: String
+
+    public init(file: String, line: Int?, reason: String) {
+        self.file = file
+        self.line = line
+        self.reason = reason
+    }
+
+    public var description: String {
+        if let line { return "\(file):\(line): \(reason)" }
+        return "\(file): \(reason)"
+    }
+}
+
+/// Tandem's settings, read from an INI file (`Config/tandem.conf`) plus `--set section.key=value`
+/// overrides. Every key is listed in `Configuration.keys` and documented in docs/configuration.md.
+public struct Configuration: Sendable, Equatable {
+    // [sip]
+    public var listen: [ListenPoint] = [
+        ListenPoint(transport: .udp, address: SocketAddress(host: "127.0.0.1", port: 5060)),
+        ListenPoint(transport: .tcp, address: SocketAddress(host: "127.0.0.1", port: 5060)),
+    ]
+    public var domain: String? = nil
+    public var maxMessageSize = 65_535
+    public var udpWorkers = 0
+    public var udpReceiveBuffer = 4 << 20
+    public var tcpIdleTimeout = 120.0
+    public var tcpMaxConnections = 4_096
+    public var serverHeader = "Tandem/\(TandemVersion.current)"
+    // [storage]
+    public var storagePath = "var/tandem.db"
+    // [log]
+    public var logLevel = LogLevel.info
+
+    public init() {}
+
+    /// One configuration key: its name, default as written in the file, meaning, and how to apply a value.
+    public struct Key: Sendable {
+        public let name: String
+        public let defaultText: String
+        public let summary: String
+        let apply: @Sendable (inout Configuration, String) throws(KeyError) -> Void
+    }
+
+    struct KeyError: Error { var reason: String }
+
+    /// Every key Tandem understands. docs/configuration.md is checked against this list by the tests.
+    public static let keys: [Key] = [
+        Key(name: "sip.listen", defaultText: "udp:127.0.0.1:5060, tcp:127.0.0.1:5060",
+            summary: "Comma-separated listen points, `udp:HOST:PORT` or `tcp:HOST:PORT`; IPv6 hosts in brackets.") {
+            config, value throws(KeyError) in
+            let items = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !items.isEmpty else { throw KeyError(reason: "at least one listen point is required") }
+            var points: [ListenPoint] = []
+            for item in items {
+                do { points.append(try ListenPoint(parsing: item)) } catch let error as TransportError { throw KeyError(reason: error.reason) } catch { throw KeyError(reason: "\(error)") }
+            }
+            guard Set(points).count == points.count else { throw KeyError(reason: "a listen point is listed twice") }
+            config.listen = points
+        },
+        Key(name: "sip.domain", defaultText: "(empty)",
+            summary: "The SIP domain Tandem serves; requests whose Request-URI host is this domain (or a listen address) are addressed to Tandem itself.") {
+            config, value throws(KeyError) in
+            config.domain = value.isEmpty ? nil : value.lowercased()
+        },
+        Key(name: "sip.max_message_size", defaultText: "65535",
+            summary: "Largest message accepted, in bytes; larger UDP requests get 513, larger TCP messages close the connection after a 513.") {
+            config, value throws(KeyError) in
+            config.maxMessageSize = try integer(value, in: 512...65_535)
+        },
+        Key(name: "sip.udp_workers", defaultText: "0",
+            summary: "Threads reading each UDP socket; 0 means one per CPU core.") {
+            config, value throws(KeyError) in
+            config.udpWorkers = try integer(value, in: 0...256)
+        },
+        Key(name: "sip.udp_receive_buffer", defaultText: "4194304",
+            summary: "SO_RCVBUF for UDP sockets, in bytes (the kernel caps it at net.core.rmem_max).") {
+            config, value throws(KeyError) in
+            config.udpReceiveBuffer = try integer(value, in: 65_536...(1 << 30))
+        },
+        Key(name: "sip.tcp_idle_timeout", defaultText: "120",
+            summary: "Seconds a TCP connection may stay silent before Tandem closes it.") {
+            config, value throws(KeyError) in
+            config.tcpIdleTimeout = Double(try integer(value, in: 1...86_400))
+        },
+        Key(name: "sip.tcp_max_connections", defaultText: "4096",
+            summary: "Most TCP connections open at once; connections beyond it are closed on accept.") {
+            config, value throws(KeyError) in
+            config.tcpMaxConnections = try integer(value, in: 1...1_000_000)
+        },
+        Key(name: "sip.server_header", defaultText: "Tandem/VERSION",
+            summary: "Value of the Server header on responses Tandem generates; empty to send none.") {
+            config, value throws(KeyError) in
+            config.serverHeader = value
+        },
+        Key(name: "storage.path", defaultText: "var/tandem.db",
+            summary: "The SQLite database file, relative to the working directory; its folder is created if missing.") {
+            config, value throws(KeyError) in
+            guard !value.isEmpty else { throw KeyError(reason: "a database path is required") }
+            config.storagePath = value
+        },
+        Key(name: "log.level", defaultText: "info",
+            summary: "Least severe level written to stderr: debug, info, notice, warning or error. Changes on SIGHUP.") {
+            config, value throws(KeyError) in
+            guard let level = LogLevel(name: value) else {
+                throw KeyError(reason: "'\(value)' is not one of debug, info, notice, warning, error")
+            }
+            config.logLevel = level
+        },
+    ]
+
+    /// Sections that exist so a file may name them, even before they hold keys.
+    public static let sections: Set<String> = ["sip", "admin", "storage", "routing", "log"]
+
+    static func integer(_ value: String, in range: ClosedRange<Int>) throws(KeyError) -> Int {
+        guard let number = Int(value), range.contains(number) else {
+            throw KeyError(reason: "'\(value)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    /// Reads a file and applies overrides; `file` is used only in error messages when `text` is given.
+    public static func load(file: String, overrides: [String] = []) throws(ConfigurationError) -> Configuration {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigurationError(file: file, line: nil, reason: "cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(file: file, line: nil, reason: "the file is not UTF-8 text")
+        }
+        return try parse(text, file: file, overrides: overrides)
+    }
+
+    public static func parse(_ text: String, file: String, overrides: [String] = []) throws(ConfigurationError) -> Configuration {
+        var configuration = Configuration()
+        var seen: [String: Int] = [:]
+        var section: String?
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = index + 1
+            let line = stripComment(String(rawLine)).trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]") else {
+                    throw ConfigurationError(file: file, line: lineNumber, reason: "section header must end with ']'")
+                }
+                let name = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces).lowercased()
+                guard sections.contains(name) else {
+                    throw ConfigurationError(file: file, line: lineNumber,
+                                             reason: "unknown section [\(name)] (known: \(sections.sorted().joined(separator: ", ")))")
+                }
+                section = name
+                continue
+            }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ConfigurationError(file: file, line: lineNumber, reason: "expected 'key = value'")
+            }
+            guard let section else {
+                throw ConfigurationError(file: file, line: lineNumber, reason: "key outside of any [section]")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = unquote(line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces))
+            let name = "\(section).\(key)"
+            if let previous = seen[name] {
+                throw ConfigurationError(file: file, line: lineNumber, reason: "\(name) is already set on line \(previous)")
+            }
+            seen[name] = lineNumber
+            do { try apply(name, value, to: &configuration) } catch {
+                throw ConfigurationError(file: file, line: lineNumber, reason: "\(name): \(error.reason)")
+            }
+        }
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "=") else {
+                throw ConfigurationError(file: "--set \(override)", line: nil, reason: "expected section.key=value")
+            }
+            let name = override[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = unquote(override[override.index(after: equals)...].trimmingCharacters(in: .whitespaces))
+            do { try apply(name, value, to: &configuration) } catch {
+                throw ConfigurationError(file: "--set \(override)", line: nil, reason: "\(name): \(error.reason)")
+            }
+        }
+        return configuration
+    }
+
+    static func apply(_ name: String, _ value: String, to configuration: inout Configuration) throws(KeyError) {
+        guard let key = keys.first(where: { $0.name == name }) else {
+            let section = name.split(separator: ".").first.map(String.init) ?? ""
+            let known = keys.filter { $0.name.hasPrefix(section + ".") }.map(\.name)
+            let hint = known.isEmpty ? "" : " (known in [\(section)]: \(known.joined(separator: ", ")))"
+            throw KeyError(reason: "unknown key\(hint)")
+        }
+        try key.apply(&configuration, value)
+    }
+
+    /// `#` and `;` start a comment at the beginning of a line, or after white space.
+    static func stripComment(_ line: String) -> String {
+        var previous: Character = " "
+        var inQuotes = false
+        for (offset, character) in line.enumerated() {
+            if character == "\"" { inQuotes.toggle() }
+            if !inQuotes, character == "#" || character == ";", previous == " " || previous == "\t" {
+                return String(line.prefix(offset))
+            }
+            previous = character
+        }
+        return line
+    }
+
+    static func unquote(_ value: String) -> String {
+        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+            return String(value.dropFirst().dropLast())
+        }
+        return value
+    }
+}
+
+/// The version Tandem reports (`--version`, `Server`, `system.version`).
+public enum TandemVersion {
+    public static let current = "0.1.0"
+}

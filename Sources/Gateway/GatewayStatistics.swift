@@ -1,0 +1,51 @@
+import Synchronization
+import SIPTransport
+
+/// Counters of what the gateway did with each message; every drop is counted somewhere here.
+public final class GatewayStatistics: Sendable {
+    public let requestsReceived = Counter()
+    public let responsesReceived = Counter()
+    /// Unparseable requests answered with 400.
+    public let malformedAnswered = Counter()
+    /// Unparseable messages with no readable Via (or unparseable responses): dropped.
+    public let malformedDropped = Counter()
+    public let oversizedAnswered = Counter()
+    public let oversizedDropped = Counter()
+    public let missingHeader = Counter()
+    public let truncatedBody = Counter()
+    public let unframeable = Counter()
+    public let strayResponses = Counter()
+    public let acksAbsorbed = Counter()
+    public let optionsAnswered = Counter()
+    public let tooManyHops = Counter()
+    public let notFound = Counter()
+    public let notImplemented = Counter()
+    public let noTransaction = Counter()
+    public let responsesSent = Counter()
+    public let sendErrors = Counter()
+
+    public init() {}
+
+    public func snapshot() -> [(String, Int)] {
+        [
+            ("requests_received", requestsReceived),
+            ("responses_received", responsesReceived),
+            ("malformed_answered", malformedAnswered),
+            ("malformed_dropped", malformedDropped),
+            ("oversized_answered", oversizedAnswered),
+            ("oversized_dropped", oversizedDropped),
+            ("missing_header", missingHeader),
+            ("truncated_body", truncatedBody),
+            ("unframeable", unframeable),
+            ("stray_responses", strayResponses),
+            ("acks_absorbed", acksAbsorbed),
+            ("options_answered", optionsAnswered),
+            ("too_many_hops", tooManyHops),
+            ("not_found", notFound),
+            ("not_implemented", notImplemented),
+            ("no_transaction", noTransaction),
+            ("responses_sent", responsesSent),
+            ("send_errors", sendErrors),
+        ].map { ("gateway.\($0.0)", $0.1.value) }
+    }
+}

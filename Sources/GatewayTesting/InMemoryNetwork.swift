@@ -1,0 +1,164 @@
+import Gateway
+import SIPTransport
+import Synchronization
+
+/// The gateway under test with an in-memory transport: every send lands in the inbox of the peer it
+/// is addressed to, synchronously, so a trace runs deterministically with no sockets and no sleeping.
+///
+/// TCP peers go through the same `StreamFramer` and frame handling as the real TCP engine.
+public final class InMemoryNetwork: TraceNetwork, Transport {
+    private struct State {
+        var inbox: [String: [TraceEvent]] = [:]
+        var connectionOfPeer: [String: ConnectionID] = [:]
+        var peerOfConnection: [ConnectionID: String] = [:]
+        var framers: [String: StreamFramer] = [:]
+        var nextConnection: UInt64 = 1
+        /// Sends to addresses no peer owns; they show up as a failure in `expect nothing`.
+        var unrouted: [(Destination, [UInt8])] = []
+        var virtualTime: Double = 0
+    }
+
+    public let peers: [Trace.Peer]
+    public let listen: [ListenPoint]
+    public let configuration: Configuration
+    private let state = Mutex(State())
+    private var gateway: Gateway!
+
+    /// Builds the gateway from Tandem's defaults plus the trace's `config` lines.
+    public init(trace: Trace, logger: Logger) throws {
+        var overrides = trace.configuration
+        overrides.append("sip.listen=" + trace.gateway.map(\.description).joined(separator: ","))
+        configuration = try Configuration.parse("", file: trace.name, overrides: overrides)
+        peers = trace.peers
+        listen = trace.gateway
+        gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, logger: logger)
+    }
+
+    public var statistics: GatewayStatistics { gateway.statistics }
+
+    // MARK: TraceNetwork
+
+    public func address(of peer: String) -> SocketAddress {
+        peers.first { $0.name == peer }!.address
+    }
+
+    public func gatewayAddress(_ transport: TransportKind) -> SocketAddress {
+        (listen.first { $0.transport == transport } ?? listen[0]).address
+    }
+
+    private func localPoint(_ transport: TransportKind) -> ListenPoint {
+        listen.first { $0.transport == transport } ?? listen[0]
+    }
+
+    public func send(_ bytes: [UInt8], from peerName: String, chunkSize: Int?) throws {
+        let peer = peers.first { $0.name == peerName }!
+        switch peer.transport {
+        case .udp:
+            gateway.receive(InboundMessage(bytes: bytes, transport: .udp, source: peer.address,
+                                           local: localPoint(.udp), connection: nil))
+        case .tcp:
+            let size = chunkSize ?? max(bytes.count, 1)
+            var offset = 0
+            while offset < bytes.count {
+                deliverStream(Array(bytes[offset..<min(offset + size, bytes.count)]), from: peer)
+                offset += size
+            }
+        }
+    }
+
+    private func deliverStream(_ chunk: [UInt8], from peer: Trace.Peer) {
+        let (connection, frames): (ConnectionID, [StreamFramer.Frame]) = state.withLock { state in
+            let connection: ConnectionID
+            if let existing = state.connectionOfPeer[peer.name] {
+                connection = existing
+            } else {
+                connection = ConnectionID(state.nextConnection)
+                state.nextConnection += 1
+                state.connectionOfPeer[peer.name] = connection
+                state.peerOfConnection[connection] = peer.name
+                state.framers[peer.name] = StreamFramer(maxMessageSize: configuration.maxMessageSize)
+            }
+            state.framers[peer.name]!.append(chunk)
+            var frames: [StreamFramer.Frame] = []
+            while let frame = state.framers[peer.name]!.next() { frames.append(frame) }
+            return (connection, frames)
+        }
+        for frame in frames {
+            let disposition = frame.disposition(source: peer.address, local: localPoint(.tcp), connection: connection)
+            if let reply = disposition.reply { try? send(reply, to: Destination(transport: .tcp, address: peer.address, connection: connection)) }
+            if let message = disposition.message { gateway.receive(message) }
+            if disposition.close {
+                close(connection)
+                return
+            }
+        }
+    }
+
+    public func receive(for peer: String, timeout: Double) -> TraceEvent? {
+        state.withLock { state in
+            guard var queue = state.inbox[peer], !queue.isEmpty else { return nil }
+            let first = queue.removeFirst()
+            state.inbox[peer] = queue
+            return first
+        }
+    }
+
+    public func receiveAny(peer: String?, within: Double) -> (peer: String, event: TraceEvent)? {
+        let unrouted = state.withLock { state in state.unrouted.first }
+        if let (destination, bytes) = unrouted, peer == nil {
+            state.withLock { _ = $0.unrouted.removeFirst() }
+            return ("\(destination.transport.rawValue):\(destination.address) (no peer)", .message(bytes))
+        }
+        for candidate in peers.map(\.name) where peer == nil || peer == candidate {
+            if let event = receive(for: candidate, timeout: 0) { return (candidate, event) }
+        }
+        return nil
+    }
+
+    public func close(_ peer: String) {
+        state.withLock { state in
+            if let connection = state.connectionOfPeer.removeValue(forKey: peer) {
+                state.peerOfConnection[connection] = nil
+                state.framers[peer] = nil
+            }
+        }
+    }
+
+    /// Advances virtual time; nothing in the gateway keeps time yet beyond what traces observe.
+    public func wait(_ seconds: Double) {
+        state.withLock { $0.virtualTime += seconds }
+    }
+
+    // MARK: Transport (the gateway's side)
+
+    public func send(_ bytes: [UInt8], to destination: Destination) throws(TransportError) {
+        let error: TransportError? = state.withLock { state in
+            if destination.transport == .tcp {
+                guard let connection = destination.connection, let peer = state.peerOfConnection[connection] else {
+                    return TransportError("no open TCP connection to \(destination.address)")
+                }
+                state.inbox[peer, default: []].append(.message(bytes))
+                return nil
+            }
+            guard let peer = peers.first(where: { $0.transport == .udp && $0.address == destination.address }) else {
+                state.unrouted.append((destination, bytes))
+                return nil
+            }
+            state.inbox[peer.name, default: []].append(.message(bytes))
+            return nil
+        }
+        if let error { throw error }
+    }
+
+    public func close(_ connection: ConnectionID) {
+        state.withLock { state in
+            guard let peer = state.peerOfConnection.removeValue(forKey: connection) else { return }
+            state.connectionOfPeer[peer] = nil
+            state.framers[peer] = nil
+            state.inbox[peer, default: []].append(.closed)
+        }
+    }
+}
+
+// The state is behind a Mutex; the gateway reference is set once in init and only read after.
+extension InMemoryNetwork: @unchecked Sendable {}

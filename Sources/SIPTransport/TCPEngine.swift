@@ -1,0 +1,293 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Synchronization
+import CLinux
+
+/// Every TCP listen socket and connection, served by one epoll thread that accepts, reads and frames;
+/// complete messages go to the same handler as UDP (DESIGN.md "Threads and state").
+final class TCPEngine: Sendable {
+    struct Options: Sendable {
+        var maxMessageSize: Int
+        var idleTimeout: Double
+        var maxConnections: Int
+        /// A peer that does not read its responses is cut off past this many unsent bytes.
+        var maxPendingOutput: Int = 1 << 20
+    }
+
+    private struct Connection {
+        let fd: Int32
+        let peer: SocketAddress
+        let local: ListenPoint
+        var framer: StreamFramer
+        var lastActivity: Double
+        var pendingOutput: [UInt8] = []
+    }
+
+    private struct Table {
+        var connections: [UInt64: Connection] = [:]
+        var nextID: UInt64 = 1
+    }
+
+    private let epollFD: Int32
+    private let listeners: [(fd: Int32, point: ListenPoint)]
+    private let table = Mutex(Table())
+    private let stopping = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
+    private let options: Options
+    private let statistics: TransportStatistics
+    /// Listener identifiers in epoll's data field sit above every connection identifier.
+    private static let listenerBase: UInt64 = 1 << 62
+
+    var points: [ListenPoint] { listeners.map(\.point) }
+
+    init(points: [ListenPoint], options: Options, statistics: TransportStatistics) throws(TransportError) {
+        self.options = options
+        self.statistics = statistics
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw Socket.errnoText("epoll_create1") }
+        var opened: [(Int32, ListenPoint)] = []
+        var failure: TransportError?
+        for point in points {
+            let fd: Int32
+            do { fd = try Socket.bound(point, receiveBuffer: 0) } catch {
+                failure = error
+                break
+            }
+            guard listen(fd, 1024) == 0 else {
+                failure = Socket.errnoText("listen \(point)")
+                Glibc.close(fd)
+                break
+            }
+            Socket.setNonBlocking(fd)
+            var actual = point
+            if let local = Socket.localAddress(fd) { actual.address.port = local.port }
+            var event = epoll_event()
+            event.events = tandem_epollin()
+            event.data.u64 = Self.listenerBase + UInt64(opened.count)
+            epoll_ctl(epollFD, Int32(EPOLL_CTL_ADD), fd, &event)
+            opened.append((fd, actual))
+        }
+        if let failure {
+            for (fd, _) in opened { Glibc.close(fd) }
+            Glibc.close(epollFD)
+            throw failure
+        }
+        listeners = opened.map { (fd: $0.0, point: $0.1) }
+    }
+
+    func start(handler: @escaping @Sendable (InboundMessage) -> Void) {
+        let thread = Thread { [self] in
+            self.run(handler)
+            self.stopped.store(true, ordering: .releasing)
+        }
+        thread.name = "tcp"
+        thread.start()
+    }
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    private func run(_ handler: @Sendable (InboundMessage) -> Void) {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var readBuffer = [UInt8](repeating: 0, count: 65_536)
+        var lastSweep = Self.now()
+        while !stopping.load(ordering: .relaxed) {
+            let count = epoll_wait(epollFD, &events, Int32(events.count), 200)
+            if count > 0 {
+                for index in 0..<Int(count) {
+                    let event = events[index]
+                    let id = event.data.u64
+                    if id >= Self.listenerBase {
+                        accept(listenerIndex: Int(id - Self.listenerBase))
+                        continue
+                    }
+                    if event.events & tandem_epollout() != 0 { flush(id) }
+                    if event.events & (tandem_epollin() | tandem_epollhup() | tandem_epollerr() | tandem_epollrdhup()) != 0 {
+                        read(id, buffer: &readBuffer, handler: handler)
+                    }
+                }
+            }
+            let now = Self.now()
+            if now - lastSweep >= 1 {
+                lastSweep = now
+                closeIdle(now: now)
+            }
+        }
+        let fds = table.withLock { table in
+            let fds = table.connections.values.map(\.fd)
+            table.connections.removeAll()
+            return fds
+        }
+        for fd in fds { Glibc.close(fd) }
+        for listener in listeners { Glibc.close(listener.fd) }
+        Glibc.close(epollFD)
+    }
+
+    private func accept(listenerIndex: Int) {
+        let listener = listeners[listenerIndex]
+        while true {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    tandem_accept4(listener.fd, $0, &length, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+                }
+            }
+            guard fd >= 0 else { return }
+            guard let peer = SocketAddress(&storage) else {
+                Glibc.close(fd)
+                continue
+            }
+            let admitted: UInt64? = table.withLock { table in
+                guard table.connections.count < options.maxConnections else { return nil }
+                let id = table.nextID
+                table.nextID += 1
+                table.connections[id] = Connection(
+                    fd: fd, peer: peer, local: listener.point,
+                    framer: StreamFramer(maxMessageSize: options.maxMessageSize), lastActivity: Self.now())
+                return id
+            }
+            guard let id = admitted else {
+                statistics.tcpRejectedAtLimit.increment()
+                Glibc.close(fd)
+                continue
+            }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            var event = epoll_event()
+            event.events = tandem_epollin() | tandem_epollrdhup()
+            event.data.u64 = id
+            epoll_ctl(epollFD, Int32(EPOLL_CTL_ADD), fd, &event)
+            statistics.tcpAccepted.increment()
+        }
+    }
+
+    private enum ReadOutcome { case open, closedByPeer }
+
+    private func read(_ id: UInt64, buffer: inout [UInt8], handler: @Sendable (InboundMessage) -> Void) {
+        guard let (fd, peer, local) = table.withLock({ table in
+            table.connections[id].map { ($0.fd, $0.peer, $0.local) }
+        }) else { return }
+        var outcome = ReadOutcome.open
+        var received: [UInt8] = []
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                received.append(contentsOf: buffer[0..<count])
+                if received.count > options.maxMessageSize * 2 { break }
+                continue
+            }
+            if count == 0 { outcome = .closedByPeer }
+            else if errno == EINTR { continue }
+            else if errno != EAGAIN && errno != EWOULDBLOCK { outcome = .closedByPeer }
+            break
+        }
+        var frames: [StreamFramer.Frame] = []
+        table.withLock { table in
+            guard table.connections[id] != nil else { return }
+            table.connections[id]!.lastActivity = Self.now()
+            table.connections[id]!.framer.append(received)
+            while let frame = table.connections[id]!.framer.next() { frames.append(frame) }
+        }
+        let connection = ConnectionID(id)
+        for frame in frames {
+            switch frame {
+            case .message: statistics.tcpReceived.increment()
+            case .ping: statistics.tcpPings.increment()
+            case .oversized: statistics.tcpClosedOversized.increment()
+            case .malformed: statistics.tcpClosedMalformed.increment()
+            }
+            let disposition = frame.disposition(source: peer, local: local, connection: connection)
+            if let reply = disposition.reply { try? send(reply, on: connection) }
+            if let message = disposition.message { handler(message) }
+            if disposition.close {
+                close(connection)
+                return
+            }
+        }
+        if outcome == .closedByPeer {
+            statistics.tcpClosedByPeer.increment()
+            close(connection)
+        }
+    }
+
+    func send(_ bytes: [UInt8], on connection: ConnectionID) throws(TransportError) {
+        let error: TransportError? = table.withLock { table -> TransportError? in
+            guard var entry = table.connections[connection.rawValue] else {
+                return TransportError("\(connection) is closed")
+            }
+            if entry.pendingOutput.isEmpty {
+                let written = bytes.withUnsafeBytes { Glibc.send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written == bytes.count { return nil }
+                if written < 0 && errno != EAGAIN && errno != EWOULDBLOCK {
+                    return Socket.errnoText("send on \(connection)")
+                }
+                entry.pendingOutput.append(contentsOf: bytes[max(written, 0)...])
+            } else {
+                entry.pendingOutput.append(contentsOf: bytes)
+            }
+            if entry.pendingOutput.count > options.maxPendingOutput {
+                return TransportError("\(connection) does not read: \(entry.pendingOutput.count) bytes unsent")
+            }
+            var event = epoll_event()
+            event.events = tandem_epollin() | tandem_epollrdhup() | tandem_epollout()
+            event.data.u64 = connection.rawValue
+            epoll_ctl(epollFD, Int32(EPOLL_CTL_MOD), entry.fd, &event)
+            table.connections[connection.rawValue] = entry
+            return nil
+        }
+        if let error {
+            statistics.tcpSendErrors.increment()
+            throw error
+        }
+        statistics.tcpSent.increment()
+    }
+
+    private func flush(_ id: UInt64) {
+        table.withLock { table in
+            guard var entry = table.connections[id], !entry.pendingOutput.isEmpty else { return }
+            let written = entry.pendingOutput.withUnsafeBytes {
+                Glibc.send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
+            if written > 0 { entry.pendingOutput.removeFirst(written) }
+            if entry.pendingOutput.isEmpty {
+                var event = epoll_event()
+                event.events = tandem_epollin() | tandem_epollrdhup()
+                event.data.u64 = id
+                epoll_ctl(epollFD, Int32(EPOLL_CTL_MOD), entry.fd, &event)
+            }
+            table.connections[id] = entry
+        }
+    }
+
+    func close(_ connection: ConnectionID) {
+        let fd: Int32? = table.withLock { table in
+            table.connections.removeValue(forKey: connection.rawValue)?.fd
+        }
+        guard let fd else { return }
+        epoll_ctl(epollFD, Int32(EPOLL_CTL_DEL), fd, nil)
+        Glibc.close(fd)
+    }
+
+    private func closeIdle(now: Double) {
+        let idle = table.withLock { table in
+            table.connections.filter { now - $0.value.lastActivity > options.idleTimeout }.map(\.key)
+        }
+        for id in idle {
+            statistics.tcpClosedIdle.increment()
+            close(ConnectionID(id))
+        }
+    }
+
+    var connectionCount: Int { table.withLock { $0.connections.count } }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        while !stopped.load(ordering: .acquiring) { usleep(10_000) }
+    }
+}

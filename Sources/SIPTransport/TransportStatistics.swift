@@ -1,0 +1,40 @@
+import Synchronization
+
+/// Counters of the transport layer; read by `stats.get`.
+public final class TransportStatistics: Sendable {
+    public let udpReceived = Counter()
+    public let udpSent = Counter()
+    public let udpSendErrors = Counter()
+    public let udpKeepalives = Counter()
+    public let tcpAccepted = Counter()
+    public let tcpRejectedAtLimit = Counter()
+    public let tcpClosedIdle = Counter()
+    public let tcpClosedByPeer = Counter()
+    public let tcpClosedMalformed = Counter()
+    public let tcpClosedOversized = Counter()
+    public let tcpReceived = Counter()
+    public let tcpSent = Counter()
+    public let tcpSendErrors = Counter()
+    public let tcpPings = Counter()
+
+    public init() {}
+
+    public func snapshot() -> [(String, Int)] {
+        [
+            ("udp.received", udpReceived.value),
+            ("udp.sent", udpSent.value),
+            ("udp.send_errors", udpSendErrors.value),
+            ("udp.keepalives", udpKeepalives.value),
+            ("tcp.accepted", tcpAccepted.value),
+            ("tcp.rejected_at_limit", tcpRejectedAtLimit.value),
+            ("tcp.closed_idle", tcpClosedIdle.value),
+            ("tcp.closed_by_peer", tcpClosedByPeer.value),
+            ("tcp.closed_malformed", tcpClosedMalformed.value),
+            ("tcp.closed_oversized", tcpClosedOversized.value),
+            ("tcp.received", tcpReceived.value),
+            ("tcp.sent", tcpSent.value),
+            ("tcp.send_errors", tcpSendErrors.value),
+            ("tcp.pings", tcpPings.value),
+        ]
+    }
+}
