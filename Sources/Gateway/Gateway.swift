@@ -132,7 +132,7 @@ public final class Gateway: Sendable {
             respond(to: request, inbound, status: 200, reason: "OK", settings) { response in
                 try response.addHeader("Allow", Self.allowedMethods)
                 try response.addHeader("Accept", "application/sdp")
-                try response.addHeader("Supported", "path")
+                try response.addHeader("Supported", "")
             }
             return
         }

@@ -42,12 +42,13 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         peers.first { $0.name == peer }!.address
     }
 
-    public func gatewayAddress(_ transport: TransportKind) -> SocketAddress {
-        (listen.first { $0.transport == transport } ?? listen[0]).address
+    public func gatewayAddress(_ transport: TransportKind, ipv6: Bool) -> SocketAddress {
+        localPoint(transport, ipv6: ipv6).address
     }
 
-    private func localPoint(_ transport: TransportKind) -> ListenPoint {
-        listen.first { $0.transport == transport } ?? listen[0]
+    private func localPoint(_ transport: TransportKind, ipv6: Bool = false) -> ListenPoint {
+        listen.first { $0.transport == transport && $0.address.isIPv6 == ipv6 }
+            ?? listen.first { $0.transport == transport } ?? listen[0]
     }
 
     public func send(_ bytes: [UInt8], from peerName: String, chunkSize: Int?) throws {
@@ -55,7 +56,7 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         switch peer.transport {
         case .udp:
             gateway.receive(InboundMessage(bytes: bytes, transport: .udp, source: peer.address,
-                                           local: localPoint(.udp), connection: nil))
+                                           local: localPoint(.udp, ipv6: peer.address.isIPv6), connection: nil))
         case .tcp:
             let size = chunkSize ?? max(bytes.count, 1)
             var offset = 0
@@ -84,7 +85,7 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
             return (connection, frames)
         }
         for frame in frames {
-            let disposition = frame.disposition(source: peer.address, local: localPoint(.tcp), connection: connection)
+            let disposition = frame.disposition(source: peer.address, local: localPoint(.tcp, ipv6: peer.address.isIPv6), connection: connection)
             if let reply = disposition.reply { try? send(reply, to: Destination(transport: .tcp, address: peer.address, connection: connection)) }
             if let message = disposition.message { gateway.receive(message) }
             if disposition.close {

@@ -11,7 +11,7 @@ public enum TraceEvent: Sendable, Equatable {
 /// The network a trace plays over: the in-memory one (in `swift test`) or real sockets (`tandem-replay`).
 public protocol TraceNetwork: AnyObject {
     func address(of peer: String) -> SocketAddress
-    func gatewayAddress(_ transport: TransportKind) -> SocketAddress
+    func gatewayAddress(_ transport: TransportKind, ipv6: Bool) -> SocketAddress
     func send(_ bytes: [UInt8], from peer: String, chunkSize: Int?) throws
     /// The next event for a peer, waiting up to `timeout` seconds of real time where that applies.
     func receive(for peer: String, timeout: Double) -> TraceEvent?
@@ -202,8 +202,9 @@ public final class TraceRunner {
             let address: SocketAddress
             let transport: TransportKind
             if parts[0] == "gateway" {
-                transport = trace.peers.first { $0.name == peer }?.transport ?? .udp
-                address = network.gatewayAddress(transport)
+                let declared = trace.peers.first { $0.name == peer }
+                transport = declared?.transport ?? .udp
+                address = network.gatewayAddress(transport, ipv6: declared?.address.isIPv6 ?? false)
             } else if let declared = trace.peers.first(where: { $0.name == parts[0] }) {
                 transport = declared.transport
                 address = network.address(of: declared.name)

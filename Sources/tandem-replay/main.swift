@@ -1,1 +1,67 @@
-print("x")
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GatewayTesting
+import SIPTransport
+
+/// `tandem-replay TRACE… --target udp:HOST:PORT [--target tcp:HOST:PORT] [--timeout SECONDS]`
+/// plays trace files over real sockets against a running `tandem` (format: docs/traces.md).
+let usage = """
+usage: tandem-replay TRACE… --target udp:HOST:PORT [--target tcp:HOST:PORT …] [--timeout SECONDS]
+
+Plays each trace against a running tandem over real UDP/TCP sockets and prints PASS or FAIL with
+the exchange as a ladder. Each peer talks to the target of its transport and address family;
+with one --target, the other transport uses the same host and port.
+"""
+
+func fail(_ text: String) -> Never {
+    FileHandle.standardError.write(Data("tandem-replay: \(text)\n".utf8))
+    exit(2)
+}
+
+var files: [String] = []
+var targets: [ListenPoint] = []
+var timeout = 2.0
+var arguments = Array(CommandLine.arguments.dropFirst())
+while !arguments.isEmpty {
+    let argument = arguments.removeFirst()
+    switch argument {
+    case "--target", "-t":
+        guard !arguments.isEmpty else { fail("--target needs udp:HOST:PORT or tcp:HOST:PORT") }
+        do {
+            targets.append(try ListenPoint(parsing: arguments.removeFirst()))
+        } catch { fail("\(error)") }
+    case "--timeout":
+        guard let value = arguments.first.flatMap(Double.init), value > 0 else { fail("--timeout needs seconds") }
+        arguments.removeFirst()
+        timeout = value
+    case "--help", "-h":
+        print(usage)
+        exit(0)
+    default:
+        if argument.hasPrefix("-") { fail("unknown option \(argument)\n\(usage)") }
+        files.append(argument)
+    }
+}
+guard !files.isEmpty else { fail("no trace given\n\(usage)") }
+guard !targets.isEmpty else { fail("--target is required\n\(usage)") }
+
+var passed = 0, failed = 0
+for file in files {
+    do {
+        let trace = try Trace.load(path: file)
+        if !trace.configuration.isEmpty {
+            print("note: \(file) expects tandem to run with: " + trace.configuration.map { "--set '\($0.replacingOccurrences(of: " ", with: ""))'" }.joined(separator: " "))
+        }
+        let network = try SocketNetwork(trace: trace, targets: targets)
+        let result = TraceRunner(trace: trace, network: network, timeout: timeout).run()
+        print(result)
+        if result.passed { passed += 1 } else { failed += 1 }
+    } catch {
+        print("FAIL \(file)\n  \(error)")
+        failed += 1
+    }
+}
+print("\(passed) passed, \(failed) failed")
+exit(failed == 0 ? 0 : 1)

@@ -1,1 +1,175 @@
-print("x")
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import Gateway
+import Registry
+import SIPTransport
+
+/// `tandem`: the gateway process. Reads its configuration, opens the store, binds every listen
+/// point, and serves until SIGTERM/SIGINT; SIGHUP re-reads the configuration.
+struct CommandLine {
+    var configPath = "Config/tandem.conf"
+    var overrides: [String] = []
+    var checkOnly = false
+
+    static let usage = """
+    usage: tandem [--config PATH] [--set section.key=value …] [--check-config] [--version] [--help]
+
+      --config PATH        configuration file (default: Config/tandem.conf)
+      --set KEY=VALUE      override one key, e.g. --set sip.listen=udp:0.0.0.0:5060 (repeatable)
+      --check-config       validate the configuration and exit (0 when valid)
+      --version            print the version and exit
+      --help               print this help and exit
+
+    Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration.
+    Keys are documented in docs/configuration.md.
+    """
+
+    static func parse(_ arguments: [String]) -> CommandLine {
+        var result = CommandLine()
+        var index = 0
+        func value(_ option: String) -> String {
+            index += 1
+            guard index < arguments.count else { fail("\(option) needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            switch argument {
+            case "--config", "-c": result.configPath = value(argument)
+            case "--set", "-s": result.overrides.append(value(argument))
+            case "--check-config": result.checkOnly = true
+            case "--version", "-V":
+                print("tandem \(TandemVersion.current)")
+                exit(0)
+            case "--help", "-h":
+                print(usage)
+                exit(0)
+            default:
+                if argument.hasPrefix("--config=") { result.configPath = String(argument.dropFirst(9)) }
+                else if argument.hasPrefix("--set=") { result.overrides.append(String(argument.dropFirst(6))) }
+                else { fail("unknown option '\(argument)'\n\n\(usage)") }
+            }
+            index += 1
+        }
+        return result
+    }
+}
+
+func fail(_ message: String) -> Never {
+    StandardErrorSink().write("tandem: \(message)")
+    exit(2)
+}
+
+/// Everything runs outside the main actor: listeners, workers and signal handlers are plain threads
+/// and dispatch queues.
+enum Server {
+    nonisolated static func run() -> Never {
+        let options = CommandLine.parse(Array(Swift.CommandLine.arguments.dropFirst()))
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load(file: options.configPath, overrides: options.overrides)
+        } catch {
+            StandardErrorSink().write("tandem: configuration error: \(error)")
+            exit(1)
+        }
+        if options.checkOnly {
+            print("tandem: configuration \(options.configPath) is valid")
+            exit(0)
+        }
+
+        let threshold = Logger.Threshold(configuration.logLevel)
+        let logger = Logger(label: "tandem", threshold: threshold)
+
+        // The store: create its folder, open (WAL) and migrate before anything listens.
+        let storageFolder = (configuration.storagePath as NSString).deletingLastPathComponent
+        if !storageFolder.isEmpty {
+            try? FileManager.default.createDirectory(atPath: storageFolder, withIntermediateDirectories: true)
+        }
+        let database: Database
+        do {
+            database = try Database(path: configuration.storagePath)
+            logger.info("store opened", [("path", configuration.storagePath), ("schema", String(database.schemaVersion))])
+        } catch {
+            logger.error("cannot open the store", [("path", configuration.storagePath), ("reason", error.reason)])
+            exit(1)
+        }
+
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let transport: SocketTransport
+        do {
+            transport = try SocketTransport(options: .init(
+                listen: configuration.listen,
+                udpWorkers: configuration.udpWorkers == 0 ? cores : configuration.udpWorkers,
+                udpReceiveBuffer: configuration.udpReceiveBuffer,
+                maxMessageSize: configuration.maxMessageSize,
+                tcpIdleTimeout: configuration.tcpIdleTimeout,
+                tcpMaxConnections: configuration.tcpMaxConnections))
+        } catch {
+            logger.error("cannot listen", [("reason", error.reason)])
+            exit(1)
+        }
+
+        var settings = Gateway.Settings(configuration)
+        settings.listen = transport.listenPoints
+        let gateway = Gateway(settings: settings, transport: transport, logger: logger.labeled("gateway"))
+        transport.start { message in gateway.receive(message) }
+        for point in transport.listenPoints {
+            logger.info("listening", [("on", point.description)])
+        }
+        logger.info("tandem started", [("version", TandemVersion.current), ("config", options.configPath),
+                                       ("udp_workers", String(configuration.udpWorkers == 0 ? cores : configuration.udpWorkers))])
+
+        // Signals are handled on a dispatch queue, never inside a signal handler.
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let signalQueue = DispatchQueue(label: "tandem.signals")
+
+        func shutdown(_ name: String) {
+            logger.info("stopping", [("signal", name)])
+            transport.stop()
+            for (key, value) in transport.statistics.snapshot() + gateway.statistics.snapshot() where value > 0 {
+                logger.debug("final counter", [(key, String(value))])
+            }
+            logger.info("tandem stopped")
+            exit(0)
+        }
+
+        let termSource = DispatchSource.makeSignalSource(signal: SIGTERM, queue: signalQueue)
+        termSource.setEventHandler { shutdown("SIGTERM") }
+        termSource.resume()
+        let intSource = DispatchSource.makeSignalSource(signal: SIGINT, queue: signalQueue)
+        intSource.setEventHandler { shutdown("SIGINT") }
+        intSource.resume()
+        let hupSource = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
+        hupSource.setEventHandler {
+            do {
+                let fresh = try Configuration.load(file: options.configPath, overrides: options.overrides)
+                threshold.set(fresh.logLevel)
+                var next = Gateway.Settings(fresh)
+                next.listen = transport.listenPoints
+                gateway.update(next)
+                var restartNeeded: [String] = []
+                if fresh.listen != configuration.listen { restartNeeded.append("sip.listen") }
+                if fresh.storagePath != configuration.storagePath { restartNeeded.append("storage.path") }
+                if fresh.udpWorkers != configuration.udpWorkers { restartNeeded.append("sip.udp_workers") }
+                if fresh.tcpMaxConnections != configuration.tcpMaxConnections { restartNeeded.append("sip.tcp_max_connections") }
+                if fresh.tcpIdleTimeout != configuration.tcpIdleTimeout { restartNeeded.append("sip.tcp_idle_timeout") }
+                logger.info("configuration reloaded", [("config", options.configPath)])
+                if !restartNeeded.isEmpty {
+                    logger.warning("changed keys take effect after a restart", [("keys", restartNeeded.joined(separator: ","))])
+                }
+            } catch {
+                logger.error("reload refused; the running configuration stays in force", [("error", "\(error)")])
+            }
+        }
+        hupSource.resume()
+        dispatchMain()
+    }
+}
+
+Server.run()
