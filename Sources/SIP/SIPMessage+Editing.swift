@@ -55,7 +55,13 @@ extension SIPMessage {
 
     /// Sets Max-Forwards, adding the header when absent (§16.6 step 3).
     public func setMaxForwards(_ value: Int) {
-        setHeader("Max-Forwards", String(value))
+        if let header = maxForwardsHeader {
+            tandem_osip_free(header.pointee.hvalue)
+            header.pointee.hvalue = tandem_osip_strdup(String(value))
+            changed()
+        } else {
+            setHeader("Max-Forwards", String(value))
+        }
     }
 
     /// Decrements Max-Forwards, or adds it with 70 when absent (§16.6 step 3). Returns the new value.

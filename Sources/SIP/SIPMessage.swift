@@ -45,7 +45,8 @@ public final class SIPMessage {
         if message.raw.pointee.sip_method == nil && message.raw.pointee.status_code == 0 {
             throw SIPMessageError(.unparseable, "Malformed start line")
         }
-        if let declared = message.contentLength {
+        if let declared = message.contentLength, declared > 0, message.bodyLength < declared {
+            // libosip2 accepts some bodies shorter than announced; RFC 3261 §18.3 rejects them.
             let available = bytes.count - (SIPFraming.headerSectionLength(bytes) ?? bytes.count)
             if declared > available {
                 throw SIPMessageError(.truncatedBody, "Body shorter than Content-Length")
@@ -113,7 +114,31 @@ public final class SIPMessage {
 
     /// Max-Forwards; `nil` when absent or not a number.
     public var maxForwards: Int? {
-        headerValues("Max-Forwards").first.flatMap { Int($0.trimmingSpaces) }
+        guard let header = maxForwardsHeader, let value = header.pointee.hvalue else { return nil }
+        return Self.decimal(value)
+    }
+
+    /// libosip2 keeps Max-Forwards as a generic header under its lower-case name.
+    var maxForwardsHeader: UnsafeMutablePointer<osip_header_t>? {
+        var header: UnsafeMutablePointer<osip_header_t>? = nil
+        guard tandem_osip_header_get_byname(raw, "max-forwards", 0, &header) >= 0 else { return nil }
+        return header
+    }
+
+    /// A non-negative decimal from a C string, white space around it allowed; no String on the way.
+    static func decimal(_ text: UnsafePointer<CChar>) -> Int? {
+        var pointer = text
+        while pointer.pointee == 0x20 || pointer.pointee == 0x09 { pointer += 1 }
+        var value = 0
+        var digits = 0
+        while pointer.pointee >= 0x30 && pointer.pointee <= 0x39 {
+            value = value &* 10 &+ Int(pointer.pointee - 0x30)
+            digits += 1
+            if digits > 9 { return nil }
+            pointer += 1
+        }
+        while pointer.pointee == 0x20 || pointer.pointee == 0x09 { pointer += 1 }
+        return digits > 0 && pointer.pointee == 0 ? value : nil
     }
 
     public var contacts: [NameAddress] {
@@ -140,6 +165,11 @@ public final class SIPMessage {
     public var contentLength: Int? {
         guard let length = raw.pointee.content_length else { return nil }
         return string(length.pointee.value).flatMap { Int($0.trimmingSpaces) }
+    }
+
+    /// Total body bytes as libosip2 holds them.
+    var bodyLength: Int {
+        osipListElements(&raw.pointee.bodies, as: osip_body_t.self).reduce(0) { $0 + $1.pointee.length }
     }
 
     /// The body bytes (every attachment, as libosip2 holds them).
