@@ -23,7 +23,7 @@ struct CommandLine {
       --version            print the version and exit
       --help               print this help and exit
 
-    Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration.
+    Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration; SIGUSR1 logs all counters.
     Keys are documented in docs/configuration.md.
     """
 
@@ -132,9 +132,8 @@ enum Server {
         func shutdown(_ name: String) {
             logger.info("stopping", [("signal", name)])
             transport.stop()
-            for (key, value) in transport.statistics.snapshot() + gateway.statistics.snapshot() where value > 0 {
-                logger.debug("final counter", [(key, String(value))])
-            }
+            let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
+            logger.info("counters", counters.filter { $0.1 > 0 }.map { ($0.0, String($0.1)) })
             logger.info("tandem stopped")
             exit(0)
         }
@@ -168,6 +167,14 @@ enum Server {
             }
         }
         hupSource.resume()
+        // SIGUSR1 writes every counter to the log, until the admin socket offers `stats.get`.
+        signal(SIGUSR1, SIG_IGN)
+        let usr1Source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
+        usr1Source.setEventHandler {
+            let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
+            logger.info("counters", counters.map { ($0.0, String($0.1)) })
+        }
+        usr1Source.resume()
         dispatchMain()
     }
 }
