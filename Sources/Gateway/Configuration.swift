@@ -1,4 +1,6 @@
 import Foundation
+import SIP
+import SIPTransaction
 import SIPTransport
 
 /// A configuration problem, located by file and line (or by the `--set` option that caused it).
@@ -34,6 +36,12 @@ public struct Configuration: Sendable, Equatable {
     public var tcpIdleTimeout = 120.0
     public var tcpMaxConnections = 4_096
     public var serverHeader = "Tandem/\(TandemVersion.current)"
+    public var timers = TransactionTimers()
+    public var maxTransactions = 200_000
+    // [routing]
+    public var defaultRoute: [SIPURI] = []
+    public var fork = ForkMode.parallel
+    public var serialTimeout = 20.0
     // [storage]
     public var storagePath = "var/tandem.db"
     // [log]
@@ -99,6 +107,60 @@ public struct Configuration: Sendable, Equatable {
             summary: "Value of the Server header on responses Tandem generates; empty to send none.") {
             config, value throws(KeyError) in
             config.serverHeader = value
+        },
+        Key(name: "sip.t1", defaultText: "500",
+            summary: "RFC 3261 T1 in milliseconds: the round-trip estimate that paces retransmissions (Timers A, E, G) and sets Timers B, F, H, J to 64·T1.") {
+            config, value throws(KeyError) in
+            config.timers.t1 = Double(try integer(value, in: 10...10_000)) / 1000
+        },
+        Key(name: "sip.t2", defaultText: "4000",
+            summary: "RFC 3261 T2 in milliseconds: the longest retransmission interval.") {
+            config, value throws(KeyError) in
+            config.timers.t2 = Double(try integer(value, in: 100...60_000)) / 1000
+        },
+        Key(name: "sip.t4", defaultText: "5000",
+            summary: "RFC 3261 T4 in milliseconds: how long a message may live in the network (Timers I and K).") {
+            config, value throws(KeyError) in
+            config.timers.t4 = Double(try integer(value, in: 100...60_000)) / 1000
+        },
+        Key(name: "sip.timer_c", defaultText: "180",
+            summary: "Timer C in seconds (RFC 3261 §16.6 step 11): an INVITE branch with no final response is cancelled after this long, restarted by each provisional response.") {
+            config, value throws(KeyError) in
+            config.timers.timerC = Double(try integer(value, in: 1...3_600))
+        },
+        Key(name: "sip.max_transactions", defaultText: "200000",
+            summary: "Most server transactions held at once; a new request beyond it is answered 503 with Retry-After.") {
+            config, value throws(KeyError) in
+            config.maxTransactions = try integer(value, in: 1...10_000_000)
+        },
+        Key(name: "routing.default_route", defaultText: "(empty)",
+            summary: "Comma-separated SIP URIs where requests not addressed to Tandem are forwarded, in order; empty answers them 404.") {
+            config, value throws(KeyError) in
+            var routes: [SIPURI] = []
+            for item in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                let text = item.hasPrefix("<") && item.hasSuffix(">") ? String(item.dropFirst().dropLast()) : item
+                guard let uri = SIPURI(parsing: text), ["sip", "sips"].contains(uri.scheme.lowercased()) else {
+                    throw KeyError(reason: "'\(item)' is not a SIP URI")
+                }
+                if let transport = uri.transport, !["udp", "tcp"].contains(transport) {
+                    throw KeyError(reason: "'\(item)' asks for transport \(transport); Tandem speaks udp and tcp")
+                }
+                routes.append(uri)
+            }
+            config.defaultRoute = routes
+        },
+        Key(name: "routing.fork", defaultText: "parallel",
+            summary: "With several default routes: `parallel` rings all at once, `serial` tries them in order.") {
+            config, value throws(KeyError) in
+            guard let mode = ForkMode(rawValue: value.lowercased()) else {
+                throw KeyError(reason: "'\(value)' is not parallel or serial")
+            }
+            config.fork = mode
+        },
+        Key(name: "routing.serial_timeout", defaultText: "20",
+            summary: "Seconds a serial-fork target may ring before the next one is tried.") {
+            config, value throws(KeyError) in
+            config.serialTimeout = Double(try integer(value, in: 1...3_600))
         },
         Key(name: "storage.path", defaultText: "var/tandem.db",
             summary: "The SQLite database file, relative to the working directory; its folder is created if missing.") {

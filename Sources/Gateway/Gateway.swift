@@ -1,12 +1,13 @@
 import SIP
+import SIPTransaction
 import SIPTransport
 import Synchronization
 
-/// The proxy: takes complete messages from a transport, validates them, and answers or routes them.
+/// The proxy: takes complete messages from a transport, validates them, and answers, forwards or
+/// drops them — transaction-stateful per RFC 3261 §16 and §17.
 ///
-/// It receives its transport and logger from the executable (STYLE.md §8), so the same code runs over
-/// real sockets and over the in-memory network of the trace tests. Today it answers what it can by
-/// itself (OPTIONS, errors); the transaction layer and routing plug in behind `route(_:_:)`.
+/// It receives its transport, timer service and logger from the executable (STYLE.md §8), so the same
+/// code runs over real sockets and over the in-memory network of the trace tests.
 public final class Gateway: Sendable {
     /// Settings the gateway reads per message; replaced as a whole on reload.
     public struct Settings: Sendable, Equatable {
@@ -14,37 +15,46 @@ public final class Gateway: Sendable {
         public var domain: String?
         public var maxMessageSize: Int
         public var serverHeader: String
-
-        public init(listen: [ListenPoint], domain: String?, maxMessageSize: Int, serverHeader: String) {
-            self.listen = listen
-            self.domain = domain
-            self.maxMessageSize = maxMessageSize
-            self.serverHeader = serverHeader
-        }
+        public var timers: TransactionTimers
+        public var maxTransactions: Int
+        public var defaultRoute: [SIPURI]
+        public var fork: ForkMode
+        public var serialTimeout: Double
 
         public init(_ configuration: Configuration) {
-            self.init(listen: configuration.listen, domain: configuration.domain,
-                      maxMessageSize: configuration.maxMessageSize, serverHeader: configuration.serverHeader)
+            listen = configuration.listen
+            domain = configuration.domain
+            maxMessageSize = configuration.maxMessageSize
+            serverHeader = configuration.serverHeader
+            timers = configuration.timers
+            maxTransactions = configuration.maxTransactions
+            defaultRoute = configuration.defaultRoute
+            fork = configuration.fork
+            serialTimeout = configuration.serialTimeout
         }
     }
 
-    /// Methods Tandem handles itself today; `Allow` of its OPTIONS answer.
-    public static let allowedMethods = "OPTIONS, ACK, CANCEL"
+    /// Methods Tandem handles itself or forwards; `Allow` of its OPTIONS answer.
+    public static let allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, UPDATE, PRACK, REFER, SUBSCRIBE, NOTIFY"
 
     public let statistics: GatewayStatistics
-    private let transport: any Transport
-    private let logger: Logger
+    let transport: any Transport
+    let timers: any TimerService
+    let logger: Logger
     private let settings: Mutex<Settings>
-    /// Mixed into stateless To-tags so they cannot be predicted across restarts.
-    private let tagSecret: UInt64
+    let proxyState = Mutex(ProxyState())
+    let branchCounter = Atomic<UInt64>(0)
+    /// Mixed into stateless To-tags and branch values so they cannot be predicted across restarts.
+    let secret: UInt64
 
-    public init(settings: Settings, transport: any Transport, logger: Logger,
-                statistics: GatewayStatistics = GatewayStatistics(), tagSecret: UInt64 = UInt64.random(in: 1...UInt64.max)) {
+    public init(settings: Settings, transport: any Transport, timers: any TimerService, logger: Logger,
+                statistics: GatewayStatistics = GatewayStatistics(), secret: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.settings = Mutex(settings)
         self.transport = transport
+        self.timers = timers
         self.logger = logger
         self.statistics = statistics
-        self.tagSecret = tagSecret
+        self.secret = secret
     }
 
     public var currentSettings: Settings { settings.withLock { $0 } }
@@ -52,6 +62,11 @@ public final class Gateway: Sendable {
     /// Swaps the settings in place (SIGHUP); messages in flight finish with the settings they read.
     public func update(_ new: Settings) {
         settings.withLock { $0 = new }
+    }
+
+    /// Server transactions, client transactions and response contexts now held.
+    public var transactionCounts: (server: Int, client: Int, contexts: Int) {
+        proxyState.withLock { ($0.servers.count, $0.clients.count, $0.contexts.count) }
     }
 
     // MARK: Inbound
@@ -85,107 +100,88 @@ public final class Gateway: Sendable {
         }
         if message.isResponse {
             statistics.responsesReceived.increment()
-            // No client transactions exist yet, so every response is stray (RFC 3261 §16.7 / §18.1.2).
-            statistics.strayResponses.increment()
-            logger.debug("stray response dropped", [("status", String(message.statusCode)), ("from", "\(inbound.source)")])
+            handleResponse(message, inbound, settings)
             return
         }
         statistics.requestsReceived.increment()
-        handleRequest(message, inbound, settings)
-    }
-
-    private func handleRequest(_ request: SIPMessage, _ inbound: InboundMessage, _ settings: Settings) {
-        guard request.topVia != nil else {
+        guard message.topVia != nil else {
             // Without a Via there is nowhere to send a response (RFC 3261 §18.2.2).
             statistics.malformedDropped.increment()
             logger.debug("request without Via dropped", [("from", "\(inbound.source)")])
             return
         }
-        request.stampTopVia(sourceHost: inbound.source.host, sourcePort: inbound.source.port)
-        let method = request.method ?? ""
-
-        for header in ["From", "To", "Call-ID", "CSeq"] where !request.hasHeader(header) {
+        message.stampTopVia(sourceHost: inbound.source.host, sourcePort: inbound.source.port)
+        let method = message.method ?? ""
+        for header in ["From", "To", "Call-ID", "CSeq"] where !message.hasHeader(header) {
             statistics.missingHeader.increment()
-            respond(to: request, inbound, status: 400, reason: "Missing \(header) header", settings)
+            respond(to: message, inbound, status: 400, reason: "Missing \(header) header", settings)
             return
         }
-        guard let cseq = request.cseq else {
+        guard let cseq = message.cseq else {
             statistics.missingHeader.increment()
-            respond(to: request, inbound, status: 400, reason: "Invalid CSeq header", settings)
+            respond(to: message, inbound, status: 400, reason: "Invalid CSeq header", settings)
             return
         }
         guard cseq.method == method else {
             statistics.missingHeader.increment()
-            respond(to: request, inbound, status: 400, reason: "CSeq method does not match the request", settings)
+            respond(to: message, inbound, status: 400, reason: "CSeq method does not match the request", settings)
             return
         }
-        if method == "ACK" {
-            // An ACK never gets a response (RFC 3261 §17.2.1); with no transaction it ends here.
-            statistics.acksAbsorbed.increment()
-            return
-        }
-        let toSelf = isAddressedToSelf(request.requestURI, settings)
-        let maxForwards = request.maxForwards
-        if method == "OPTIONS" && (toSelf || maxForwards == 0) {
-            // §11.2 and §16.3 step 3: a proxy may answer OPTIONS addressed to it or out of hops.
-            statistics.optionsAnswered.increment()
-            respond(to: request, inbound, status: 200, reason: "OK", settings) { response in
-                try response.addHeader("Allow", Self.allowedMethods)
-                try response.addHeader("Accept", "application/sdp")
-                try response.addHeader("Supported", "")
-            }
-            return
-        }
-        if maxForwards == 0 && !toSelf {
-            statistics.tooManyHops.increment()
-            respond(to: request, inbound, status: 483, reason: "Too Many Hops", settings)
-            return
-        }
-        if method == "CANCEL" {
-            statistics.noTransaction.increment()
-            respond(to: request, inbound, status: 481, reason: "Call/Transaction Does Not Exist", settings)
-            return
-        }
-        if toSelf {
-            statistics.notImplemented.increment()
-            respond(to: request, inbound, status: 501, reason: "Not Implemented", settings) { response in
-                try response.addHeader("Allow", Self.allowedMethods)
-            }
-            return
-        }
-        statistics.notFound.increment()
-        respond(to: request, inbound, status: 404, reason: "No Route To Destination", settings)
+        handleRequest(message, inbound, settings)
     }
 
-    /// A Request-URI without a user part whose host is Tandem's domain or one of its listen addresses.
-    func isAddressedToSelf(_ uri: SIPURI?, _ settings: Settings) -> Bool {
-        guard let uri, uri.user == nil else { return false }
+    // MARK: Addresses
+
+    /// Whether a URI names this Tandem: its domain, or one of its listen addresses with that port.
+    func isOurs(_ uri: SIPURI?, _ settings: Settings) -> Bool {
+        guard let uri else { return false }
         let host = uri.host.asciiLowercased
         if let domain = settings.domain, host == domain { return true }
-        let port = uri.port ?? (uri.scheme == "sips" ? 5061 : 5060)
+        let port = uri.port ?? (uri.scheme.asciiLowercased == "sips" ? 5061 : 5060)
         return settings.listen.contains { point in
             let listenHost = point.address.host
-            let sameHost = listenHost == host || (["0.0.0.0", "::"].contains(listenHost) && (host == "127.0.0.1" || host == "::1"))
+            let sameHost = listenHost == host
+                || (["0.0.0.0", "::"].contains(listenHost) && (host == "127.0.0.1" || host == "::1" || host == "localhost"))
             return sameHost && point.address.port == port
         }
     }
 
-    // MARK: Responses
+    /// A Request-URI without a user part that names Tandem: the request is for Tandem itself.
+    func isAddressedToSelf(_ uri: SIPURI?, _ settings: Settings) -> Bool {
+        guard let uri, uri.user == nil else { return false }
+        return isOurs(uri, settings)
+    }
+
+    // MARK: Stateless responses
 
     /// Answers a request statelessly, with a To-tag derived from the request so that a retransmission
     /// gets the identical answer (as Kamailio's `sl` does).
-    private func respond(
+    func respond(
         to request: SIPMessage, _ inbound: InboundMessage, status: Int, reason: String, _ settings: Settings,
         _ decorate: (SIPMessage) throws -> Void = { _ in }
     ) {
+        guard let bytes = responseBytes(to: request, status: status, reason: reason, settings, decorate) else { return }
+        guard let destination = Self.responseDestination(request.topVia, inbound) else {
+            statistics.sendErrors.increment()
+            return
+        }
+        send(bytes, destination, what: "response \(status)")
+    }
+
+    /// A response to `request`, serialized, with the Server header; `nil` (counted) if it cannot be built.
+    func responseBytes(
+        to request: SIPMessage, status: Int, reason: String, _ settings: Settings,
+        _ decorate: (SIPMessage) throws -> Void = { _ in }
+    ) -> [UInt8]? {
         do {
             let response = try request.makeResponse(status: status, reason: reason, toTag: statelessTag(request))
             if !settings.serverHeader.isEmpty { try response.addHeader("Server", settings.serverHeader) }
             try decorate(response)
-            send(response, inbound)
+            return try response.serialized()
         } catch {
             statistics.sendErrors.increment()
             logger.warning("cannot build response", [("status", String(status)), ("reason", "\(error)")])
+            return nil
         }
     }
 
@@ -206,25 +202,26 @@ public final class Gateway: Sendable {
         counter?.increment()
         response.stampTopVia(sourceHost: inbound.source.host, sourcePort: inbound.source.port)
         logger.debug("malformed request answered", [("status", String(status)), ("reason", reason), ("from", "\(inbound.source)")])
-        send(response, inbound)
-    }
-
-    private func send(_ response: SIPMessage, _ inbound: InboundMessage) {
-        guard let destination = Self.responseDestination(response.topVia, inbound) else {
+        guard let destination = Self.responseDestination(response.topVia, inbound),
+              let bytes = try? response.serialized() else {
             statistics.sendErrors.increment()
             return
         }
+        send(bytes, destination, what: "response \(status)")
+    }
+
+    /// Sends and counts; a transport failure is logged and counted, never thrown.
+    @discardableResult
+    func send(_ bytes: [UInt8], _ destination: Destination, what: String) -> Bool {
         do {
-            let bytes = try response.serialized()
             try transport.send(bytes, to: destination)
-            statistics.responsesSent.increment()
-            logger.debug("response sent", [("status", String(response.statusCode)), ("to", "\(destination.address)")])
-        } catch let error as TransportError {
-            statistics.sendErrors.increment()
-            logger.warning("response not sent", [("to", "\(destination.address)"), ("reason", error.reason)])
+            if what.hasPrefix("response") { statistics.responsesSent.increment() }
+            logger.debug("sent", [("what", what), ("to", "\(destination.transport.rawValue):\(destination.address)")])
+            return true
         } catch {
             statistics.sendErrors.increment()
-            logger.warning("response not serialized", [("reason", "\(error)")])
+            logger.warning("not sent", [("what", what), ("to", "\(destination.address)"), ("reason", error.reason)])
+            return false
         }
     }
 
@@ -236,15 +233,20 @@ public final class Gateway: Sendable {
             return Destination(transport: .tcp, address: inbound.source, connection: inbound.connection, local: inbound.local)
         case .udp:
             guard let via else { return nil }
-            let host = via.received ?? via.host
-            let port: Int
-            if let rport = via.rport, let value = rport.flatMap({ Int($0) }) {
-                port = value
-            } else {
-                port = via.port ?? 5060
-            }
-            return Destination(transport: .udp, address: SocketAddress(host: host, port: port), local: inbound.local)
+            return Destination(transport: .udp, address: viaAddress(via), local: inbound.local)
         }
+    }
+
+    /// Where a response goes according to a Via alone (§18.2.2, RFC 3581): received/rport first.
+    static func viaAddress(_ via: Via) -> SocketAddress {
+        let host = via.received ?? via.host
+        let port: Int
+        if let rport = via.rport, let value = rport.flatMap({ Int($0) }) {
+            port = value
+        } else {
+            port = via.port ?? 5060
+        }
+        return SocketAddress(host: host, port: port)
     }
 
     private func statelessTag(_ request: SIPMessage) -> String {
@@ -256,8 +258,8 @@ public final class Gateway: Sendable {
     }
 
     /// FNV-1a over the parts and a per-process secret: a stable, non-cryptographic identifier.
-    private func tag(_ parts: [String]) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ tagSecret
+    func tag(_ parts: [String]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ secret
         for part in parts {
             for byte in part.utf8 {
                 hash ^= UInt64(byte)

@@ -21,6 +21,18 @@ public final class GatewayStatistics: Sendable {
     public let notFound = Counter()
     public let notImplemented = Counter()
     public let noTransaction = Counter()
+    public let retransmissionsAbsorbed = Counter()
+    public let transactionsCreated = Counter()
+    public let requestsForwarded = Counter()
+    public let responsesForwarded = Counter()
+    public let statelessForwards = Counter()
+    public let cancelsReceived = Counter()
+    public let cancelsSent = Counter()
+    public let transactionTimeouts = Counter()
+    public let timerCFired = Counter()
+    public let loopsDetected = Counter()
+    public let badExtension = Counter()
+    public let overloaded = Counter()
     public let responsesSent = Counter()
     public let sendErrors = Counter()
 
@@ -44,6 +56,18 @@ public final class GatewayStatistics: Sendable {
             ("not_found", notFound),
             ("not_implemented", notImplemented),
             ("no_transaction", noTransaction),
+            ("retransmissions_absorbed", retransmissionsAbsorbed),
+            ("transactions_created", transactionsCreated),
+            ("requests_forwarded", requestsForwarded),
+            ("responses_forwarded", responsesForwarded),
+            ("stateless_forwards", statelessForwards),
+            ("cancels_received", cancelsReceived),
+            ("cancels_sent", cancelsSent),
+            ("transaction_timeouts", transactionTimeouts),
+            ("timer_c_fired", timerCFired),
+            ("loops_detected", loopsDetected),
+            ("bad_extension", badExtension),
+            ("overloaded", overloaded),
             ("responses_sent", responsesSent),
             ("send_errors", sendErrors),
         ].map { ("gateway.\($0.0)", $0.1.value) }

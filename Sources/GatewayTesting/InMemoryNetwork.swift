@@ -1,4 +1,5 @@
 import Gateway
+import SIPTransaction
 import SIPTransport
 import Synchronization
 
@@ -15,7 +16,6 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         var nextConnection: UInt64 = 1
         /// Sends to addresses no peer owns; they show up as a failure in `expect nothing`.
         var unrouted: [(Destination, [UInt8])] = []
-        var virtualTime: Double = 0
     }
 
     public let peers: [Trace.Peer]
@@ -23,6 +23,8 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
     public let configuration: Configuration
     private let state = Mutex(State())
     private var gateway: Gateway!
+    /// Virtual time: `wait` in a trace advances it and fires every transaction timer due.
+    public let timers = ManualTimers()
 
     /// Builds the gateway from Tandem's defaults plus the trace's `config` lines.
     public init(trace: Trace, logger: Logger) throws {
@@ -31,10 +33,11 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         configuration = try Configuration.parse("", file: trace.name, overrides: overrides)
         peers = trace.peers
         listen = trace.gateway
-        gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, logger: logger)
+        gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, timers: timers, logger: logger)
     }
 
     public var statistics: GatewayStatistics { gateway.statistics }
+    public var gatewayUnderTest: Gateway { gateway }
 
     // MARK: TraceNetwork
 
@@ -125,9 +128,9 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         }
     }
 
-    /// Advances virtual time; nothing in the gateway keeps time yet beyond what traces observe.
+    /// Advances virtual time, firing the gateway's timers (retransmissions, timeouts, Timer C).
     public func wait(_ seconds: Double) {
-        state.withLock { $0.virtualTime += seconds }
+        timers.advance(by: seconds)
     }
 
     // MARK: Transport (the gateway's side)
@@ -135,10 +138,22 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
     public func send(_ bytes: [UInt8], to destination: Destination) throws(TransportError) {
         let error: TransportError? = state.withLock { state in
             if destination.transport == .tcp {
-                guard let connection = destination.connection, let peer = state.peerOfConnection[connection] else {
-                    return TransportError("no open TCP connection to \(destination.address)")
+                if let connection = destination.connection, let peer = state.peerOfConnection[connection] {
+                    state.inbox[peer, default: []].append(.message(bytes))
+                    return nil
                 }
-                state.inbox[peer, default: []].append(.message(bytes))
+                // No such connection: open one to the peer at that address, as the real engine would.
+                guard let peer = peers.first(where: { $0.transport == .tcp && $0.address == destination.address }) else {
+                    return TransportError("connection refused by \(destination.address)")
+                }
+                if state.connectionOfPeer[peer.name] == nil {
+                    let connection = ConnectionID(state.nextConnection)
+                    state.nextConnection += 1
+                    state.connectionOfPeer[peer.name] = connection
+                    state.peerOfConnection[connection] = peer.name
+                    state.framers[peer.name] = StreamFramer(maxMessageSize: configuration.maxMessageSize)
+                }
+                state.inbox[peer.name, default: []].append(.message(bytes))
                 return nil
             }
             guard let peer = peers.first(where: { $0.transport == .udp && $0.address == destination.address }) else {

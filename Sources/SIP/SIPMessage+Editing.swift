@@ -112,6 +112,19 @@ extension SIPMessage {
         return value
     }
 
+    /// Removes the last Route (§16.4: undoing a strict-routing previous hop); returns it.
+    @discardableResult
+    public func popLastRoute() -> NameAddress? {
+        let count = osip_list_size(&raw.pointee.routes)
+        guard count > 0, let last = osip_list_get(&raw.pointee.routes, count - 1) else { return nil }
+        let route = last.assumingMemoryBound(to: osip_route_t.self)
+        let value = NameAddress(route)
+        osip_list_remove(&raw.pointee.routes, count - 1)
+        osip_route_free(route)
+        changed()
+        return value
+    }
+
     /// Replaces the Request-URI (§16.6 step 6).
     public func setRequestURI(_ value: String) throws(SIPMessageError) {
         var uri: UnsafeMutablePointer<osip_uri_t>? = nil

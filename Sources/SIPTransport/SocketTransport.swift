@@ -71,11 +71,15 @@ public final class SocketTransport: Transport {
             try listener.send(bytes, to: destination.address)
         case .tcp:
             guard let tcp else { throw TransportError("no TCP listen address") }
-            guard let connection = destination.connection else {
-                // Opening connections towards next hops arrives with the proxy core.
-                throw TransportError("no open TCP connection to \(destination.address)")
+            if let connection = destination.connection {
+                do {
+                    try tcp.send(bytes, on: connection)
+                    return
+                } catch {
+                    // The connection closed meanwhile: RFC 3261 §18.2.2 falls back to a new one.
+                }
             }
-            try tcp.send(bytes, on: connection)
+            try tcp.send(bytes, to: destination.address)
         }
     }
 

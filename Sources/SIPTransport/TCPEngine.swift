@@ -23,10 +23,15 @@ final class TCPEngine: Sendable {
         var framer: StreamFramer
         var lastActivity: Double
         var pendingOutput: [UInt8] = []
+        /// An outbound connection whose non-blocking connect has not completed yet.
+        var connecting = false
     }
 
     private struct Table {
         var connections: [UInt64: Connection] = [:]
+        /// Open connections by remote address, inbound and outbound alike: a request towards an
+        /// address reuses the connection it already has (RFC 3261 §18.1.1).
+        var byPeer: [SocketAddress: UInt64] = [:]
         var nextID: UInt64 = 1
     }
 
@@ -121,6 +126,7 @@ final class TCPEngine: Sendable {
         let fds = table.withLock { table in
             let fds = table.connections.values.map(\.fd)
             table.connections.removeAll()
+            table.byPeer.removeAll()
             return fds
         }
         for fd in fds { Glibc.close(fd) }
@@ -150,6 +156,7 @@ final class TCPEngine: Sendable {
                 table.connections[id] = Connection(
                     fd: fd, peer: peer, local: listener.point,
                     framer: StreamFramer(maxMessageSize: options.maxMessageSize), lastActivity: Self.now())
+                table.byPeer[peer] = id
                 return id
             }
             guard let id = admitted else {
@@ -221,7 +228,7 @@ final class TCPEngine: Sendable {
             guard var entry = table.connections[connection.rawValue] else {
                 return TransportError("\(connection) is closed")
             }
-            if entry.pendingOutput.isEmpty {
+            if entry.pendingOutput.isEmpty && !entry.connecting {
                 let written = bytes.withUnsafeBytes { Glibc.send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if written == bytes.count { return nil }
                 if written < 0 && errno != EAGAIN && errno != EWOULDBLOCK {
@@ -248,9 +255,77 @@ final class TCPEngine: Sendable {
         statistics.tcpSent.increment()
     }
 
+    /// Sends on the open connection to `address`, or opens one (non-blocking) and queues the bytes
+    /// until it is established.
+    func send(_ bytes: [UInt8], to address: SocketAddress) throws(TransportError) {
+        if let existing = table.withLock({ $0.byPeer[address] }) {
+            try send(bytes, on: ConnectionID(existing))
+            return
+        }
+        guard let listener = listeners.first(where: { $0.point.address.isIPv6 == address.isIPv6 }) ?? listeners.first else {
+            throw TransportError("no TCP listen address")
+        }
+        let fd = socket(address.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Socket.errnoText("socket") }
+        let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+        guard let result else {
+            Glibc.close(fd)
+            throw TransportError("cannot connect to \(address): not an IP address")
+        }
+        if result != 0 && errno != EINPROGRESS {
+            let error = Socket.errnoText("connect \(address)")
+            Glibc.close(fd)
+            statistics.tcpConnectFailures.increment()
+            throw error
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let admitted: UInt64? = table.withLock { table in
+            guard table.connections.count < options.maxConnections else { return nil }
+            let id = table.nextID
+            table.nextID += 1
+            table.connections[id] = Connection(
+                fd: fd, peer: address, local: listener.point,
+                framer: StreamFramer(maxMessageSize: options.maxMessageSize), lastActivity: Self.now(),
+                pendingOutput: bytes, connecting: true)
+            table.byPeer[address] = id
+            var event = epoll_event()
+            event.events = tandem_epollin() | tandem_epollrdhup() | tandem_epollout()
+            event.data.u64 = id
+            epoll_ctl(epollFD, Int32(EPOLL_CTL_ADD), fd, &event)
+            return id
+        }
+        guard admitted != nil else {
+            Glibc.close(fd)
+            statistics.tcpRejectedAtLimit.increment()
+            throw TransportError("connection limit reached; cannot connect to \(address)")
+        }
+        statistics.tcpConnected.increment()
+        statistics.tcpSent.increment()
+    }
+
     private func flush(_ id: UInt64) {
+        var failed = false
         table.withLock { table in
-            guard var entry = table.connections[id], !entry.pendingOutput.isEmpty else { return }
+            guard var entry = table.connections[id] else { return }
+            if entry.connecting {
+                var error: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(entry.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+                if error != 0 {
+                    failed = true
+                    return
+                }
+                entry.connecting = false
+            }
+            guard !entry.pendingOutput.isEmpty else {
+                var event = epoll_event()
+                event.events = tandem_epollin() | tandem_epollrdhup()
+                event.data.u64 = id
+                epoll_ctl(epollFD, Int32(EPOLL_CTL_MOD), entry.fd, &event)
+                table.connections[id] = entry
+                return
+            }
             let written = entry.pendingOutput.withUnsafeBytes {
                 Glibc.send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
             }
@@ -263,11 +338,17 @@ final class TCPEngine: Sendable {
             }
             table.connections[id] = entry
         }
+        if failed {
+            statistics.tcpConnectFailures.increment()
+            close(ConnectionID(id))
+        }
     }
 
     func close(_ connection: ConnectionID) {
         let fd: Int32? = table.withLock { table in
-            table.connections.removeValue(forKey: connection.rawValue)?.fd
+            guard let entry = table.connections.removeValue(forKey: connection.rawValue) else { return nil }
+            if table.byPeer[entry.peer] == connection.rawValue { table.byPeer[entry.peer] = nil }
+            return entry.fd
         }
         guard let fd else { return }
         epoll_ctl(epollFD, Int32(EPOLL_CTL_DEL), fd, nil)

@@ -16,6 +16,8 @@ public final class TransportStatistics: Sendable {
     public let tcpSent = Counter()
     public let tcpSendErrors = Counter()
     public let tcpPings = Counter()
+    public let tcpConnected = Counter()
+    public let tcpConnectFailures = Counter()
 
     public init() {}
 
@@ -35,6 +37,8 @@ public final class TransportStatistics: Sendable {
             ("tcp.sent", tcpSent.value),
             ("tcp.send_errors", tcpSendErrors.value),
             ("tcp.pings", tcpPings.value),
+            ("tcp.connected", tcpConnected.value),
+            ("tcp.connect_failures", tcpConnectFailures.value),
         ]
     }
 }

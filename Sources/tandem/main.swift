@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Gateway
 import Registry
+import SIPTransaction
 import SIPTransport
 
 /// `tandem`: the gateway process. Reads its configuration, opens the store, binds every listen
@@ -114,7 +115,8 @@ enum Server {
 
         var settings = Gateway.Settings(configuration)
         settings.listen = transport.listenPoints
-        let gateway = Gateway(settings: settings, transport: transport, logger: logger.labeled("gateway"))
+        let timers = TimerThread()
+        let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"))
         transport.start { message in gateway.receive(message) }
         for point in transport.listenPoints {
             logger.info("listening", [("on", point.description)])

@@ -1,0 +1,385 @@
+import SIP
+import SIPTransaction
+import SIPTransport
+
+/// Requests: RFC 3261 §16.3 validation, §16.4 Route processing, §16.5 targets, §16.6 forwarding.
+extension Gateway {
+    func handleRequest(_ request: SIPMessage, _ inbound: InboundMessage, _ settings: Settings) {
+        let method = request.method ?? ""
+        let via = request.topVia!
+        let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: method == "ACK" ? "INVITE" : method)
+
+        if method == "ACK" {
+            handleAck(request, inbound, key, settings)
+            return
+        }
+        if method == "CANCEL" {
+            handleCancel(request, inbound, ServerKey(branch: key.branch, sentBy: key.sentBy, method: "INVITE"), settings)
+            return
+        }
+        // A retransmission is absorbed by its server transaction, which re-sends its last response.
+        if via.hasRFC3261Branch, let effects = proxyState.withLock({ state -> [ProxyEffect]? in
+            guard var record = state.servers[key] else { return nil }
+            let actions = record.tx.receiveRetransmission()
+            state.servers[key] = record
+            return serverEffects(actions, key, record.upstream, &state)
+        }) {
+            statistics.retransmissionsAbsorbed.increment()
+            perform(effects, settings)
+            return
+        }
+
+        // §16.3 request validation.
+        let maxForwards = request.maxForwards
+        let toSelfBeforeRoutes = isAddressedToSelf(request.requestURI, settings) && request.routes.isEmpty
+        if method == "OPTIONS" && (toSelfBeforeRoutes || maxForwards == 0) {
+            // §11.2 and §16.3 step 3: answer OPTIONS addressed to Tandem or out of hops.
+            statistics.optionsAnswered.increment()
+            respond(to: request, inbound, status: 200, reason: "OK", settings) { response in
+                try response.addHeader("Allow", Self.allowedMethods)
+                try response.addHeader("Accept", "application/sdp")
+                try response.addHeader("Supported", "")
+            }
+            return
+        }
+        if let required = request.header("Proxy-Require"), !required.isEmpty {
+            // §16.3 step 5: Tandem supports no option tags that proxies must understand.
+            statistics.badExtension.increment()
+            respond(to: request, inbound, status: 420, reason: "Bad Extension", settings) { response in
+                try response.addHeader("Unsupported", required)
+            }
+            return
+        }
+        let loopHash = self.loopHash(request)
+        if isLooping(request, loopHash, settings) {
+            statistics.loopsDetected.increment()
+            respond(to: request, inbound, status: 482, reason: "Loop Detected", settings)
+            return
+        }
+
+        // §16.4 Route processing: undo a strict-routing previous hop, then pop every Route naming us.
+        if isOurs(request.requestURI, settings), request.requestURI?.user == nil, !request.routes.isEmpty,
+           let last = request.popLastRoute(), let uri = last.uri {
+            try? request.setRequestURI(uri.description)
+        }
+        while let top = request.routes.first, isOurs(top.uri, settings) {
+            request.popRoute()
+        }
+
+        let isInitial = request.to?.tag == nil
+        if request.routes.isEmpty && isAddressedToSelf(request.requestURI, settings) {
+            answerLocally(request, inbound, method, settings)
+            return
+        }
+        if maxForwards == 0 {
+            statistics.tooManyHops.increment()
+            respond(to: request, inbound, status: 483, reason: "Too Many Hops", settings)
+            return
+        }
+        let target: [ForwardTarget]
+        if let next = request.routes.first?.uri {
+            target = [ForwardTarget(nextHop: next)]
+        } else if !isInitial {
+            // In-dialog without a Route set: the remote target is the Request-URI itself (§12.2.1.1).
+            guard let uri = request.requestURI else { return }
+            target = [ForwardTarget(nextHop: uri)]
+        } else if settings.defaultRoute.isEmpty {
+            statistics.notFound.increment()
+            respond(to: request, inbound, status: 404, reason: "No Route To Destination", settings)
+            return
+        } else {
+            target = settings.defaultRoute.map { ForwardTarget(nextHop: $0) }
+        }
+        forward(request, inbound, key: key, targets: target, fork: settings.fork, loopHash: loopHash,
+                recordRoute: isInitial && ["INVITE", "SUBSCRIBE", "REFER"].contains(method), settings)
+    }
+
+    /// Requests for Tandem itself other than OPTIONS: nothing is served locally yet.
+    private func answerLocally(_ request: SIPMessage, _ inbound: InboundMessage, _ method: String, _ settings: Settings) {
+        statistics.notImplemented.increment()
+        respond(to: request, inbound, status: 501, reason: "Not Implemented", settings) { response in
+            try response.addHeader("Allow", "OPTIONS")
+        }
+    }
+
+    // MARK: ACK and CANCEL
+
+    private func handleAck(_ request: SIPMessage, _ inbound: InboundMessage, _ key: ServerKey, _ settings: Settings) {
+        // An ACK for a non-2xx final response belongs to the INVITE's server transaction (§17.2.1).
+        let absorbed = proxyState.withLock { state -> [ProxyEffect]? in
+            guard var record = state.servers[key], record.tx.isInvite, record.tx.lastStatus >= 300 else { return nil }
+            let actions = record.tx.receiveAck()
+            state.servers[key] = record
+            return serverEffects(actions, key, record.upstream, &state)
+        }
+        if let absorbed {
+            statistics.acksAbsorbed.increment()
+            perform(absorbed, settings)
+            return
+        }
+        // An ACK for a 2xx travels end to end along the Route set, statelessly (§16.6, §13.2.2.4).
+        while let top = request.routes.first, isOurs(top.uri, settings) { request.popRoute() }
+        let nextHop: SIPURI?
+        if let route = request.routes.first?.uri {
+            nextHop = route
+        } else if !isAddressedToSelf(request.requestURI, settings) && request.to?.tag != nil {
+            nextHop = request.requestURI
+        } else {
+            nextHop = nil
+        }
+        guard let nextHop, (request.maxForwards ?? 70) > 0 else {
+            statistics.acksAbsorbed.increment()
+            return
+        }
+        guard let destination = resolve(nextHop) else {
+            statistics.sendErrors.increment()
+            return
+        }
+        let local = localPoint(for: destination, settings)
+        // The branch of a stateless forward must be the same for a retransmitted ACK (§16.11).
+        let branch = "z9hG4bK" + "Ts" + tag([key.branch, key.sentBy, request.callID ?? "", "ACK"])
+        do {
+            request.decrementMaxForwards()
+            try request.pushVia(viaValue(local, branch: branch))
+            statistics.statelessForwards.increment()
+            send(try request.serialized(), destination, what: "ACK")
+        } catch {
+            statistics.sendErrors.increment()
+        }
+    }
+
+    private func handleCancel(_ request: SIPMessage, _ inbound: InboundMessage, _ inviteKey: ServerKey, _ settings: Settings) {
+        let context: UInt64? = proxyState.withLock { state in state.servers[inviteKey]?.context }
+        guard let context else {
+            // §16.10: no matching transaction. Tandem holds every INVITE it forwards, so there is
+            // nothing downstream to cancel.
+            statistics.noTransaction.increment()
+            respond(to: request, inbound, status: 481, reason: "Call/Transaction Does Not Exist", settings)
+            return
+        }
+        // The CANCEL is answered at once (§9.2, §16.10); its retransmissions get the same answer.
+        respond(to: request, inbound, status: 200, reason: "OK", settings)
+        statistics.cancelsReceived.increment()
+        let effects = proxyState.withLock { state -> [ProxyEffect] in
+            guard var forward = state.contexts[context], !forward.cancelled, !forward.finalSent else { return [] }
+            forward.cancelled = true
+            forward.pendingTargets.removeAll()
+            var effects: [ProxyEffect] = []
+            for index in forward.branches.indices where forward.branches[index].finalStatus == nil {
+                effects.append(.cancelBranch(context: context, branch: index))
+            }
+            state.contexts[context] = forward
+            return effects
+        }
+        perform(effects, settings)
+    }
+
+    // MARK: Forwarding (§16.6)
+
+    private func forward(_ request: SIPMessage, _ inbound: InboundMessage, key: ServerKey, targets: [ForwardTarget],
+                         fork: ForkMode, loopHash: String, recordRoute: Bool, _ settings: Settings) {
+        let method = request.method ?? ""
+        let isInvite = method == "INVITE"
+        guard let upstream = Self.responseDestination(request.topVia, inbound) else { return }
+        request.decrementMaxForwards()
+        guard let base = try? request.serialized() else {
+            statistics.sendErrors.increment()
+            return
+        }
+        var trying: [UInt8]?
+        if isInvite {
+            // §16.2: a stateful proxy answers an INVITE with 100 Trying at once, stopping retransmissions.
+            trying = responseBytes(to: request, status: 100, reason: "Trying", settings)
+        }
+        let reliable = inbound.transport == .tcp
+        let created = proxyState.withLock { state -> (UInt64, [ProxyEffect])? in
+            guard state.servers.count < settings.maxTransactions else { return nil }
+            let id = state.nextContext
+            state.nextContext += 1
+            var tx = ServerTransaction(isInvite: isInvite, reliable: reliable, timers: settings.timers)
+            var effects: [ProxyEffect] = []
+            if let trying {
+                effects += serverEffects(tx.sendResponse(status: 100, bytes: trying), key, upstream, &state)
+            }
+            state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: id)
+            var context = ForwardContext(
+                serverKey: key, isInvite: isInvite, upstream: upstream, base: base, recordRoute: recordRoute,
+                inboundLocal: inbound.local, pendingTargets: [], fork: fork, serialTimeout: settings.serialTimeout)
+            switch fork {
+            case .parallel:
+                effects += targets.map { .startBranch(context: id, target: $0) }
+            case .serial:
+                effects.append(.startBranch(context: id, target: targets[0]))
+                context.pendingTargets = Array(targets.dropFirst())
+            }
+            state.contexts[id] = context
+            return (id, effects)
+        }
+        guard let (_, effects) = created else {
+            statistics.overloaded.increment()
+            respond(to: request, inbound, status: 503, reason: "Service Unavailable", settings) { response in
+                try response.addHeader("Retry-After", "5")
+            }
+            return
+        }
+        statistics.transactionsCreated.increment()
+        _ = loopHash
+        perform(effects, settings)
+    }
+
+    /// Builds and sends one branch: a fresh copy of the request with the target's Request-URI, the
+    /// Record-Route(s) and a Via with a unique branch (§16.6 steps 1–8).
+    func startBranch(_ contextID: UInt64, _ target: ForwardTarget, _ settings: Settings) {
+        guard let snapshot = proxyState.withLock({ state in state.contexts[contextID] }) else { return }
+        let branchFailure: (Int) -> Void = { status in
+            let effects = self.proxyState.withLock { state -> [ProxyEffect] in
+                guard var context = state.contexts[contextID] else { return [] }
+                let index = context.branches.count
+                context.branches.append(Branch(key: ClientKey(branch: "failed-\(index)", method: ""),
+                                               destination: snapshot.upstream, request: [], finalStatus: status))
+                context.finals.append((status, []))
+                state.contexts[contextID] = context
+                return self.branchFinished(contextID, &state)
+            }
+            self.perform(effects, settings)
+        }
+        guard let destination = resolve(target.nextHop) else {
+            statistics.sendErrors.increment()
+            branchFailure(503)
+            return
+        }
+        let local = localPoint(for: destination, settings)
+        let request: SIPMessage
+        do { request = try SIPMessage.parse(snapshot.base) } catch {
+            branchFailure(500)
+            return
+        }
+        let loop = loopHash(request)
+        let sequence = branchCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        let branch = "z9hG4bK" + "T" + loop + "." + String(sequence, radix: 36)
+        let method = request.method ?? ""
+        do {
+            if let uri = target.requestURI { try request.setRequestURI(uri) }
+            if snapshot.recordRoute {
+                try request.pushRecordRoute(recordRouteValue(snapshot.inboundLocal))
+                if snapshot.inboundLocal != local {
+                    // A change of transport or interface: two entries, one per side (RFC 3261 §16.6
+                    // step 4, as Kamailio's double Record-Route).
+                    try request.pushRecordRoute(recordRouteValue(local))
+                }
+            }
+            try request.pushVia(viaValue(local, branch: branch))
+        } catch {
+            branchFailure(500)
+            return
+        }
+        guard let bytes = try? request.serialized() else {
+            branchFailure(500)
+            return
+        }
+        let key = ClientKey(branch: branch, method: method)
+        let reliable = destination.transport == .tcp
+        let effects = proxyState.withLock { state -> [ProxyEffect] in
+            guard var context = state.contexts[contextID] else { return [] }
+            let index = context.branches.count
+            context.branches.append(Branch(key: key, destination: destination, request: bytes))
+            var tx = ClientTransaction(isInvite: context.isInvite, reliable: reliable, timers: settings.timers)
+            let actions = tx.start()
+            state.clients[key] = ClientRecord(tx: tx, destination: destination, request: bytes, context: contextID, branchIndex: index)
+            var effects = clientEffects(actions, key, &state, response: nil)
+            if context.isInvite {
+                effects.append(.schedule(settings.timers.timerC, .timerC(context: contextID, branch: index, generation: 0)))
+            }
+            if context.fork == .serial && !context.pendingTargets.isEmpty {
+                effects.append(.schedule(context.serialTimeout, .serialTimeout(context: contextID, branch: index)))
+            }
+            state.contexts[contextID] = context
+            return effects
+        }
+        statistics.requestsForwarded.increment()
+        perform(effects, settings)
+    }
+
+    /// Sends a CANCEL down one branch (§16.10), or remembers to once it has answered provisionally (§9.1).
+    func cancelBranch(_ contextID: UInt64, _ index: Int, _ settings: Settings) {
+        let request: [UInt8]? = proxyState.withLock { state in
+            guard var context = state.contexts[contextID], index < context.branches.count else { return nil }
+            var branch = context.branches[index]
+            guard branch.finalStatus == nil, !branch.cancelSent, context.isInvite else { return nil }
+            if !branch.provisional {
+                branch.cancelPending = true
+                context.branches[index] = branch
+                state.contexts[contextID] = context
+                return nil
+            }
+            branch.cancelSent = true
+            context.branches[index] = branch
+            state.contexts[contextID] = context
+            return branch.request
+        }
+        guard let request, let invite = try? SIPMessage.parse(request), let cancel = try? invite.makeCancel(),
+              let bytes = try? cancel.serialized(), let destination = proxyState.withLock({ state -> Destination? in
+                  state.contexts[contextID].map { $0.branches[index].destination }
+              }) else { return }
+        let branch = invite.topVia?.branch ?? ""
+        let key = ClientKey(branch: branch, method: "CANCEL")
+        let effects = proxyState.withLock { state -> [ProxyEffect] in
+            var tx = ClientTransaction(isInvite: false, reliable: destination.transport == .tcp, timers: settings.timers)
+            let actions = tx.start()
+            state.clients[key] = ClientRecord(tx: tx, destination: destination, request: bytes, context: nil, branchIndex: index)
+            return clientEffects(actions, key, &state, response: nil)
+        }
+        statistics.cancelsSent.increment()
+        perform(effects, settings)
+    }
+
+    // MARK: Values
+
+    static func sentBy(_ via: Via) -> String {
+        let host = via.host.contains(":") ? "[\(via.host)]" : via.host
+        return "\(host):\(via.port ?? 5060)"
+    }
+
+    func viaValue(_ local: ListenPoint, branch: String) -> String {
+        "SIP/2.0/\(local.transport.viaName) \(local.address);branch=\(branch);rport"
+    }
+
+    func recordRouteValue(_ local: ListenPoint) -> String {
+        local.transport == .udp ? "<sip:\(local.address);lr>" : "<sip:\(local.address);transport=\(local.transport.rawValue);lr>"
+    }
+
+    /// The listen point a message to `destination` leaves from: same transport and address family.
+    func localPoint(for destination: Destination, _ settings: Settings) -> ListenPoint {
+        settings.listen.first { $0.transport == destination.transport && $0.address.isIPv6 == destination.address.isIPv6 }
+            ?? settings.listen.first { $0.transport == destination.transport }
+            ?? settings.listen[0]
+    }
+
+    /// The socket address and transport of a next hop URI (`transport` parameter, default UDP; port
+    /// default 5060). Host names are not resolved yet: a next hop must be an IP literal.
+    func resolve(_ uri: SIPURI) -> Destination? {
+        let transport: TransportKind = uri.transport == "tcp" ? .tcp : .udp
+        let address = SocketAddress(host: uri.host, port: uri.port ?? 5060)
+        guard address.isNumeric else {
+            logger.warning("next hop is not an IP address; DNS resolution is not supported", [("uri", uri.description)])
+            return nil
+        }
+        return Destination(transport: transport, address: address)
+    }
+
+    /// The part of a branch that identifies the request's routing-relevant values (§16.6 step 8), so
+    /// that a request arriving again unchanged is recognised as a loop (§16.3 step 4) while a spiral
+    /// (same request, new Request-URI) is not.
+    func loopHash(_ request: SIPMessage) -> String {
+        tag([request.requestURI?.description ?? "", request.from?.tag ?? "", request.to?.tag ?? "",
+             request.callID ?? "", String(request.cseq?.number ?? 0), request.header("Proxy-Require") ?? ""])
+    }
+
+    private func isLooping(_ request: SIPMessage, _ hash: String, _ settings: Settings) -> Bool {
+        let prefix = "z9hG4bKT" + hash + "."
+        return request.vias.dropFirst(0).contains { via in
+            guard let branch = via.branch, branch.hasPrefix(prefix) else { return false }
+            return settings.listen.contains { $0.address.host == via.host && $0.address.port == (via.port ?? 5060) }
+        }
+    }
+}

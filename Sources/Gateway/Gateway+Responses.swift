@@ -1,0 +1,316 @@
+import SIP
+import SIPTransaction
+import SIPTransport
+
+/// Responses (RFC 3261 §16.7), timers, and carrying out the effects decided under the lock.
+extension Gateway {
+    func handleResponse(_ response: SIPMessage, _ inbound: InboundMessage, _ settings: Settings) {
+        guard let via = response.topVia, let method = response.cseq?.method else {
+            statistics.strayResponses.increment()
+            return
+        }
+        let ours = settings.listen.contains { $0.address.host == via.host && $0.address.port == (via.port ?? 5060) }
+        guard ours else {
+            // §16.7 step 3 / §18.1.2: a response whose top Via is not ours is not for us.
+            statistics.strayResponses.increment()
+            logger.debug("response not for us dropped", [("via", via.description)])
+            return
+        }
+        let status = response.statusCode
+        response.popVia()
+        guard let bytes = try? response.serialized() else {
+            statistics.sendErrors.increment()
+            return
+        }
+        let key = ClientKey(branch: via.branch ?? "", method: method)
+        let effects = proxyState.withLock { state -> [ProxyEffect]? in
+            guard var record = state.clients[key] else { return nil }
+            let actions = record.tx.receiveResponse(status: status)
+            state.clients[key] = record
+            return clientEffects(actions, key, &state, response: (status, bytes))
+        }
+        guard let effects else {
+            // §16.11: no transaction (a 2xx retransmission after the INVITE transaction ended, or a
+            // response after a restart): forward statelessly along the remaining Via.
+            guard let next = response.topVia else {
+                statistics.strayResponses.increment()
+                return
+            }
+            statistics.statelessForwards.increment()
+            let transport: TransportKind = next.transport == "TCP" ? .tcp : .udp
+            send(bytes, Destination(transport: transport, address: Self.viaAddress(next)), what: "response \(status)")
+            return
+        }
+        perform(effects, settings)
+    }
+
+    // MARK: Transaction actions → effects
+
+    func serverEffects(_ actions: [ServerTransaction.Action], _ key: ServerKey, _ upstream: Destination,
+                       _ state: inout ProxyState) -> [ProxyEffect] {
+        var effects: [ProxyEffect] = []
+        for action in actions {
+            switch action {
+            case .send(let bytes): effects.append(.send(bytes, upstream))
+            case .startTimer(let timer, let after): effects.append(.schedule(after, .server(key, timer)))
+            case .timedOut: statistics.transactionTimeouts.increment()
+            case .terminated:
+                if let context = state.servers.removeValue(forKey: key)?.context {
+                    effects.append(.finish(context: context))
+                }
+            }
+        }
+        return effects
+    }
+
+    /// Runs a client transaction's actions; `response` is the response that caused them, if any.
+    func clientEffects(_ actions: [ClientTransaction.Action], _ key: ClientKey, _ state: inout ProxyState,
+                       response: (status: Int, bytes: [UInt8])?) -> [ProxyEffect] {
+        guard let record = state.clients[key] else { return [] }
+        var effects: [ProxyEffect] = []
+        for action in actions {
+            switch action {
+            case .sendRequest: effects.append(.send(record.request, record.destination))
+            case .sendAck:
+                if let response { effects.append(.sendAck(request: record.request, response: response.bytes, destination: record.destination)) }
+            case .startTimer(let timer, let after): effects.append(.schedule(after, .client(key, timer)))
+            case .passUp(let status):
+                if let context = record.context, let response {
+                    effects += branchResponse(context, record.branchIndex, status: status, bytes: response.bytes, &state)
+                }
+            case .timedOut:
+                statistics.transactionTimeouts.increment()
+                if let context = record.context {
+                    // §16.7 step 2: a timeout counts as a 408 from that branch, never sent downstream.
+                    effects += branchResponse(context, record.branchIndex, status: 408, bytes: [], &state)
+                }
+            case .terminated:
+                state.clients.removeValue(forKey: key)
+            }
+        }
+        return effects
+    }
+
+    /// §16.7 steps 4–10 for one response (real or a local 408/503) on one branch.
+    func branchResponse(_ contextID: UInt64, _ index: Int, status: Int, bytes: [UInt8],
+                        _ state: inout ProxyState) -> [ProxyEffect] {
+        guard var context = state.contexts[contextID], index < context.branches.count else { return [] }
+        var effects: [ProxyEffect] = []
+        if status < 200 {
+            guard context.branches[index].finalStatus == nil else { return [] }
+            if !context.branches[index].provisional {
+                context.branches[index].provisional = true
+                if context.branches[index].cancelPending {
+                    effects.append(.cancelBranch(context: contextID, branch: index))
+                }
+            }
+            if context.isInvite {
+                // Timer C restarts with every provisional response (§16.7 step 2).
+                context.branches[index].timerCGeneration += 1
+                effects.append(.schedule(currentSettings.timers.timerC, .timerC(
+                    context: contextID, branch: index, generation: context.branches[index].timerCGeneration)))
+            }
+            state.contexts[contextID] = context
+            // §16.7 step 5: provisional responses other than 100 go upstream at once.
+            if status > 100 && !context.finalSent {
+                effects += sendUpstream(contextID, status: status, bytes: bytes, &state)
+            }
+            return effects
+        }
+        if status < 300 {
+            let first = !context.answered
+            if context.branches[index].finalStatus == nil { context.branches[index].finalStatus = status }
+            context.answered = true
+            context.pendingTargets.removeAll()
+            state.contexts[contextID] = context
+            // Every 2xx goes upstream (§16.7 step 5); the first ends the server transaction, later ones
+            // are forwarded statelessly.
+            if first && !context.finalSent {
+                effects += sendUpstream(contextID, status: status, bytes: bytes, &state)
+            } else {
+                effects.append(.send(bytes, context.upstream))
+            }
+            if first {
+                // §16.7 step 10: the call is answered; cancel every branch still ringing.
+                for other in context.branches.indices where other != index && context.branches[other].finalStatus == nil {
+                    effects.append(.cancelBranch(context: contextID, branch: other))
+                }
+            }
+            effects += branchFinished(contextID, &state)
+            return effects
+        }
+        guard context.branches[index].finalStatus == nil else { return [] }
+        context.branches[index].finalStatus = status
+        context.finals.append((status, bytes))
+        if status >= 600 && !context.sawGlobalFailure {
+            // §16.7 step 5: a 6xx ends the fork: cancel the others, start no new branch.
+            context.sawGlobalFailure = true
+            context.pendingTargets.removeAll()
+            for other in context.branches.indices where context.branches[other].finalStatus == nil {
+                effects.append(.cancelBranch(context: contextID, branch: other))
+            }
+        }
+        state.contexts[contextID] = context
+        effects += branchFinished(contextID, &state)
+        return effects
+    }
+
+    /// After a branch ends: try the next serial target, or answer upstream once every branch is final.
+    func branchFinished(_ contextID: UInt64, _ state: inout ProxyState) -> [ProxyEffect] {
+        guard var context = state.contexts[contextID] else { return [] }
+        if !context.answered && !context.cancelled && !context.sawGlobalFailure && !context.pendingTargets.isEmpty
+            && context.activeBranches == 0 {
+            let next = context.pendingTargets.removeFirst()
+            state.contexts[contextID] = context
+            return [.startBranch(context: contextID, target: next)]
+        }
+        guard context.activeBranches == 0 else { return [] }
+        if context.finalSent || context.answered {
+            return context.finalSent ? [.finish(context: contextID)] : []
+        }
+        let statuses = context.finals.map(\.status)
+        guard let best = ResponseSelection.best(statuses) else { return [] }
+        let chosen = context.finals[best]
+        state.contexts[contextID] = context
+        var bytes = chosen.bytes
+        var status = chosen.status
+        let forwarded = ResponseSelection.forwardedStatus(status)
+        if bytes.isEmpty || forwarded.status != status || context.cancelled || [401, 407].contains(status) {
+            bytes = composeFinal(context, chosen: best, status: &status) ?? bytes
+        }
+        return sendUpstream(contextID, status: status, bytes: bytes, &state)
+    }
+
+    /// Builds the final response Tandem sends when no downstream response can go as received: a local
+    /// 408/503 (timeout or transport error), 503 turned 500, 487 after a CANCEL, and 401/407 with every
+    /// branch's challenges merged (§16.7 steps 6–7).
+    private func composeFinal(_ context: ForwardContext, chosen: Int, status: inout Int) -> [UInt8]? {
+        let settings = currentSettings
+        var selected = context.finals[chosen]
+        if context.cancelled, let terminated = context.finals.first(where: { $0.status == 487 && !$0.bytes.isEmpty }) {
+            selected = terminated
+        }
+        status = selected.status
+        if !selected.bytes.isEmpty, let response = try? SIPMessage.parse(selected.bytes) {
+            let forwarded = ResponseSelection.forwardedStatus(status)
+            if forwarded.status != status, let reason = forwarded.reason {
+                response.setStatus(forwarded.status, reason: reason)
+                status = forwarded.status
+            }
+            if [401, 407].contains(status) {
+                for (index, other) in context.finals.enumerated() where index != chosen && [401, 407].contains(other.status) {
+                    guard let challenge = try? SIPMessage.parse(other.bytes) else { continue }
+                    for name in ["WWW-Authenticate", "Proxy-Authenticate"] {
+                        for value in challenge.headerValues(name) { try? response.addHeader(name, value) }
+                    }
+                }
+            }
+            return try? response.serialized()
+        }
+        // A branch that never answered: build the response from the request as received upstream.
+        guard let request = try? SIPMessage.parse(context.base) else { return nil }
+        if context.cancelled { status = 487 }
+        let reason: String
+        switch status {
+        case 408: reason = "Request Timeout"
+        case 487: reason = "Request Terminated"
+        case 503: (status, reason) = (500, "Server Internal Error")
+        default: reason = "Server Internal Error"
+        }
+        return responseBytes(to: request, status: status, reason: reason, settings)
+    }
+
+    /// Sends a response upstream through the server transaction (which keeps it for retransmissions).
+    private func sendUpstream(_ contextID: UInt64, status: Int, bytes: [UInt8], _ state: inout ProxyState) -> [ProxyEffect] {
+        guard var context = state.contexts[contextID] else { return [] }
+        statistics.responsesForwarded.increment()
+        if status >= 200 {
+            context.finalSent = true
+            state.contexts[contextID] = context
+        }
+        let key = context.serverKey
+        guard var record = state.servers[key] else {
+            return [.send(bytes, context.upstream)]
+        }
+        let actions = record.tx.sendResponse(status: status, bytes: bytes)
+        state.servers[key] = record
+        var effects = serverEffects(actions, key, record.upstream, &state)
+        if status >= 200 && context.activeBranches == 0 { effects.append(.finish(context: contextID)) }
+        return effects
+    }
+
+    // MARK: Timers
+
+    func fire(_ event: TimerEvent) {
+        let settings = currentSettings
+        let effects = proxyState.withLock { state -> [ProxyEffect] in
+            switch event {
+            case .server(let key, let timer):
+                guard var record = state.servers[key] else { return [] }
+                let actions = record.tx.timerFired(timer)
+                state.servers[key] = record
+                return serverEffects(actions, key, record.upstream, &state)
+            case .client(let key, let timer):
+                guard var record = state.clients[key] else { return [] }
+                let actions = record.tx.timerFired(timer)
+                state.clients[key] = record
+                return clientEffects(actions, key, &state, response: nil)
+            case .timerC(let contextID, let index, let generation):
+                guard let context = state.contexts[contextID], index < context.branches.count else { return [] }
+                let branch = context.branches[index]
+                guard branch.finalStatus == nil, branch.timerCGeneration == generation else { return [] }
+                statistics.timerCFired.increment()
+                // §16.8: with a provisional response, CANCEL the branch; without one, treat it as 408.
+                if branch.provisional { return [.cancelBranch(context: contextID, branch: index)] }
+                return branchResponse(contextID, index, status: 408, bytes: [], &state)
+            case .serialTimeout(let contextID, let index):
+                guard let context = state.contexts[contextID], index < context.branches.count,
+                      context.branches[index].finalStatus == nil else { return [] }
+                var effects: [ProxyEffect] = [.cancelBranch(context: contextID, branch: index)]
+                if !context.branches[index].provisional {
+                    effects += branchResponse(contextID, index, status: 408, bytes: [], &state)
+                } else if var updated = state.contexts[contextID], !updated.pendingTargets.isEmpty {
+                    // The ringing branch is being cancelled; the next target starts now, not after its 487.
+                    let next = updated.pendingTargets.removeFirst()
+                    updated.branches[index].finalStatus = 487
+                    updated.finals.append((487, []))
+                    state.contexts[contextID] = updated
+                    effects.append(.startBranch(context: contextID, target: next))
+                }
+                return effects
+            }
+        }
+        perform(effects, settings)
+    }
+
+    // MARK: Effects
+
+    func perform(_ effects: [ProxyEffect], _ settings: Settings) {
+        for effect in effects {
+            switch effect {
+            case .send(let bytes, let destination):
+                send(bytes, destination, what: bytes.starts(with: Array("SIP/2.0 ".utf8)) ? "response" : "request")
+            case .schedule(let after, let event):
+                timers.schedule(after: after) { [self] in self.fire(event) }
+            case .startBranch(let context, let target):
+                startBranch(context, target, settings)
+            case .cancelBranch(let context, let branch):
+                cancelBranch(context, branch, settings)
+            case .sendAck(let request, let response, let destination):
+                guard let invite = try? SIPMessage.parse(request), let final = try? SIPMessage.parse(response),
+                      let ack = try? invite.makeAck(for: final), let bytes = try? ack.serialized() else { continue }
+                send(bytes, destination, what: "ACK")
+            case .finish(let contextID):
+                proxyState.withLock { state in
+                    guard let context = state.contexts[contextID], context.activeBranches == 0 || context.finalSent else { return }
+                    if state.servers[context.serverKey]?.context == contextID {
+                        // The server transaction lives on (absorbing retransmissions); it no longer
+                        // needs the response context.
+                        state.servers[context.serverKey]?.context = nil
+                    }
+                    if context.activeBranches == 0 { state.contexts.removeValue(forKey: contextID) }
+                }
+            }
+        }
+    }
+}

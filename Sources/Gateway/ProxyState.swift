@@ -1,0 +1,113 @@
+import SIP
+import SIPTransaction
+import SIPTransport
+
+/// How several targets of one request are tried.
+public enum ForkMode: String, Sendable, Equatable {
+    /// All at once; the best final response wins (RFC 3261 §16.7).
+    case parallel
+    /// One after another in order, each with its own timeout, moving on after a failure.
+    case serial
+}
+
+/// One place a request is forwarded to.
+public struct ForwardTarget: Sendable, Equatable {
+    /// Where the request is sent (a loose-routing next hop).
+    public var nextHop: SIPURI
+    /// A new Request-URI, or `nil` to keep the received one.
+    public var requestURI: String?
+
+    public init(nextHop: SIPURI, requestURI: String? = nil) {
+        self.nextHop = nextHop
+        self.requestURI = requestURI
+    }
+}
+
+/// Server transactions are matched by the RFC 3261 §17.2.3 triple; an ACK and a CANCEL find their
+/// INVITE under the INVITE method.
+struct ServerKey: Hashable, Sendable {
+    var branch: String
+    var sentBy: String
+    var method: String
+}
+
+/// Client transactions are matched by the branch Tandem generated and the CSeq method (§17.1.3).
+struct ClientKey: Hashable, Sendable {
+    var branch: String
+    var method: String
+}
+
+enum TimerEvent: Sendable {
+    case server(ServerKey, TransactionTimer)
+    case client(ClientKey, TransactionTimer)
+    case timerC(context: UInt64, branch: Int, generation: Int)
+    case serialTimeout(context: UInt64, branch: Int)
+}
+
+struct ServerRecord {
+    var tx: ServerTransaction
+    var upstream: Destination
+    var context: UInt64?
+}
+
+struct ClientRecord {
+    var tx: ClientTransaction
+    var destination: Destination
+    var request: [UInt8]
+    var context: UInt64?
+    var branchIndex: Int
+}
+
+/// One branch of a forwarded request (RFC 3261 §16.6 "a branch").
+struct Branch {
+    var key: ClientKey
+    var destination: Destination
+    var request: [UInt8]
+    var provisional = false
+    var finalStatus: Int?
+    /// CANCEL wanted before any provisional response arrived (§9.1: wait for one).
+    var cancelPending = false
+    var cancelSent = false
+    var timerCGeneration = 0
+}
+
+/// The response context of one forwarded request (§16.7): its branches and what they answered.
+struct ForwardContext {
+    var serverKey: ServerKey
+    var isInvite: Bool
+    var upstream: Destination
+    var base: [UInt8]
+    var recordRoute: Bool
+    var inboundLocal: ListenPoint
+    var branches: [Branch] = []
+    var pendingTargets: [ForwardTarget]
+    var fork: ForkMode
+    var serialTimeout: Double
+    /// Final non-2xx responses collected so far, Via already popped.
+    var finals: [(status: Int, bytes: [UInt8])] = []
+    var finalSent = false
+    var answered = false
+    var cancelled = false
+    var sawGlobalFailure = false
+
+    var activeBranches: Int { branches.filter { $0.finalStatus == nil }.count }
+}
+
+/// Everything the proxy keeps between messages; behind one Mutex, held only for bookkeeping, never
+/// while parsing, serializing or sending.
+struct ProxyState {
+    var servers: [ServerKey: ServerRecord] = [:]
+    var clients: [ClientKey: ClientRecord] = [:]
+    var contexts: [UInt64: ForwardContext] = [:]
+    var nextContext: UInt64 = 1
+}
+
+/// Work decided under the lock and carried out after it is released.
+enum ProxyEffect {
+    case send([UInt8], Destination)
+    case schedule(Double, TimerEvent)
+    case startBranch(context: UInt64, target: ForwardTarget)
+    case cancelBranch(context: UInt64, branch: Int)
+    case sendAck(request: [UInt8], response: [UInt8], destination: Destination)
+    case finish(context: UInt64)
+}

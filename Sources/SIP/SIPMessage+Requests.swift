@@ -1,0 +1,73 @@
+import COsip
+
+extension SIPMessage {
+    /// Changes a response's status line (a proxy answers a selected 503 with 500, RFC 3261 §16.7 step 6).
+    public func setStatus(_ status: Int, reason: String) {
+        osip_message_set_status_code(raw, Int32(status))
+        tandem_osip_free(raw.pointee.reason_phrase)
+        raw.pointee.reason_phrase = tandem_osip_strdup(reason)
+        changed()
+    }
+
+    /// The CANCEL for this (client) INVITE, RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq
+    /// number and Route set, the top Via only, method CANCEL.
+    public func makeCancel() throws(SIPMessageError) -> SIPMessage {
+        try makeHopRequest(method: "CANCEL", to: raw.pointee.to)
+    }
+
+    /// The ACK for a non-2xx final response to this INVITE, RFC 3261 §17.1.1.3: like the CANCEL, but
+    /// with the To header of the response (it carries the tag).
+    public func makeAck(for response: SIPMessage) throws(SIPMessageError) -> SIPMessage {
+        try makeHopRequest(method: "ACK", to: response.raw.pointee.to ?? raw.pointee.to)
+    }
+
+    private func makeHopRequest(method: String, to: UnsafeMutablePointer<osip_to_t>?) throws(SIPMessageError) -> SIPMessage {
+        var pointer: UnsafeMutablePointer<osip_message_t>? = nil
+        guard osip_message_init(&pointer) == OSIP_SUCCESS, let pointer else {
+            throw SIPMessageError(.invalidValue, "Out of memory")
+        }
+        let request = SIPMessage(owning: pointer)
+        osip_message_set_method(pointer, tandem_osip_strdup(method))
+        osip_message_set_version(pointer, tandem_osip_strdup("SIP/2.0"))
+        if let uri = raw.pointee.req_uri {
+            var copy: UnsafeMutablePointer<osip_uri_t>? = nil
+            if osip_uri_clone(uri, &copy) == OSIP_SUCCESS { pointer.pointee.req_uri = copy }
+        }
+        if let first = osip_list_get(&raw.pointee.vias, 0) {
+            var copy: UnsafeMutablePointer<osip_via_t>? = nil
+            if osip_via_clone(first.assumingMemoryBound(to: osip_via_t.self), &copy) == OSIP_SUCCESS, let copy {
+                osip_list_add(&pointer.pointee.vias, copy, -1)
+            }
+        }
+        for route in osipListElements(&raw.pointee.routes, as: osip_route_t.self) {
+            var copy: UnsafeMutablePointer<osip_route_t>? = nil
+            if osip_from_clone(route, &copy) == OSIP_SUCCESS, let copy {
+                osip_list_add(&pointer.pointee.routes, copy, -1)
+            }
+        }
+        if let from = raw.pointee.from {
+            var copy: UnsafeMutablePointer<osip_from_t>? = nil
+            if osip_from_clone(from, &copy) == OSIP_SUCCESS { pointer.pointee.from = copy }
+        }
+        if let to {
+            var copy: UnsafeMutablePointer<osip_to_t>? = nil
+            if osip_to_clone(to, &copy) == OSIP_SUCCESS { pointer.pointee.to = copy }
+        }
+        if let callID = raw.pointee.call_id {
+            var copy: UnsafeMutablePointer<osip_call_id_t>? = nil
+            if osip_call_id_clone(callID, &copy) == OSIP_SUCCESS { pointer.pointee.call_id = copy }
+        }
+        if let cseq = raw.pointee.cseq {
+            var copy: UnsafeMutablePointer<osip_cseq_t>? = nil
+            if osip_cseq_init(&copy) == OSIP_SUCCESS, let copy {
+                osip_cseq_set_number(copy, tandem_osip_strdup(string(cseq.pointee.number) ?? "1"))
+                osip_cseq_set_method(copy, tandem_osip_strdup(method))
+                pointer.pointee.cseq = copy
+            }
+        }
+        _ = osip_message_set_header(pointer, "Max-Forwards", "70")
+        _ = osip_message_set_content_length(pointer, "0")
+        request.changed()
+        return request
+    }
+}
