@@ -42,7 +42,8 @@ extension Gateway {
             }
             return
         }
-        if let required = request.header("Proxy-Require"), !required.isEmpty {
+        let required = request.headerValues("Proxy-Require").joined(separator: ", ")
+        if !required.isEmpty {
             // §16.3 step 5: Tandem supports no option tags that proxies must understand.
             statistics.badExtension.increment()
             respond(to: request, inbound, status: 420, reason: "Bad Extension", settings) { response in
@@ -305,7 +306,7 @@ extension Gateway {
         let request: [UInt8]? = proxyState.withLock { state in
             guard var context = state.contexts[contextID], index < context.branches.count else { return nil }
             var branch = context.branches[index]
-            guard branch.finalStatus == nil, !branch.cancelSent, context.isInvite else { return nil }
+            guard branch.finalStatus == nil || branch.superseded, !branch.cancelSent, context.isInvite else { return nil }
             if !branch.provisional {
                 branch.cancelPending = true
                 context.branches[index] = branch
@@ -372,7 +373,7 @@ extension Gateway {
     /// (same request, new Request-URI) is not.
     func loopHash(_ request: SIPMessage) -> String {
         tag([request.requestURI?.description ?? "", request.from?.tag ?? "", request.to?.tag ?? "",
-             request.callID ?? "", String(request.cseq?.number ?? 0), request.header("Proxy-Require") ?? ""])
+             request.callID ?? "", String(request.cseq?.number ?? 0), request.headerValues("Proxy-Require").joined(separator: ",")])
     }
 
     private func isLooping(_ request: SIPMessage, _ hash: String, _ settings: Settings) -> Bool {

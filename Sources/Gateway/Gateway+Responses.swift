@@ -273,6 +273,7 @@ extension Gateway {
                     // The ringing branch is being cancelled; the next target starts now, not after its 487.
                     let next = updated.pendingTargets.removeFirst()
                     updated.branches[index].finalStatus = 487
+                    updated.branches[index].superseded = true
                     updated.finals.append((487, []))
                     state.contexts[contextID] = updated
                     effects.append(.startBranch(context: contextID, target: next))

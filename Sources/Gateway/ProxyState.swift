@@ -68,6 +68,9 @@ struct Branch {
     /// CANCEL wanted before any provisional response arrived (§9.1: wait for one).
     var cancelPending = false
     var cancelSent = false
+    /// A serial-fork branch given up on after its timeout: counted as ended (487) so the next target
+    /// starts, while its CANCEL is still sent and its late answers are absorbed.
+    var superseded = false
     var timerCGeneration = 0
 }
 

@@ -136,6 +136,14 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
     // MARK: Transport (the gateway's side)
 
     public func send(_ bytes: [UInt8], to destination: Destination) throws(TransportError) {
+        // Sent to one of the gateway's own addresses (a route pointing back at it): deliver it there,
+        // as the network would, so loops can be observed.
+        if let own = listen.first(where: { $0.transport == destination.transport && $0.address == destination.address }) {
+            let source = localPoint(destination.transport, ipv6: destination.address.isIPv6).address
+            gateway.receive(InboundMessage(bytes: bytes, transport: destination.transport, source: source, local: own,
+                                           connection: nil))
+            return
+        }
         let error: TransportError? = state.withLock { state in
             if destination.transport == .tcp {
                 if let connection = destination.connection, let peer = state.peerOfConnection[connection] {

@@ -255,7 +255,11 @@ public final class TraceRunner {
             let values = message.headerValues(name)
             let actual = position < values.count ? values[position] : nil
             if spec == "!" {
-                if !values.isEmpty { problems.append("\(name): expected absent, received '\(values[0])'") }
+                // Absent at this position: no such header at all, or no more after those listed above.
+                if let actual {
+                    let which = position == 0 ? "absent" : "no occurrence \(position + 1)"
+                    problems.append("\(name): expected \(which), received '\(actual)'")
+                }
             } else if spec == "*" {
                 if actual == nil { problems.append("\(name): expected present (occurrence \(position + 1)), absent") }
             } else if spec.hasPrefix("~") {
