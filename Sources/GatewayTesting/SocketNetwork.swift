@@ -12,6 +12,8 @@ public final class SocketNetwork: TraceNetwork {
     private struct PeerSocket {
         var peer: Trace.Peer
         var fd: Int32 = -1
+        /// TCP peers listen on their declared address, so Tandem can connect to them.
+        var listener: Int32 = -1
         var address: SocketAddress
         var framer: StreamFramer
         var pending: [TraceEvent] = []
@@ -29,19 +31,29 @@ public final class SocketNetwork: TraceNetwork {
                 let family = peer.address.isIPv6 ? AF_INET6 : AF_INET
                 let fd = socket(family, Int32(SOCK_DGRAM.rawValue), 0)
                 guard fd >= 0 else { throw TransportError("socket: \(String(cString: strerror(errno)))") }
-                let local = SocketAddress(host: peer.address.host, port: 0)
-                guard local.withSockAddr({ bind(fd, $0, $1) }) == 0 else {
-                    throw TransportError("bind \(local) for peer \(peer.name): \(String(cString: strerror(errno)))")
+                guard peer.address.withSockAddr({ bind(fd, $0, $1) }) == 0 else {
+                    throw TransportError("bind \(peer.address) for peer \(peer.name): \(String(cString: strerror(errno)))")
                 }
                 entry.fd = fd
                 entry.address = Self.localAddress(fd) ?? peer.address
+            } else {
+                let fd = socket(peer.address.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var one: Int32 = 1
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+                guard peer.address.withSockAddr({ bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
+                    throw TransportError("listen on \(peer.address) for peer \(peer.name): \(String(cString: strerror(errno)))")
+                }
+                entry.listener = fd
             }
             sockets[peer.name] = entry
         }
     }
 
     deinit {
-        for entry in sockets.values where entry.fd >= 0 { Glibc.close(entry.fd) }
+        for entry in sockets.values {
+            if entry.fd >= 0 { Glibc.close(entry.fd) }
+            if entry.listener >= 0 { Glibc.close(entry.listener) }
+        }
     }
 
     static func localAddress(_ fd: Int32) -> SocketAddress? {
@@ -54,8 +66,7 @@ public final class SocketNetwork: TraceNetwork {
     }
 
     public func address(of peer: String) -> SocketAddress {
-        if let entry = sockets[peer], entry.peer.transport == .tcp, entry.fd < 0 { try? connect(peer) }
-        return sockets[peer]!.address
+        sockets[peer]!.address
     }
 
     /// The target of the transport and address family asked for; with no exact match, the same
@@ -80,7 +91,6 @@ public final class SocketNetwork: TraceNetwork {
         entry.fd = fd
         entry.closed = false
         entry.framer = StreamFramer(maxMessageSize: 1 << 20)
-        entry.address = Self.localAddress(fd) ?? entry.address
         sockets[name] = entry
     }
 
@@ -112,7 +122,20 @@ public final class SocketNetwork: TraceNetwork {
 
     /// Reads whatever arrives for a peer within the timeout and turns it into events.
     private func poll(_ name: String, timeout: Double) {
-        guard var entry = sockets[name], entry.fd >= 0, !entry.closed else { return }
+        guard var entry = sockets[name] else { return }
+        if entry.peer.transport == .tcp, entry.fd < 0 || entry.closed, entry.listener >= 0 {
+            // Tandem opens the connection to a TCP peer it forwards to.
+            var descriptor = pollfd(fd: entry.listener, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&descriptor, 1, Int32(timeout * 1000)) > 0 else { return }
+            let fd = accept(entry.listener, nil, nil)
+            guard fd >= 0 else { return }
+            entry.fd = fd
+            entry.closed = false
+            entry.framer = StreamFramer(maxMessageSize: 1 << 20)
+            sockets[name] = entry
+            return
+        }
+        guard entry.fd >= 0, !entry.closed else { return }
         var descriptor = pollfd(fd: entry.fd, events: Int16(POLLIN), revents: 0)
         guard Glibc.poll(&descriptor, 1, Int32(timeout * 1000)) > 0 else { return }
         var buffer = [UInt8](repeating: 0, count: 65_536)

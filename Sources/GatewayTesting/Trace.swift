@@ -34,6 +34,9 @@ public struct Trace: Sendable {
     public var gateway: [ListenPoint] = []
     /// `config section.key = value` lines: applied in-process; `tandem-replay` lists them as requirements.
     public var configuration: [String] = []
+    /// `timing virtual`: the trace checks exact timer behaviour that only virtual time reproduces;
+    /// `tandem-replay` skips it unless asked to include it.
+    public var needsVirtualTime = false
     public var steps: [Step] = []
 
     public struct ParseError: Error, CustomStringConvertible {
@@ -98,6 +101,9 @@ public struct Trace: Sendable {
                     }
                     trace.gateway.append(point)
                 }
+            case "timing":
+                guard words.count == 2, words[1] == "virtual" else { throw fail(lineNumber, "expected 'timing virtual'") }
+                trace.needsVirtualTime = true
             case "config":
                 let rest = line.dropFirst("config".count).trimmingCharacters(in: .whitespaces)
                 guard rest.contains("=") else { throw fail(lineNumber, "expected 'config section.key = value'") }
