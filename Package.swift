@@ -24,7 +24,7 @@ let package = Package(
 
         .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "SIPTransaction", "Registry"]),
         .executableTarget(name: "tandem-replay", dependencies: ["GatewayTesting", "SIPTransport"]),
-        .executableTarget(name: "tandem-bench", dependencies: ["SIP"]),
+        .executableTarget(name: "tandem-bench", dependencies: ["SIP", "Gateway", "SIPTransport", "SIPTransaction"]),
 
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "SIPTransportTests", dependencies: ["SIPTransport", "SIP"]),

@@ -183,9 +183,15 @@ extension Gateway {
         let isInvite = method == "INVITE"
         guard let upstream = Self.responseDestination(request.topVia, inbound) else { return }
         request.decrementMaxForwards()
-        guard let base = try? request.serialized() else {
-            statistics.sendErrors.increment()
-            return
+        // Several branches each start from a copy; a single branch edits the received message itself.
+        let single = targets.count == 1
+        var base: [UInt8] = []
+        if !single {
+            guard let bytes = try? request.serialized() else {
+                statistics.sendErrors.increment()
+                return
+            }
+            base = bytes
         }
         var trying: [UInt8]?
         if isInvite {
@@ -204,9 +210,12 @@ extension Gateway {
             }
             state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: id)
             var context = ForwardContext(
-                serverKey: key, isInvite: isInvite, upstream: upstream, base: base, recordRoute: recordRoute,
-                inboundLocal: inbound.local, pendingTargets: [], fork: fork, serialTimeout: settings.serialTimeout)
+                serverKey: key, isInvite: isInvite, upstream: upstream, base: base, original: inbound,
+                recordRoute: recordRoute, inboundLocal: inbound.local, pendingTargets: [], fork: fork,
+                serialTimeout: settings.serialTimeout)
             switch fork {
+            case _ where single:
+                break
             case .parallel:
                 effects += targets.map { .startBranch(context: id, target: $0) }
             case .serial:
@@ -216,7 +225,7 @@ extension Gateway {
             state.contexts[id] = context
             return (id, effects)
         }
-        guard let (_, effects) = created else {
+        guard let (contextID, effects) = created else {
             statistics.overloaded.increment()
             respond(to: request, inbound, status: 503, reason: "Service Unavailable", settings) { response in
                 try response.addHeader("Retry-After", "5")
@@ -226,11 +235,12 @@ extension Gateway {
         statistics.transactionsCreated.increment()
         _ = loopHash
         perform(effects, settings)
+        if single { startBranch(contextID, targets[0], settings, message: request) }
     }
 
     /// Builds and sends one branch: a fresh copy of the request with the target's Request-URI, the
     /// Record-Route(s) and a Via with a unique branch (§16.6 steps 1–8).
-    func startBranch(_ contextID: UInt64, _ target: ForwardTarget, _ settings: Settings) {
+    func startBranch(_ contextID: UInt64, _ target: ForwardTarget, _ settings: Settings, message: SIPMessage? = nil) {
         guard let snapshot = proxyState.withLock({ state in state.contexts[contextID] }) else { return }
         let branchFailure: (Int) -> Void = { status in
             let effects = self.proxyState.withLock { state -> [ProxyEffect] in
@@ -251,9 +261,13 @@ extension Gateway {
         }
         let local = localPoint(for: destination, settings)
         let request: SIPMessage
-        do { request = try SIPMessage.parse(snapshot.base) } catch {
-            branchFailure(500)
-            return
+        if let message {
+            request = message
+        } else {
+            do { request = try SIPMessage.parse(snapshot.base) } catch {
+                branchFailure(500)
+                return
+            }
         }
         let loop = loopHash(request)
         let sequence = branchCounter.wrappingAdd(1, ordering: .relaxed).newValue
@@ -372,13 +386,15 @@ extension Gateway {
     /// that a request arriving again unchanged is recognised as a loop (§16.3 step 4) while a spiral
     /// (same request, new Request-URI) is not.
     func loopHash(_ request: SIPMessage) -> String {
-        tag([request.requestURI?.description ?? "", request.from?.tag ?? "", request.to?.tag ?? "",
+        tag([request.requestURI?.description ?? "", request.fromTag ?? "", request.toTag ?? "",
              request.callID ?? "", String(request.cseq?.number ?? 0), request.headerValues("Proxy-Require").joined(separator: ",")])
     }
 
     private func isLooping(_ request: SIPMessage, _ hash: String, _ settings: Settings) -> Bool {
         let prefix = "z9hG4bKT" + hash + "."
-        return request.vias.dropFirst(0).contains { via in
+        // Only requests that already passed through a Tandem can loop; a one-Via request cannot.
+        guard request.vias.count > 1 else { return false }
+        return request.vias.contains { via in
             guard let branch = via.branch, branch.hasPrefix(prefix) else { return false }
             return settings.listen.contains { $0.address.host == via.host && $0.address.port == (via.port ?? 5060) }
         }

@@ -208,7 +208,8 @@ extension Gateway {
             return try? response.serialized()
         }
         // A branch that never answered: build the response from the request as received upstream.
-        guard let request = try? SIPMessage.parse(context.base) else { return nil }
+        guard let request = try? SIPMessage.parse(context.original.bytes) else { return nil }
+        request.stampTopVia(sourceHost: context.original.source.host, sourcePort: context.original.source.port)
         if context.cancelled { status = 487 }
         let reason: String
         switch status {

@@ -135,14 +135,14 @@ public final class Gateway: Sendable {
     /// Whether a URI names this Tandem: its domain, or one of its listen addresses with that port.
     func isOurs(_ uri: SIPURI?, _ settings: Settings) -> Bool {
         guard let uri else { return false }
-        let host = uri.host.asciiLowercased
-        if let domain = settings.domain, host == domain { return true }
-        let port = uri.port ?? (uri.scheme.asciiLowercased == "sips" ? 5061 : 5060)
+        let host = uri.host
+        if let domain = settings.domain, host.caseInsensitiveEquals(domain) { return true }
+        let port = uri.port ?? (uri.scheme.caseInsensitiveEquals("sips") ? 5061 : 5060)
         return settings.listen.contains { point in
+            guard point.address.port == port else { return false }
             let listenHost = point.address.host
-            let sameHost = listenHost == host
-                || (["0.0.0.0", "::"].contains(listenHost) && (host == "127.0.0.1" || host == "::1" || host == "localhost"))
-            return sameHost && point.address.port == port
+            return listenHost == host
+                || ((listenHost == "0.0.0.0" || listenHost == "::") && (host == "127.0.0.1" || host == "::1" || host == "localhost"))
         }
     }
 
@@ -212,18 +212,20 @@ public final class Gateway: Sendable {
 
     /// Sends and counts; a transport failure is logged and counted, never thrown.
     @discardableResult
-    func send(_ bytes: [UInt8], _ destination: Destination, what: String) -> Bool {
+    func send(_ bytes: [UInt8], _ destination: Destination, what: @autoclosure () -> String) -> Bool {
         do {
             try transport.send(bytes, to: destination)
-            if what.hasPrefix("response") { statistics.responsesSent.increment() }
-            logger.debug("sent", [("what", what), ("to", "\(destination.transport.rawValue):\(destination.address)")])
+            if bytes.starts(with: Self.responsePrefix) { statistics.responsesSent.increment() }
+            logger.debug("sent", [("what", what()), ("to", "\(destination.transport.rawValue):\(destination.address)")])
             return true
         } catch {
             statistics.sendErrors.increment()
-            logger.warning("not sent", [("what", what), ("to", "\(destination.address)"), ("reason", error.reason)])
+            logger.warning("not sent", [("what", what()), ("to", "\(destination.address)"), ("reason", error.reason)])
             return false
         }
     }
+
+    static let responsePrefix = Array("SIP/2.0 ".utf8)
 
     /// RFC 3261 §18.2.2 with RFC 3581 §4: over a stream, the connection the request came on; over UDP,
     /// the source address and port when `rport` was asked for, else `received` and the Via port.
@@ -250,7 +252,7 @@ public final class Gateway: Sendable {
     }
 
     private func statelessTag(_ request: SIPMessage) -> String {
-        tag([request.callID ?? "", request.from?.tag ?? "", request.topVia?.branch ?? ""])
+        tag([request.callID ?? "", request.fromTag ?? "", request.topViaBranch ?? ""])
     }
 
     private func tagFor(_ headers: [(name: String, value: String)]) -> String {

@@ -60,23 +60,23 @@ public struct Logger: Sendable {
 
     public func isEnabled(_ level: LogLevel) -> Bool { level >= threshold.level }
 
-    public func log(_ level: LogLevel, _ message: @autoclosure () -> String, _ metadata: [(String, String)] = []) {
+    public func log(_ level: LogLevel, _ message: @autoclosure () -> String, _ metadata: @autoclosure () -> [(String, String)] = []) {
         guard isEnabled(level) else { return }
         var line = Self.timestamp()
         line += " \(level) [\(label)] "
         line += message()
-        for (key, value) in metadata {
+        for (key, value) in metadata() {
             line += " \(key)="
             line += value.contains(" ") || value.isEmpty ? "\"\(value)\"" : value
         }
         sink.write(line)
     }
 
-    public func debug(_ message: @autoclosure () -> String, _ metadata: [(String, String)] = []) { log(.debug, message(), metadata) }
-    public func info(_ message: @autoclosure () -> String, _ metadata: [(String, String)] = []) { log(.info, message(), metadata) }
-    public func notice(_ message: @autoclosure () -> String, _ metadata: [(String, String)] = []) { log(.notice, message(), metadata) }
-    public func warning(_ message: @autoclosure () -> String, _ metadata: [(String, String)] = []) { log(.warning, message(), metadata) }
-    public func error(_ message: @autoclosure () -> String, _ metadata: [(String, String)] = []) { log(.error, message(), metadata) }
+    public func debug(_ message: @autoclosure () -> String, _ metadata: @autoclosure () -> [(String, String)] = []) { log(.debug, message(), metadata()) }
+    public func info(_ message: @autoclosure () -> String, _ metadata: @autoclosure () -> [(String, String)] = []) { log(.info, message(), metadata()) }
+    public func notice(_ message: @autoclosure () -> String, _ metadata: @autoclosure () -> [(String, String)] = []) { log(.notice, message(), metadata()) }
+    public func warning(_ message: @autoclosure () -> String, _ metadata: @autoclosure () -> [(String, String)] = []) { log(.warning, message(), metadata()) }
+    public func error(_ message: @autoclosure () -> String, _ metadata: @autoclosure () -> [(String, String)] = []) { log(.error, message(), metadata()) }
 
     /// RFC 3339 UTC with milliseconds, the only time format on the wire and in logs (STYLE.md).
     static func timestamp() -> String {

@@ -79,7 +79,11 @@ struct ForwardContext {
     var serverKey: ServerKey
     var isInvite: Bool
     var upstream: Destination
+    /// The request as it is forwarded before per-branch edits; empty when there is one target only
+    /// (the received message is then edited in place, saving a serialize and a parse).
     var base: [UInt8]
+    /// The request as received, for answers Tandem builds itself (408, 487, 500).
+    var original: InboundMessage
     var recordRoute: Bool
     var inboundLocal: ListenPoint
     var branches: [Branch] = []

@@ -303,7 +303,7 @@ public final class TraceRunner {
 
     static func startLine(_ message: SIPMessage) -> String {
         if message.isRequest {
-            return "\(message.method ?? "") \(message.requestURI?.description ?? "") SIP/2.0"
+            return "\(message.method ?? "") \(message.requestURIText ?? "") SIP/2.0"
         }
         return "SIP/2.0 \(message.statusCode) \(message.reasonPhrase ?? "")"
     }

@@ -5,8 +5,16 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
     public var displayName: String?
     public var uri: SIPURI?
     public var parameters: [SIPParameter]
-    /// The serialized form, as libosip2 writes it.
-    public var description: String
+    private var text: String?
+
+    /// The value as libosip2 writes it (or, read off a message on a hot path, a rendering for logs).
+    public var description: String {
+        if let text { return text }
+        var rendered = displayName.map { $0 + " " } ?? ""
+        rendered += "<" + (uri?.description ?? "") + ">"
+        for parameter in parameters { rendered += ";" + parameter.name + (parameter.value.map { "=" + $0 } ?? "") }
+        return rendered
+    }
 
     /// `Contact: *` (RFC 3261 §10.2.2): remove every binding.
     public var isWildcard: Bool { displayName == "*" && uri == nil }
@@ -21,14 +29,14 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
         guard osip_from_init(&from) == OSIP_SUCCESS, let from else { return nil }
         defer { osip_from_free(from) }
         guard osip_from_parse(from, text) == OSIP_SUCCESS else { return nil }
-        self.init(from)
+        self.init(from, describe: true)
     }
 
     /// From, To, Contact, Route and Record-Route all share libosip2's `osip_from_t` layout.
-    init(_ from: UnsafeMutablePointer<osip_from_t>) {
+    init(_ from: UnsafeMutablePointer<osip_from_t>, describe: Bool) {
         displayName = string(from.pointee.displayname)
-        uri = from.pointee.url.map { SIPURI($0) }
+        uri = from.pointee.url.map { SIPURI($0, describe: describe) }
         parameters = osipParameters(&from.pointee.gen_params)
-        description = osipString { osip_from_to_str(from, $0) } ?? ""
+        text = describe ? osipString { osip_from_to_str(from, $0) } : nil
     }
 }

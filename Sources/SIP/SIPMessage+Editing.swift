@@ -19,7 +19,7 @@ extension SIPMessage {
     public func popVia() -> Via? {
         guard let first = osip_list_get(&raw.pointee.vias, 0) else { return nil }
         let via = first.assumingMemoryBound(to: osip_via_t.self)
-        let value = Via(via)
+        let value = Via(via, describe: false)
         osip_list_remove(&raw.pointee.vias, 0)
         osip_via_free(via)
         changed()
@@ -105,7 +105,7 @@ extension SIPMessage {
     public func popRoute() -> NameAddress? {
         guard let first = osip_list_get(&raw.pointee.routes, 0) else { return nil }
         let route = first.assumingMemoryBound(to: osip_route_t.self)
-        let value = NameAddress(route)
+        let value = NameAddress(route, describe: true)
         osip_list_remove(&raw.pointee.routes, 0)
         osip_route_free(route)
         changed()
@@ -118,7 +118,7 @@ extension SIPMessage {
         let count = osip_list_size(&raw.pointee.routes)
         guard count > 0, let last = osip_list_get(&raw.pointee.routes, count - 1) else { return nil }
         let route = last.assumingMemoryBound(to: osip_route_t.self)
-        let value = NameAddress(route)
+        let value = NameAddress(route, describe: true)
         osip_list_remove(&raw.pointee.routes, count - 1)
         osip_route_free(route)
         changed()

@@ -79,9 +79,43 @@ public final class SIPMessage {
     /// The request method, upper-case as sent (methods are case-sensitive, RFC 3261 §7.1).
     public var method: String? { string(raw.pointee.sip_method) }
 
-    public var requestURI: SIPURI? { raw.pointee.req_uri.map { SIPURI($0) } }
+    public var requestURI: SIPURI? { raw.pointee.req_uri.map { SIPURI($0, describe: false) } }
+
+    /// The Request-URI exactly as libosip2 serializes it.
+    public var requestURIText: String? {
+        guard let uri = raw.pointee.req_uri else { return nil }
+        return osipString { osip_uri_to_str(uri, $0) }
+    }
 
     public var statusCode: Int { Int(raw.pointee.status_code) }
+
+    // MARK: Cheap accessors for the forwarding path (no value types, no serialization)
+
+    /// The `branch` of the top Via.
+    public var topViaBranch: String? {
+        guard let first = osip_list_get(&raw.pointee.vias, 0) else { return nil }
+        let via = first.assumingMemoryBound(to: osip_via_t.self)
+        return string(tandem_osip_param_value(&via.pointee.via_params, "branch"))
+    }
+
+    public var fromTag: String? {
+        guard let from = raw.pointee.from else { return nil }
+        return string(tandem_osip_param_value(&from.pointee.gen_params, "tag"))
+    }
+
+    public var toTag: String? {
+        guard let to = raw.pointee.to else { return nil }
+        return string(tandem_osip_param_value(&to.pointee.gen_params, "tag"))
+    }
+
+    public var routeCount: Int { Int(osip_list_size(&raw.pointee.routes)) }
+
+    /// The URI of the first Route, if any.
+    public var firstRouteURI: SIPURI? {
+        guard let first = osip_list_get(&raw.pointee.routes, 0),
+              let url = first.assumingMemoryBound(to: osip_route_t.self).pointee.url else { return nil }
+        return SIPURI(url, describe: false)
+    }
 
     public var reasonPhrase: String? { string(raw.pointee.reason_phrase) }
 
@@ -89,16 +123,16 @@ public final class SIPMessage {
 
     /// Via entries, topmost first; a header carrying several comma-separated values yields several.
     public var vias: [Via] {
-        osipListElements(&raw.pointee.vias, as: osip_via_t.self).map { Via($0) }
+        osipListElements(&raw.pointee.vias, as: osip_via_t.self).map { Via($0, describe: false) }
     }
 
     public var topVia: Via? {
         guard let first = osip_list_get(&raw.pointee.vias, 0) else { return nil }
-        return Via(first.assumingMemoryBound(to: osip_via_t.self))
+        return Via(first.assumingMemoryBound(to: osip_via_t.self), describe: false)
     }
 
-    public var from: NameAddress? { raw.pointee.from.map { NameAddress($0) } }
-    public var to: NameAddress? { raw.pointee.to.map { NameAddress($0) } }
+    public var from: NameAddress? { raw.pointee.from.map { NameAddress($0, describe: false) } }
+    public var to: NameAddress? { raw.pointee.to.map { NameAddress($0, describe: false) } }
 
     public var callID: String? {
         guard let callID = raw.pointee.call_id else { return nil }
@@ -142,15 +176,15 @@ public final class SIPMessage {
     }
 
     public var contacts: [NameAddress] {
-        osipListElements(&raw.pointee.contacts, as: osip_contact_t.self).map { NameAddress($0) }
+        osipListElements(&raw.pointee.contacts, as: osip_contact_t.self).map { NameAddress($0, describe: false) }
     }
 
     public var routes: [NameAddress] {
-        osipListElements(&raw.pointee.routes, as: osip_route_t.self).map { NameAddress($0) }
+        osipListElements(&raw.pointee.routes, as: osip_route_t.self).map { NameAddress($0, describe: false) }
     }
 
     public var recordRoutes: [NameAddress] {
-        osipListElements(&raw.pointee.record_routes, as: osip_record_route_t.self).map { NameAddress($0) }
+        osipListElements(&raw.pointee.record_routes, as: osip_record_route_t.self).map { NameAddress($0, describe: false) }
     }
 
     public var expires: Int? {

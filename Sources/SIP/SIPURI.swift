@@ -9,8 +9,20 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     public var port: Int?
     public var parameters: [SIPParameter]
     public var headers: [SIPParameter]
-    /// The serialized form, as libosip2 writes it.
-    public var description: String
+    /// libosip2's serialization, when it was asked for (parsing a string, or `describe: true`).
+    private var text: String?
+
+    /// The URI as libosip2 writes it; for a URI read off a message on a hot path, a rendering from
+    /// its fields good for logs.
+    public var description: String {
+        if let text { return text }
+        var rendered = scheme + ":"
+        if let user { rendered += user + "@" }
+        rendered += host.utf8.contains(58) ? "[\(host)]" : host
+        if let port { rendered += ":\(port)" }
+        for parameter in parameters { rendered += ";" + parameter.name + (parameter.value.map { "=" + $0 } ?? "") }
+        return rendered
+    }
 
     /// Parses a URI with libosip2; `nil` when it is not a valid URI.
     public init?(parsing text: String) {
@@ -19,11 +31,11 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         guard osip_uri_init(&uri) == OSIP_SUCCESS, let uri else { return nil }
         defer { osip_uri_free(uri) }
         guard osip_uri_parse(uri, text) == OSIP_SUCCESS else { return nil }
-        self.init(uri)
+        self.init(uri, describe: true)
         if host.isEmpty { return nil }
     }
 
-    init(_ uri: UnsafeMutablePointer<osip_uri_t>) {
+    init(_ uri: UnsafeMutablePointer<osip_uri_t>, describe: Bool) {
         scheme = string(uri.pointee.scheme) ?? "sip"
         user = string(uri.pointee.username)
         password = string(uri.pointee.password)
@@ -31,7 +43,7 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         port = string(uri.pointee.port).flatMap { Int($0) }
         parameters = osipParameters(&uri.pointee.url_params)
         headers = osipParameters(&uri.pointee.url_headers)
-        description = osipString { osip_uri_to_str(uri, $0) } ?? ""
+        text = describe ? osipString { osip_uri_to_str(uri, $0) } : nil
     }
 
     /// The `transport` URI parameter, lower-cased, if present.

@@ -7,7 +7,16 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int?
     public var parameters: [SIPParameter]
-    public var description: String
+    private var text: String?
+
+    /// The value as libosip2 writes it (or, read off a message on a hot path, a rendering for logs).
+    public var description: String {
+        if let text { return text }
+        var rendered = "SIP/2.0/\(transport) " + (host.utf8.contains(58) ? "[\(host)]" : host)
+        if let port { rendered += ":\(port)" }
+        for parameter in parameters { rendered += ";" + parameter.name + (parameter.value.map { "=" + $0 } ?? "") }
+        return rendered
+    }
 
     public var branch: String? { parameters.value(named: "branch").flatMap { $0 } }
     public var received: String? { parameters.value(named: "received").flatMap { $0 } }
@@ -21,16 +30,16 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
         guard osip_via_init(&via) == OSIP_SUCCESS, let via else { return nil }
         defer { osip_via_free(via) }
         guard osip_via_parse(via, text) == OSIP_SUCCESS else { return nil }
-        self.init(via)
+        self.init(via, describe: true)
         if host.isEmpty { return nil }
     }
 
-    init(_ via: UnsafeMutablePointer<osip_via_t>) {
+    init(_ via: UnsafeMutablePointer<osip_via_t>, describe: Bool) {
         transport = (string(via.pointee.protocol) ?? "").uppercased()
         host = string(via.pointee.host) ?? ""
         port = string(via.pointee.port).flatMap { Int($0) }
         parameters = osipParameters(&via.pointee.via_params)
-        description = osipString { osip_via_to_str(via, $0) } ?? ""
+        text = describe ? osipString { osip_via_to_str(via, $0) } : nil
     }
 
     /// The RFC 3261 magic cookie marks branches that are unique per transaction (§8.1.1.7).

@@ -14,7 +14,7 @@ public enum TransportKind: String, Sendable, Hashable, CaseIterable {
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
-    public var isIPv6: Bool { host.contains(":") }
+    public var isIPv6: Bool { host.utf8.contains(58) }
 
     public init(host: String, port: Int) {
         self.host = host

@@ -4,12 +4,17 @@ import Glibc
 import Foundation
 import SIP
 
+/// `tandem-bench proxy CALLS`: whole calls through the proxy core in-process (ProxyBench.swift).
 /// `tandem-bench cycle N [FILE]`: N parse + proxy edits + serialize cycles of one message through the
 /// SIP layer — the same work as tools/bench/sip/osip_cycle.c — printed as msgs/s. Also the workload of
 /// the valgrind leak check (tools/leak-check).
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "proxy", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
+    ProxyBench.run(calls: calls)
+    exit(0)
+}
 guard arguments.first == "cycle", arguments.count >= 2, let iterations = Int(arguments[1]), iterations > 0 else {
-    FileHandle.standardError.write(Data("usage: tandem-bench cycle N [FILE]\n".utf8))
+    FileHandle.standardError.write(Data("usage: tandem-bench cycle N [FILE] | tandem-bench proxy CALLS\n".utf8))
     exit(2)
 }
 let bytes: [UInt8]
