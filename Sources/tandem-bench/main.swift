@@ -9,6 +9,10 @@ import SIP
 /// SIP layer — the same work as tools/bench/sip/osip_cycle.c — printed as msgs/s. Also the workload of
 /// the valgrind leak check (tools/leak-check).
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "proxy-udp", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
+    ProxySocketBench.run(calls: calls, workers: arguments.count >= 3 ? Int(arguments[2]) ?? 2 : 2)
+    exit(0)
+}
 if arguments.first == "proxy", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
     ProxyBench.run(calls: calls)
     exit(0)
