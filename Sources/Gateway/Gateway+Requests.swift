@@ -43,7 +43,7 @@ extension Gateway {
             return
         }
         let required = request.headerValues("Proxy-Require").joined(separator: ", ")
-        if !required.isEmpty {
+        if !required.isEmpty {  // also part of the loop hash below
             // §16.3 step 5: Tandem supports no option tags that proxies must understand.
             statistics.badExtension.increment()
             respond(to: request, inbound, status: 420, reason: "Bad Extension", settings) { response in
@@ -51,7 +51,7 @@ extension Gateway {
             }
             return
         }
-        let loopHash = self.loopHash(request)
+        let loopHash = self.loopHash(request, proxyRequire: required)
         if isLooping(request, loopHash, settings) {
             statistics.loopsDetected.increment()
             respond(to: request, inbound, status: 482, reason: "Loop Detected", settings)
@@ -59,12 +59,15 @@ extension Gateway {
         }
 
         // §16.4 Route processing: undo a strict-routing previous hop, then pop every Route naming us.
-        if isOurs(request.requestURI, settings), request.requestURI?.user == nil, !request.routes.isEmpty,
+        var plan = ForwardPlan(original: inbound.bytes)
+        if isOurs(request.requestURI, settings), request.requestURI?.user == nil, request.routeCount > 0,
            let last = request.popLastRoute(), let uri = last.uri {
             try? request.setRequestURI(uri.description)
+            plan.rewritten = true
         }
-        while let top = request.routes.first, isOurs(top.uri, settings) {
+        while let top = request.firstRouteURI, isOurs(top, settings) {
             request.popRoute()
+            plan.poppedRoutes += 1
         }
 
         let isInitial = request.to?.tag == nil
@@ -91,7 +94,7 @@ extension Gateway {
         } else {
             target = settings.defaultRoute.map { ForwardTarget(nextHop: $0) }
         }
-        forward(request, inbound, key: key, targets: target, fork: settings.fork, loopHash: loopHash,
+        forward(request, inbound, key: key, targets: target, fork: settings.fork, plan: plan,
                 recordRoute: isInitial && ["INVITE", "SUBSCRIBE", "REFER"].contains(method), settings)
     }
 
@@ -119,7 +122,11 @@ extension Gateway {
             return
         }
         // An ACK for a 2xx travels end to end along the Route set, statelessly (§16.6, §13.2.2.4).
-        while let top = request.routes.first, isOurs(top.uri, settings) { request.popRoute() }
+        var popped = 0
+        while let top = request.firstRouteURI, isOurs(top, settings) {
+            request.popRoute()
+            popped += 1
+        }
         let nextHop: SIPURI?
         if let route = request.routes.first?.uri {
             nextHop = route
@@ -139,10 +146,15 @@ extension Gateway {
         let local = localPoint(for: destination, settings)
         // The branch of a stateless forward must be the same for a retransmitted ACK (§16.11).
         let branch = "z9hG4bK" + "Ts" + tag([key.branch, key.sentBy, request.callID ?? "", "ACK"])
+        let maxForwards = request.decrementMaxForwards()
+        statistics.statelessForwards.increment()
+        if let bytes = editedRequest(request, original: inbound.bytes, poppedRoutes: popped, maxForwards: maxForwards,
+                                     topLines: ["Via: " + viaValue(local, branch: branch)]) {
+            send(bytes, destination, what: "ACK")
+            return
+        }
         do {
-            request.decrementMaxForwards()
             try request.pushVia(viaValue(local, branch: branch))
-            statistics.statelessForwards.increment()
             send(try request.serialized(), destination, what: "ACK")
         } catch {
             statistics.sendErrors.increment()
@@ -178,11 +190,12 @@ extension Gateway {
     // MARK: Forwarding (§16.6)
 
     private func forward(_ request: SIPMessage, _ inbound: InboundMessage, key: ServerKey, targets: [ForwardTarget],
-                         fork: ForkMode, loopHash: String, recordRoute: Bool, _ settings: Settings) {
+                         fork: ForkMode, plan: ForwardPlan, recordRoute: Bool, _ settings: Settings) {
         let method = request.method ?? ""
         let isInvite = method == "INVITE"
         guard let upstream = Self.responseDestination(request.topVia, inbound) else { return }
-        request.decrementMaxForwards()
+        var plan = plan
+        plan.maxForwards = request.decrementMaxForwards()
         // Several branches each start from a copy; a single branch edits the received message itself.
         let single = targets.count == 1
         var base: [UInt8] = []
@@ -233,14 +246,14 @@ extension Gateway {
             return
         }
         statistics.transactionsCreated.increment()
-        _ = loopHash
         perform(effects, settings)
-        if single { startBranch(contextID, targets[0], settings, message: request) }
+        if single { startBranch(contextID, targets[0], settings, message: request, plan: plan) }
     }
 
     /// Builds and sends one branch: a fresh copy of the request with the target's Request-URI, the
     /// Record-Route(s) and a Via with a unique branch (§16.6 steps 1–8).
-    func startBranch(_ contextID: UInt64, _ target: ForwardTarget, _ settings: Settings, message: SIPMessage? = nil) {
+    func startBranch(_ contextID: UInt64, _ target: ForwardTarget, _ settings: Settings, message: SIPMessage? = nil,
+                     plan: ForwardPlan? = nil) {
         guard let snapshot = proxyState.withLock({ state in state.contexts[contextID] }) else { return }
         let branchFailure: (Int) -> Void = { status in
             let effects = self.proxyState.withLock { state -> [ProxyEffect] in
@@ -273,24 +286,34 @@ extension Gateway {
         let sequence = branchCounter.wrappingAdd(1, ordering: .relaxed).newValue
         let branch = "z9hG4bK" + "T" + loop + "." + String(sequence, radix: 36)
         let method = request.method ?? ""
-        do {
-            if let uri = target.requestURI { try request.setRequestURI(uri) }
-            if snapshot.recordRoute {
-                try request.pushRecordRoute(recordRouteValue(snapshot.inboundLocal))
-                if snapshot.inboundLocal != local {
-                    // A change of transport or interface: two entries, one per side (RFC 3261 §16.6
-                    // step 4, as Kamailio's double Record-Route).
-                    try request.pushRecordRoute(recordRouteValue(local))
-                }
-            }
-            try request.pushVia(viaValue(local, branch: branch))
-        } catch {
-            branchFailure(500)
-            return
+        // The new lines, top first: our Via, then Record-Route — two when the request changes transport
+        // or interface, the outgoing side on top (RFC 3261 §16.6 step 4, as Kamailio's double RR).
+        var topLines = ["Via: " + viaValue(local, branch: branch)]
+        if snapshot.recordRoute {
+            if snapshot.inboundLocal != local { topLines.append("Record-Route: " + recordRouteValue(local)) }
+            topLines.append("Record-Route: " + recordRouteValue(snapshot.inboundLocal))
         }
-        guard let bytes = try? request.serialized() else {
-            branchFailure(500)
-            return
+        var edited: [UInt8]?
+        if let plan, !plan.rewritten, target.requestURI == nil {
+            edited = editedRequest(request, original: plan.original, poppedRoutes: plan.poppedRoutes,
+                                   maxForwards: plan.maxForwards, topLines: topLines)
+        }
+        let bytes: [UInt8]
+        if let edited {
+            bytes = edited
+        } else {
+            do {
+                if let uri = target.requestURI { try request.setRequestURI(uri) }
+                if snapshot.recordRoute {
+                    try request.pushRecordRoute(recordRouteValue(snapshot.inboundLocal))
+                    if snapshot.inboundLocal != local { try request.pushRecordRoute(recordRouteValue(local)) }
+                }
+                try request.pushVia(viaValue(local, branch: branch))
+                bytes = try request.serialized()
+            } catch {
+                branchFailure(500)
+                return
+            }
         }
         let key = ClientKey(branch: branch, method: method)
         let reliable = destination.transport == .tcp
@@ -350,6 +373,18 @@ extension Gateway {
 
     // MARK: Values
 
+    /// A forwarded request built by editing the received bytes (see `SIPEdits`): the top Via replaced
+    /// by its stamped form (received/rport), `poppedRoutes` Route lines removed, Max-Forwards set, new
+    /// lines on top. `nil` when the bytes are not in a shape the edits handle.
+    func editedRequest(_ request: SIPMessage, original: [UInt8], poppedRoutes: Int, maxForwards: Int,
+                       topLines: [String]) -> [UInt8]? {
+        let edits = SIPEdits.RequestEdits(topVia: request.topViaText, removeRoutes: poppedRoutes,
+                                          maxForwards: maxForwards, insert: topLines)
+        guard let bytes = SIPEdits.request(original, contentLength: request.contentLength, edits) else { return nil }
+        statistics.forwardedByEditing.increment()
+        return bytes
+    }
+
     static func sentBy(_ via: Via) -> String {
         let host = via.host.contains(":") ? "[\(via.host)]" : via.host
         return "\(host):\(via.port ?? 5060)"
@@ -385,9 +420,10 @@ extension Gateway {
     /// The part of a branch that identifies the request's routing-relevant values (§16.6 step 8), so
     /// that a request arriving again unchanged is recognised as a loop (§16.3 step 4) while a spiral
     /// (same request, new Request-URI) is not.
-    func loopHash(_ request: SIPMessage) -> String {
+    func loopHash(_ request: SIPMessage, proxyRequire: String? = nil) -> String {
         tag([request.requestURI?.description ?? "", request.fromTag ?? "", request.toTag ?? "",
-             request.callID ?? "", String(request.cseq?.number ?? 0), request.headerValues("Proxy-Require").joined(separator: ",")])
+             request.callID ?? "", String(request.cseq?.number ?? 0),
+             proxyRequire ?? request.headerValues("Proxy-Require").joined(separator: ", ")])
     }
 
     private func isLooping(_ request: SIPMessage, _ hash: String, _ settings: Settings) -> Bool {

@@ -17,10 +17,20 @@ extension Gateway {
             return
         }
         let status = response.statusCode
-        response.popVia()
-        guard let bytes = try? response.serialized() else {
-            statistics.sendErrors.increment()
-            return
+        // Upstream, a response loses only Tandem's Via: remove that line from the received bytes.
+        var bytes: [UInt8]
+        var edited = false
+        if let withoutVia = SIPEdits.responseWithoutTopVia(inbound.bytes, contentLength: response.contentLength) {
+            bytes = withoutVia
+            edited = true
+            statistics.forwardedByEditing.increment()
+        } else {
+            response.popVia()
+            guard let serialized = try? response.serialized() else {
+                statistics.sendErrors.increment()
+                return
+            }
+            bytes = serialized
         }
         let key = ClientKey(branch: via.branch ?? "", method: method)
         let effects = proxyState.withLock { state -> [ProxyEffect]? in
@@ -32,7 +42,7 @@ extension Gateway {
         guard let effects else {
             // §16.11: no transaction (a 2xx retransmission after the INVITE transaction ended, or a
             // response after a restart): forward statelessly along the remaining Via.
-            guard let next = response.topVia else {
+            guard let next = edited ? response.vias.dropFirst().first : response.topVia else {
                 statistics.strayResponses.increment()
                 return
             }

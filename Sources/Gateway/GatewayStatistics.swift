@@ -26,6 +26,7 @@ public final class GatewayStatistics: Sendable {
     public let requestsForwarded = Counter()
     public let responsesForwarded = Counter()
     public let statelessForwards = Counter()
+    public let forwardedByEditing = Counter()
     public let cancelsReceived = Counter()
     public let cancelsSent = Counter()
     public let transactionTimeouts = Counter()
@@ -61,6 +62,7 @@ public final class GatewayStatistics: Sendable {
             ("requests_forwarded", requestsForwarded),
             ("responses_forwarded", responsesForwarded),
             ("stateless_forwards", statelessForwards),
+            ("forwarded_by_editing", forwardedByEditing),
             ("cancels_received", cancelsReceived),
             ("cancels_sent", cancelsSent),
             ("transaction_timeouts", transactionTimeouts),

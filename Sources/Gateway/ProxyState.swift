@@ -23,6 +23,16 @@ public struct ForwardTarget: Sendable, Equatable {
     }
 }
 
+/// What was done to a received request before it is forwarded, so the forwarded bytes can be built by
+/// editing the received ones instead of re-serializing (DESIGN.md).
+struct ForwardPlan {
+    var original: [UInt8]
+    var poppedRoutes = 0
+    var maxForwards = 70
+    /// The Request-URI was rewritten (strict routing): only libosip2's serializer is used.
+    var rewritten = false
+}
+
 /// Server transactions are matched by the RFC 3261 §17.2.3 triple; an ACK and a CANCEL find their
 /// INVITE under the INVITE method.
 struct ServerKey: Hashable, Sendable {

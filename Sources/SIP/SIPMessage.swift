@@ -91,6 +91,12 @@ public final class SIPMessage {
 
     // MARK: Cheap accessors for the forwarding path (no value types, no serialization)
 
+    /// The top Via exactly as libosip2 serializes it (after `stampTopVia`, with received/rport).
+    public var topViaText: String? {
+        guard let first = osip_list_get(&raw.pointee.vias, 0) else { return nil }
+        return osipString { osip_via_to_str(first.assumingMemoryBound(to: osip_via_t.self), $0) }
+    }
+
     /// The `branch` of the top Via.
     public var topViaBranch: String? {
         guard let first = osip_list_get(&raw.pointee.vias, 0) else { return nil }
@@ -269,7 +275,7 @@ public final class SIPMessage {
             let compact = HeaderName.compact(canonical)
             return osipListElements(&m.pointee.headers, as: osip_header_t.self).compactMap { header in
                 guard let name = string(header.pointee.hname) else { return nil }
-                guard name == canonical || name == compact || name.asciiLowercased == canonical else { return nil }
+                guard name == canonical || name == compact || name.caseInsensitiveEquals(canonical) else { return nil }
                 return string(header.pointee.hvalue) ?? ""
             }
         }
