@@ -67,13 +67,18 @@ public struct TimerHeap: Sendable {
     }
 }
 
-/// The production timer service: one thread sleeping until the earliest deadline.
+/// The production timer service: one thread waking on a fixed tick (10 ms by default) and running
+/// every timer due. SIP timers are at least T1 (500 ms) apart, so a tick costs no accuracy that
+/// matters, and scheduling never wakes the thread: no context switch per message (Kamailio's timer
+/// works on ticks the same way).
 public final class TimerThread: TimerService {
     private let heap = Mutex(TimerHeap())
     private let condition = NSCondition()
     private let stopping = Atomic<Bool>(false)
+    private let tick: Double
 
-    public init() {
+    public init(tick: Double = 0.01) {
+        self.tick = tick
         let thread = Thread { [self] in self.run() }
         thread.name = "timers"
         thread.start()
@@ -87,16 +92,7 @@ public final class TimerThread: TimerService {
 
     public func schedule(after: Double, _ body: @escaping @Sendable () -> Void) {
         let deadline = now() + max(after, 0)
-        let becameFirst = heap.withLock { heap in
-            let previous = heap.nextDeadline
-            heap.insert(deadline: deadline, body)
-            return previous == nil || deadline < previous!
-        }
-        if becameFirst {
-            condition.lock()
-            condition.signal()
-            condition.unlock()
-        }
+        heap.withLock { $0.insert(deadline: deadline, body) }
     }
 
     public var pending: Int { heap.withLock { $0.count } }
@@ -105,10 +101,8 @@ public final class TimerThread: TimerService {
         while !stopping.load(ordering: .relaxed) {
             let time = now()
             while let body = heap.withLock({ $0.popDue(time) }) { body() }
-            let next = heap.withLock { $0.nextDeadline }
             condition.lock()
-            let wait = min((next ?? time + 0.5) - now(), 0.5)
-            if wait > 0 { _ = condition.wait(until: Date(timeIntervalSinceNow: wait)) }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: tick))
             condition.unlock()
         }
     }

@@ -33,7 +33,10 @@ enum ProxySocketBench {
         configuration.listen = transport.listenPoints
         let proxyPort = transport.listenPoints[0].address.port
         let timers = TimerThread()
-        let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport, timers: timers,
+        let manual = ManualTimers()
+        let useManual = getenv("BENCH_MANUAL_TIMERS") != nil
+        let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport,
+                              timers: useManual ? manual as any TimerService : timers,
                               logger: Logger(label: "bench", threshold: .init(.error)))
         transport.start { gateway.receive($0) }
         let proxy = SocketAddress(host: "127.0.0.1", port: proxyPort)
