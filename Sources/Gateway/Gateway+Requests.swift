@@ -94,7 +94,7 @@ extension Gateway {
         } else {
             target = settings.defaultRoute.map { ForwardTarget(nextHop: $0) }
         }
-        forward(request, inbound, key: key, targets: target, fork: settings.fork, plan: plan,
+        forward(request, inbound, via: via, key: key, targets: target, fork: settings.fork, plan: plan,
                 recordRoute: isInitial && ["INVITE", "SUBSCRIBE", "REFER"].contains(method), settings)
     }
 
@@ -189,11 +189,12 @@ extension Gateway {
 
     // MARK: Forwarding (§16.6)
 
-    private func forward(_ request: SIPMessage, _ inbound: InboundMessage, key: ServerKey, targets: [ForwardTarget],
+    private func forward(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, targets: [ForwardTarget],
                          fork: ForkMode, plan: ForwardPlan, recordRoute: Bool, _ settings: Settings) {
         let method = request.method ?? ""
         let isInvite = method == "INVITE"
-        guard let upstream = Self.responseDestination(request.topVia, inbound) else { return }
+        // `via` was read after the gateway stamped received/rport on it.
+        guard let upstream = Self.responseDestination(via, inbound) else { return }
         var plan = plan
         plan.maxForwards = request.decrementMaxForwards()
         // Several branches each start from a copy; a single branch edits the received message itself.
@@ -421,9 +422,8 @@ extension Gateway {
     /// that a request arriving again unchanged is recognised as a loop (§16.3 step 4) while a spiral
     /// (same request, new Request-URI) is not.
     func loopHash(_ request: SIPMessage, proxyRequire: String? = nil) -> String {
-        tag([request.requestURI?.description ?? "", request.fromTag ?? "", request.toTag ?? "",
-             request.callID ?? "", String(request.cseq?.number ?? 0),
-             proxyRequire ?? request.headerValues("Proxy-Require").joined(separator: ", ")])
+        let extra = proxyRequire ?? request.headerValues("Proxy-Require").joined(separator: ", ")
+        return String(request.routingFingerprint(seed: secret, extra: extra), radix: 36)
     }
 
     private func isLooping(_ request: SIPMessage, _ hash: String, _ settings: Settings) -> Bool {

@@ -112,7 +112,8 @@ public final class Gateway: Sendable {
         }
         message.stampTopVia(sourceHost: inbound.source.host, sourcePort: inbound.source.port)
         let method = message.method ?? ""
-        for header in ["From", "To", "Call-ID", "CSeq"] where !message.hasHeader(header) {
+        for (header, present) in [("From", message.hasFrom), ("To", message.hasTo), ("Call-ID", message.hasCallID),
+                                  ("CSeq", message.hasCSeq)] where !present {
             statistics.missingHeader.increment()
             respond(to: message, inbound, status: 400, reason: "Missing \(header) header", settings)
             return

@@ -104,6 +104,17 @@ public final class SIPMessage {
         return string(tandem_osip_param_value(&via.pointee.via_params, "branch"))
     }
 
+    /// `received` and `rport` values of the top Via (after `stampTopVia`).
+    public var topViaReceived: String? {
+        guard let first = osip_list_get(&raw.pointee.vias, 0) else { return nil }
+        return string(tandem_osip_param_value(&first.assumingMemoryBound(to: osip_via_t.self).pointee.via_params, "received"))
+    }
+
+    public var topViaRport: String? {
+        guard let first = osip_list_get(&raw.pointee.vias, 0) else { return nil }
+        return string(tandem_osip_param_value(&first.assumingMemoryBound(to: osip_via_t.self).pointee.via_params, "rport"))
+    }
+
     public var fromTag: String? {
         guard let from = raw.pointee.from else { return nil }
         return string(tandem_osip_param_value(&from.pointee.gen_params, "tag"))
@@ -140,9 +151,11 @@ public final class SIPMessage {
     public var from: NameAddress? { raw.pointee.from.map { NameAddress($0, describe: false) } }
     public var to: NameAddress? { raw.pointee.to.map { NameAddress($0, describe: false) } }
 
+    /// Call-ID as `number@host` (the two parts libosip2 keeps), built without its serializer.
     public var callID: String? {
-        guard let callID = raw.pointee.call_id else { return nil }
-        return osipString { osip_call_id_to_str(callID, $0) }
+        guard let callID = raw.pointee.call_id, let number = string(callID.pointee.number) else { return nil }
+        guard let host = string(callID.pointee.host) else { return number }
+        return number + "@" + host
     }
 
     public var cseq: CSeq? {
@@ -284,7 +297,49 @@ public final class SIPMessage {
     /// The first value of a header, if present.
     public func header(_ name: String) -> String? { headerValues(name).first }
 
-    public func hasHeader(_ name: String) -> Bool { !headerValues(name).isEmpty }
+    public func hasHeader(_ name: String) -> Bool {
+        switch HeaderName.canonical(name) {
+        case "from": return raw.pointee.from != nil
+        case "to": return raw.pointee.to != nil
+        case "call-id": return raw.pointee.call_id != nil
+        case "cseq": return raw.pointee.cseq != nil
+        case "via": return osip_list_size(&raw.pointee.vias) > 0
+        default: return !headerValues(name).isEmpty
+        }
+    }
+
+    public var hasFrom: Bool { raw.pointee.from != nil }
+    public var hasTo: Bool { raw.pointee.to != nil }
+    public var hasCallID: Bool { raw.pointee.call_id != nil }
+    public var hasCSeq: Bool { raw.pointee.cseq != nil }
+
+    /// A 64-bit FNV-1a fingerprint of the values that decide where a request goes (RFC 3261 §16.6
+    /// step 8): Request-URI parts, From and To tags, Call-ID, CSeq number and `extra`. Read straight
+    /// from libosip2's fields, with no Swift strings on the way.
+    public func routingFingerprint(seed: UInt64, extra: String = "") -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+        func mix(_ pointer: UnsafePointer<CChar>?) {
+            if var p = pointer {
+                while p.pointee != 0 {
+                    hash ^= UInt64(UInt8(bitPattern: p.pointee))
+                    hash = hash &* 0x100_0000_01b3
+                    p += 1
+                }
+            }
+            hash ^= 0xff
+            hash = hash &* 0x100_0000_01b3
+        }
+        func mix(_ pointer: UnsafeMutablePointer<CChar>?) { mix(UnsafePointer(pointer)) }
+        if let uri = raw.pointee.req_uri {
+            mix(uri.pointee.scheme); mix(uri.pointee.username); mix(uri.pointee.host); mix(uri.pointee.port)
+        }
+        if let from = raw.pointee.from { mix(tandem_osip_param_value(&from.pointee.gen_params, "tag")) }
+        if let to = raw.pointee.to { mix(tandem_osip_param_value(&to.pointee.gen_params, "tag")) }
+        if let callID = raw.pointee.call_id { mix(callID.pointee.number); mix(callID.pointee.host) }
+        if let cseq = raw.pointee.cseq { mix(cseq.pointee.number) }
+        extra.withCString { mix($0) }
+        return hash
+    }
 
     private func strings<T>(
         _ list: UnsafeMutablePointer<osip_list_t>, _: T.Type,
