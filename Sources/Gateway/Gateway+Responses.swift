@@ -80,7 +80,7 @@ extension Gateway {
         var effects: [ProxyEffect] = []
         for action in actions {
             switch action {
-            case .sendRequest: effects.append(.send(record.request, record.destination))
+            case .sendRequest: effects.append(.sendRequest(record.request, record.destination, key))
             case .sendAck:
                 if let response { effects.append(.sendAck(request: record.request, response: response.bytes, destination: record.destination)) }
             case .startTimer(let timer, let after): effects.append(.schedule(after, .client(key, timer)))
@@ -295,6 +295,31 @@ extension Gateway {
         perform(effects, settings)
     }
 
+    /// An outbound TCP connection failed after the request was queued on it: every client transaction
+    /// waiting on that address ends as if the send had failed (§17.1.4).
+    public func connectionFailed(to address: SocketAddress) {
+        let keys = proxyState.withLock { state in
+            state.clients.filter { $0.value.destination.transport == .tcp && $0.value.destination.address == address }.map(\.key)
+        }
+        let settings = currentSettings
+        for key in keys { clientTransportError(key, settings) }
+    }
+
+    /// The transport refused a client transaction's request (§17.1.4): the branch ends as a 503.
+    func clientTransportError(_ key: ClientKey, _ settings: Settings) {
+        let effects = proxyState.withLock { state -> [ProxyEffect] in
+            guard var record = state.clients[key] else { return [] }
+            let actions = record.tx.transportError()
+            state.clients[key] = record
+            var effects = clientEffects(actions, key, &state, response: nil)
+            if let context = record.context {
+                effects += branchResponse(context, record.branchIndex, status: 503, bytes: [], &state)
+            }
+            return effects
+        }
+        perform(effects, settings)
+    }
+
     // MARK: Effects
 
     func perform(_ effects: [ProxyEffect], _ settings: Settings) {
@@ -302,6 +327,10 @@ extension Gateway {
             switch effect {
             case .send(let bytes, let destination):
                 send(bytes, destination, what: bytes.starts(with: Array("SIP/2.0 ".utf8)) ? "response" : "request")
+            case .sendRequest(let bytes, let destination, let key):
+                if !send(bytes, destination, what: "request") {
+                    clientTransportError(key, settings)
+                }
             case .schedule(let after, let event):
                 timers.schedule(after: after) { [self] in self.fire(event) }
             case .startBranch(let context, let target):

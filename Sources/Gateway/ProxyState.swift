@@ -122,6 +122,8 @@ struct ProxyState {
 /// Work decided under the lock and carried out after it is released.
 enum ProxyEffect {
     case send([UInt8], Destination)
+    /// A client transaction's request: a transport failure ends the branch as a 503 (§16.7 step 2).
+    case sendRequest([UInt8], Destination, ClientKey)
     case schedule(Double, TimerEvent)
     case startBranch(context: UInt64, target: ForwardTarget)
     case cancelBranch(context: UInt64, branch: Int)

@@ -54,6 +54,12 @@ public final class SocketTransport: Transport {
     /// The addresses actually bound (a configured port 0 becomes the kernel's choice).
     public var listenPoints: [ListenPoint] { udp.map(\.point) + (tcp?.points ?? []) }
 
+    /// Called with the address of an outbound TCP connection that failed after `send` returned, so the
+    /// requests queued on it can be failed over at once instead of timing out.
+    public func onConnectFailure(_ handler: @escaping @Sendable (SocketAddress) -> Void) {
+        tcp?.connectFailures.withLock { $0 = handler }
+    }
+
     public func start(handler: @escaping @Sendable (InboundMessage) -> Void) {
         for listener in udp { listener.start(workers: options.udpWorkers, handler: handler) }
         tcp?.start(handler: handler)

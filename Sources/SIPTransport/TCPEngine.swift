@@ -42,6 +42,8 @@ final class TCPEngine: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let options: Options
     private let statistics: TransportStatistics
+    /// Told when an outbound connection fails after connect() returned (the bytes queued on it are lost).
+    let connectFailures = Mutex<(@Sendable (SocketAddress) -> Void)?>(nil)
     /// Listener identifiers in epoll's data field sit above every connection identifier.
     private static let listenerBase: UInt64 = 1 << 62
 
@@ -218,8 +220,13 @@ final class TCPEngine: Sendable {
             }
         }
         if outcome == .closedByPeer {
+            let wasConnecting = table.withLock { $0.connections[id]?.connecting ?? false }
             statistics.tcpClosedByPeer.increment()
             close(connection)
+            if wasConnecting {
+                statistics.tcpConnectFailures.increment()
+                if let handler = connectFailures.withLock({ $0 }) { handler(peer) }
+            }
         }
     }
 
@@ -340,7 +347,9 @@ final class TCPEngine: Sendable {
         }
         if failed {
             statistics.tcpConnectFailures.increment()
+            let peer = table.withLock { $0.connections[id]?.peer }
             close(ConnectionID(id))
+            if let peer, let handler = connectFailures.withLock({ $0 }) { handler(peer) }
         }
     }
 

@@ -117,6 +117,7 @@ enum Server {
         settings.listen = transport.listenPoints
         let timers = TimerThread()
         let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"))
+        transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
         transport.start { message in gateway.receive(message) }
         for point in transport.listenPoints {
             logger.info("listening", [("on", point.description)])
