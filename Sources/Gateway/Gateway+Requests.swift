@@ -100,7 +100,7 @@ extension Gateway {
 
     /// Requests for Tandem itself other than OPTIONS: nothing is served locally yet.
     private func answerLocally(_ request: SIPMessage, _ inbound: InboundMessage, _ method: String, _ settings: Settings) {
-        statistics.notImplemented.increment()
+        statistics.answered501.increment()
         respond(to: request, inbound, status: 501, reason: "Not Implemented", settings) { response in
             try response.addHeader("Allow", "OPTIONS")
         }

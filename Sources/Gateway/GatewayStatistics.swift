@@ -19,7 +19,7 @@ public final class GatewayStatistics: Sendable {
     public let optionsAnswered = Counter()
     public let tooManyHops = Counter()
     public let notFound = Counter()
-    public let notImplemented = Counter()
+    public let answered501 = Counter()
     public let noTransaction = Counter()
     public let retransmissionsAbsorbed = Counter()
     public let transactionsCreated = Counter()
@@ -55,7 +55,7 @@ public final class GatewayStatistics: Sendable {
             ("options_answered", optionsAnswered),
             ("too_many_hops", tooManyHops),
             ("not_found", notFound),
-            ("not_implemented", notImplemented),
+            ("not_implemented", answered501),
             ("no_transaction", noTransaction),
             ("retransmissions_absorbed", retransmissionsAbsorbed),
             ("transactions_created", transactionsCreated),

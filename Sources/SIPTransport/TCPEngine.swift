@@ -151,29 +151,39 @@ final class TCPEngine: Sendable {
                 Glibc.close(fd)
                 continue
             }
-            let admitted: UInt64? = table.withLock { table in
-                guard table.connections.count < options.maxConnections else { return nil }
-                let id = table.nextID
-                table.nextID += 1
-                table.connections[id] = Connection(
-                    fd: fd, peer: peer, local: listener.point,
-                    framer: StreamFramer(maxMessageSize: options.maxMessageSize), lastActivity: Self.now())
-                table.byPeer[peer] = id
-                return id
-            }
-            guard let id = admitted else {
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            guard admit(fd: fd, peer: peer, local: listener.point) != nil else {
                 statistics.tcpRejectedAtLimit.increment()
                 Glibc.close(fd)
                 continue
             }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            var event = epoll_event()
-            event.events = tandem_epollin() | tandem_epollrdhup()
-            event.data.u64 = id
-            epoll_ctl(epollFD, Int32(EPOLL_CTL_ADD), fd, &event)
             statistics.tcpAccepted.increment()
         }
+    }
+
+    /// Enters a connection in the table and in epoll; `nil` when `sip.tcp_max_connections` are open.
+    /// An outbound connection (`pending` bytes) is watched for writability until connect() completes.
+    private func admit(fd: Int32, peer: SocketAddress, local: ListenPoint, pending: [UInt8]? = nil) -> UInt64? {
+        table.withLock { table in
+            guard table.connections.count < options.maxConnections else { return nil }
+            let id = table.nextID
+            table.nextID += 1
+            table.connections[id] = Connection(
+                fd: fd, peer: peer, local: local, framer: StreamFramer(maxMessageSize: options.maxMessageSize),
+                lastActivity: Self.now(), pendingOutput: pending ?? [], connecting: pending != nil)
+            table.byPeer[peer] = id
+            watch(fd, id, writable: pending != nil, operation: Int32(EPOLL_CTL_ADD))
+            return id
+        }
+    }
+
+    /// Registers or updates a connection's epoll interest: always readable, writable while output waits.
+    private func watch(_ fd: Int32, _ id: UInt64, writable: Bool, operation: Int32) {
+        var event = epoll_event()
+        event.events = tandem_epollin() | tandem_epollrdhup() | (writable ? tandem_epollout() : 0)
+        event.data.u64 = id
+        epoll_ctl(epollFD, operation, fd, &event)
     }
 
     private enum ReadOutcome { case open, closedByPeer }
@@ -248,10 +258,7 @@ final class TCPEngine: Sendable {
             if entry.pendingOutput.count > options.maxPendingOutput {
                 return TransportError("\(connection) does not read: \(entry.pendingOutput.count) bytes unsent")
             }
-            var event = epoll_event()
-            event.events = tandem_epollin() | tandem_epollrdhup() | tandem_epollout()
-            event.data.u64 = connection.rawValue
-            epoll_ctl(epollFD, Int32(EPOLL_CTL_MOD), entry.fd, &event)
+            watch(entry.fd, connection.rawValue, writable: true, operation: Int32(EPOLL_CTL_MOD))
             table.connections[connection.rawValue] = entry
             return nil
         }
@@ -287,21 +294,7 @@ final class TCPEngine: Sendable {
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        let admitted: UInt64? = table.withLock { table in
-            guard table.connections.count < options.maxConnections else { return nil }
-            let id = table.nextID
-            table.nextID += 1
-            table.connections[id] = Connection(
-                fd: fd, peer: address, local: listener.point,
-                framer: StreamFramer(maxMessageSize: options.maxMessageSize), lastActivity: Self.now(),
-                pendingOutput: bytes, connecting: true)
-            table.byPeer[address] = id
-            var event = epoll_event()
-            event.events = tandem_epollin() | tandem_epollrdhup() | tandem_epollout()
-            event.data.u64 = id
-            epoll_ctl(epollFD, Int32(EPOLL_CTL_ADD), fd, &event)
-            return id
-        }
+        let admitted = admit(fd: fd, peer: address, local: listener.point, pending: bytes)
         guard admitted != nil else {
             Glibc.close(fd)
             statistics.tcpRejectedAtLimit.increment()
@@ -326,10 +319,7 @@ final class TCPEngine: Sendable {
                 entry.connecting = false
             }
             guard !entry.pendingOutput.isEmpty else {
-                var event = epoll_event()
-                event.events = tandem_epollin() | tandem_epollrdhup()
-                event.data.u64 = id
-                epoll_ctl(epollFD, Int32(EPOLL_CTL_MOD), entry.fd, &event)
+                watch(entry.fd, id, writable: false, operation: Int32(EPOLL_CTL_MOD))
                 table.connections[id] = entry
                 return
             }
@@ -338,10 +328,7 @@ final class TCPEngine: Sendable {
             }
             if written > 0 { entry.pendingOutput.removeFirst(written) }
             if entry.pendingOutput.isEmpty {
-                var event = epoll_event()
-                event.events = tandem_epollin() | tandem_epollrdhup()
-                event.data.u64 = id
-                epoll_ctl(epollFD, Int32(EPOLL_CTL_MOD), entry.fd, &event)
+                watch(entry.fd, id, writable: false, operation: Int32(EPOLL_CTL_MOD))
             }
             table.connections[id] = entry
         }
