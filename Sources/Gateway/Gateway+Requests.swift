@@ -327,10 +327,12 @@ extension Gateway {
             state.clients[key] = ClientRecord(tx: tx, destination: destination, request: bytes, context: contextID, branchIndex: index)
             var effects = clientEffects(actions, key, &state, response: nil)
             if context.isInvite {
-                effects.append(.schedule(settings.timers.timerC, .timerC(context: contextID, branch: index, generation: 0)))
+                let id = newTimerID()
+                context.branches[index].timerC = id
+                effects.append(.schedule(settings.timers.timerC, .timerC(context: contextID, branch: index, generation: 0), id))
             }
             if context.fork == .serial && !context.pendingTargets.isEmpty {
-                effects.append(.schedule(context.serialTimeout, .serialTimeout(context: contextID, branch: index)))
+                effects.append(.schedule(context.serialTimeout, .serialTimeout(context: contextID, branch: index), newTimerID()))
             }
             state.contexts[contextID] = context
             return effects

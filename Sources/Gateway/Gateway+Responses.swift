@@ -62,11 +62,15 @@ extension Gateway {
         for action in actions {
             switch action {
             case .send(let bytes): effects.append(.send(bytes, upstream))
-            case .startTimer(let timer, let after): effects.append(.schedule(after, .server(key, timer)))
+            case .startTimer(let timer, let after):
+                let id = newTimerID()
+                state.servers[key]?.timers.append(id)
+                effects.append(.schedule(after, .server(key, timer), id))
             case .timedOut: statistics.transactionTimeouts.increment()
             case .terminated:
-                if let context = state.servers.removeValue(forKey: key)?.context {
-                    effects.append(.finish(context: context))
+                if let record = state.servers.removeValue(forKey: key) {
+                    if !record.timers.isEmpty { effects.append(.cancelTimers(record.timers)) }
+                    if let context = record.context { effects.append(.finish(context: context)) }
                 }
             }
         }
@@ -83,7 +87,10 @@ extension Gateway {
             case .sendRequest: effects.append(.sendRequest(record.request, record.destination, key))
             case .sendAck:
                 if let response { effects.append(.sendAck(request: record.request, response: response.bytes, destination: record.destination)) }
-            case .startTimer(let timer, let after): effects.append(.schedule(after, .client(key, timer)))
+            case .startTimer(let timer, let after):
+                let id = newTimerID()
+                state.clients[key]?.timers.append(id)
+                effects.append(.schedule(after, .client(key, timer), id))
             case .passUp(let status):
                 if let context = record.context, let response {
                     effects += branchResponse(context, record.branchIndex, status: status, bytes: response.bytes, &state)
@@ -95,7 +102,9 @@ extension Gateway {
                     effects += branchResponse(context, record.branchIndex, status: 408, bytes: [], &state)
                 }
             case .terminated:
-                state.clients.removeValue(forKey: key)
+                if let removed = state.clients.removeValue(forKey: key), !removed.timers.isEmpty {
+                    effects.append(.cancelTimers(removed.timers))
+                }
             }
         }
         return effects
@@ -117,8 +126,11 @@ extension Gateway {
             if context.isInvite {
                 // Timer C restarts with every provisional response (§16.7 step 2).
                 context.branches[index].timerCGeneration += 1
+                if let old = context.branches[index].timerC { effects.append(.cancelTimers([old])) }
+                let id = newTimerID()
+                context.branches[index].timerC = id
                 effects.append(.schedule(currentSettings.timers.timerC, .timerC(
-                    context: contextID, branch: index, generation: context.branches[index].timerCGeneration)))
+                    context: contextID, branch: index, generation: context.branches[index].timerCGeneration), id))
             }
             state.contexts[contextID] = context
             // §16.7 step 5: provisional responses other than 100 go upstream at once.
@@ -126,6 +138,11 @@ extension Gateway {
                 effects += sendUpstream(contextID, status: status, bytes: bytes, &state)
             }
             return effects
+        }
+        if let timerC = context.branches[index].timerC {
+            // A final answer ends Timer C for this branch.
+            effects.append(.cancelTimers([timerC]))
+            context.branches[index].timerC = nil
         }
         if status < 300 {
             let first = !context.answered
@@ -149,7 +166,7 @@ extension Gateway {
             effects += branchFinished(contextID, &state)
             return effects
         }
-        guard context.branches[index].finalStatus == nil else { return [] }
+        guard context.branches[index].finalStatus == nil else { return effects }
         context.branches[index].finalStatus = status
         context.finals.append((status, bytes))
         if status >= 600 && !context.sawGlobalFailure {
@@ -331,8 +348,10 @@ extension Gateway {
                 if !send(bytes, destination, what: "request") {
                     clientTransportError(key, settings)
                 }
-            case .schedule(let after, let event):
-                timers.schedule(after: after) { [self] in self.fire(event) }
+            case .schedule(let after, let event, let id):
+                timers.schedule(id, after: after) { [self] in self.fire(event) }
+            case .cancelTimers(let ids):
+                for id in ids { timers.cancel(id) }
             case .startBranch(let context, let target):
                 startBranch(context, target, settings)
             case .cancelBranch(let context, let branch):

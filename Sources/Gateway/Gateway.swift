@@ -44,6 +44,12 @@ public final class Gateway: Sendable {
     private let settings: Mutex<Settings>
     let proxyState = Mutex(ProxyState())
     let branchCounter = Atomic<UInt64>(0)
+    private let timerCounter = Atomic<UInt64>(0)
+
+    /// A fresh timer identifier (never 0).
+    func newTimerID() -> TimerID {
+        TimerID(timerCounter.wrappingAdd(1, ordering: .relaxed).newValue)
+    }
     /// Mixed into stateless To-tags and branch values so they cannot be predicted across restarts.
     let secret: UInt64
 

@@ -58,6 +58,8 @@ struct ServerRecord {
     var tx: ServerTransaction
     var upstream: Destination
     var context: UInt64?
+    /// Timers this transaction started; cancelled when it ends, so memory follows live transactions.
+    var timers: [TimerID] = []
 }
 
 struct ClientRecord {
@@ -66,6 +68,7 @@ struct ClientRecord {
     var request: [UInt8]
     var context: UInt64?
     var branchIndex: Int
+    var timers: [TimerID] = []
 }
 
 /// One branch of a forwarded request (RFC 3261 §16.6 "a branch").
@@ -82,6 +85,7 @@ struct Branch {
     /// starts, while its CANCEL is still sent and its late answers are absorbed.
     var superseded = false
     var timerCGeneration = 0
+    var timerC: TimerID?
 }
 
 /// The response context of one forwarded request (§16.7): its branches and what they answered.
@@ -124,7 +128,8 @@ enum ProxyEffect {
     case send([UInt8], Destination)
     /// A client transaction's request: a transport failure ends the branch as a 503 (§16.7 step 2).
     case sendRequest([UInt8], Destination, ClientKey)
-    case schedule(Double, TimerEvent)
+    case schedule(Double, TimerEvent, TimerID)
+    case cancelTimers([TimerID])
     case startBranch(context: UInt64, target: ForwardTarget)
     case cancelBranch(context: UInt64, branch: Int)
     case sendAck(request: [UInt8], response: [UInt8], destination: Destination)

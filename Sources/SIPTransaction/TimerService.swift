@@ -4,24 +4,36 @@ import Glibc
 import Foundation
 import Synchronization
 
+/// Names one scheduled timer, so it can be cancelled; chosen by the caller (unique per service).
+public struct TimerID: Sendable, Hashable {
+    public var rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+}
+
 /// Schedules callbacks on a monotonic clock. The proxy receives one from the executable: the real
 /// `TimerThread` in production, a manual clock in tests, so timer behaviour is tested without sleeping.
 public protocol TimerService: Sendable {
     /// Monotonic seconds.
     func now() -> Double
     /// Runs `body` once, `after` seconds from now, on the service's thread.
-    func schedule(after: Double, _ body: @escaping @Sendable () -> Void)
+    func schedule(_ id: TimerID, after: Double, _ body: @escaping @Sendable () -> Void)
+    /// Forgets a timer that has not fired: its memory is freed now, not at its deadline. Cancelling
+    /// an unknown or fired timer does nothing.
+    func cancel(_ id: TimerID)
 }
 
-/// A binary min-heap of deadlines, shared by the real and the manual timer services.
+/// A binary min-heap of deadlines with removal by id, shared by the real and the manual timer services.
 public struct TimerHeap: Sendable {
     struct Entry: Sendable {
         var deadline: Double
         var sequence: UInt64
+        var id: TimerID
         var body: @Sendable () -> Void
     }
 
     private var entries: [Entry] = []
+    /// Where each pending timer sits in `entries`, kept up to date on every move.
+    private var positions: [TimerID: Int] = [:]
     private var sequence: UInt64 = 0
 
     public init() {}
@@ -29,36 +41,70 @@ public struct TimerHeap: Sendable {
     public var count: Int { entries.count }
     public var nextDeadline: Double? { entries.first?.deadline }
 
-    public mutating func insert(deadline: Double, _ body: @escaping @Sendable () -> Void) {
+    public mutating func insert(_ id: TimerID = TimerID(0), deadline: Double, _ body: @escaping @Sendable () -> Void) {
         sequence += 1
-        entries.append(Entry(deadline: deadline, sequence: sequence, body: body))
-        var child = entries.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard less(child, parent) else { break }
-            entries.swapAt(child, parent)
-            child = parent
-        }
+        if id.rawValue != 0, positions[id] != nil { remove(id) }
+        entries.append(Entry(deadline: deadline, sequence: sequence, id: id, body: body))
+        place(entries.count - 1)
+        siftUp(entries.count - 1)
     }
 
     /// Removes and returns the earliest entry due at or before `time`.
     public mutating func popDue(_ time: Double) -> (@Sendable () -> Void)? {
         guard let first = entries.first, first.deadline <= time else { return nil }
-        let last = entries.removeLast()
-        if !entries.isEmpty {
-            entries[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var smallest = parent
-                if left < entries.count, less(left, smallest) { smallest = left }
-                if right < entries.count, less(right, smallest) { smallest = right }
-                if smallest == parent { break }
-                entries.swapAt(parent, smallest)
-                parent = smallest
-            }
-        }
+        removeAt(0)
         return first.body
+    }
+
+    public mutating func remove(_ id: TimerID) {
+        guard let index = positions[id] else { return }
+        removeAt(index)
+    }
+
+    private mutating func removeAt(_ index: Int) {
+        let removed = entries[index]
+        if removed.id.rawValue != 0 { positions[removed.id] = nil }
+        let last = entries.removeLast()
+        guard index < entries.count else { return }
+        entries[index] = last
+        place(index)
+        siftDown(siftUp(index))
+    }
+
+    private mutating func place(_ index: Int) {
+        let id = entries[index].id
+        if id.rawValue != 0 { positions[id] = index }
+    }
+
+    private mutating func swap(_ a: Int, _ b: Int) {
+        entries.swapAt(a, b)
+        place(a)
+        place(b)
+    }
+
+    @discardableResult
+    private mutating func siftUp(_ start: Int) -> Int {
+        var child = start
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard less(child, parent) else { break }
+            swap(child, parent)
+            child = parent
+        }
+        return child
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var parent = start
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < entries.count, less(left, smallest) { smallest = left }
+            if right < entries.count, less(right, smallest) { smallest = right }
+            if smallest == parent { return }
+            swap(parent, smallest)
+            parent = smallest
+        }
     }
 
     private func less(_ a: Int, _ b: Int) -> Bool {
@@ -90,9 +136,13 @@ public final class TimerThread: TimerService {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    public func schedule(after: Double, _ body: @escaping @Sendable () -> Void) {
+    public func schedule(_ id: TimerID, after: Double, _ body: @escaping @Sendable () -> Void) {
         let deadline = now() + max(after, 0)
-        heap.withLock { $0.insert(deadline: deadline, body) }
+        heap.withLock { $0.insert(id, deadline: deadline, body) }
+    }
+
+    public func cancel(_ id: TimerID) {
+        heap.withLock { $0.remove(id) }
     }
 
     public var pending: Int { heap.withLock { $0.count } }
@@ -130,8 +180,12 @@ public final class ManualTimers: TimerService {
 
     public func now() -> Double { state.withLock { $0.now } }
 
-    public func schedule(after: Double, _ body: @escaping @Sendable () -> Void) {
-        state.withLock { $0.heap.insert(deadline: $0.now + max(after, 0), body) }
+    public func schedule(_ id: TimerID, after: Double, _ body: @escaping @Sendable () -> Void) {
+        state.withLock { $0.heap.insert(id, deadline: $0.now + max(after, 0), body) }
+    }
+
+    public func cancel(_ id: TimerID) {
+        state.withLock { $0.heap.remove(id) }
     }
 
     public var pending: Int { state.withLock { $0.heap.count } }

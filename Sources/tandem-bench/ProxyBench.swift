@@ -77,12 +77,13 @@ enum ProxyBench {
             _ = transport.take()
             if call % 1000 == 999 { timers.advance(by: 1) }
         }
+        let pendingTimers = timers.pending
         timers.advance(by: 200)
         let total = now() - wall
         let counts = gateway.transactionCounts
         print("proxy core: \(calls) calls, \(String(format: "%.1f", inside / Double(calls) * 1e6)) µs per call inside Gateway.receive "
               + "(\(String(format: "%.1f", total / Double(calls) * 1e6)) µs with the harness); left: \(counts.server) server, "
-              + "\(counts.client) client transactions, \(counts.contexts) contexts")
+              + "\(counts.client) client transactions, \(counts.contexts) contexts; \(pendingTimers) timers were pending at the end of the calls")
     }
 
     static func now() -> Double {

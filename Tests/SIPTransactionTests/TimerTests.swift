@@ -14,14 +14,29 @@ import Testing
         #expect(heap.count == 1)
     }
 
+    @Test func cancelledTimersNeverFireAndFreeTheirSlot() {
+        var heap = TimerHeap()
+        let fired = Mutex<[Int]>([])
+        for id in 1...100 {
+            heap.insert(TimerID(UInt64(id)), deadline: Double(101 - id)) { fired.withLock { $0.append(id) } }
+        }
+        for id in stride(from: 2, through: 100, by: 2) { heap.remove(TimerID(UInt64(id))) }
+        heap.remove(TimerID(999))
+        #expect(heap.count == 50)
+        while let body = heap.popDue(1_000) { body() }
+        #expect(fired.withLock { $0 } == Array(stride(from: 99, through: 1, by: -2)))
+    }
+
     @Test func manualTimersFireOnlyWhenAdvanced() {
         let timers = ManualTimers()
         let fired = Mutex<[String]>([])
-        timers.schedule(after: 2) { fired.withLock { $0.append("two") } }
-        timers.schedule(after: 0.5) {
+        timers.schedule(TimerID(1), after: 2) { fired.withLock { $0.append("two") } }
+        timers.schedule(TimerID(2), after: 0.5) {
             fired.withLock { $0.append("half") }
-            timers.schedule(after: 0.5) { fired.withLock { $0.append("one") } }
+            timers.schedule(TimerID(3), after: 0.5) { fired.withLock { $0.append("one") } }
         }
+        timers.schedule(TimerID(4), after: 1) { fired.withLock { $0.append("cancelled") } }
+        timers.cancel(TimerID(4))
         timers.advance(by: 0.4)
         #expect(fired.withLock { $0 } == [])
         timers.advance(by: 1.6)
@@ -32,8 +47,8 @@ import Testing
         let timers = TimerThread()
         defer { timers.stop() }
         let fired = Atomic<Int>(0)
-        timers.schedule(after: 0.05) { fired.add(1, ordering: .relaxed) }
-        timers.schedule(after: 0.01) { fired.add(10, ordering: .relaxed) }
+        timers.schedule(TimerID(1), after: 0.05) { fired.add(1, ordering: .relaxed) }
+        timers.schedule(TimerID(2), after: 0.01) { fired.add(10, ordering: .relaxed) }
         try await Task.sleep(nanoseconds: 300_000_000)
         #expect(fired.load(ordering: .relaxed) == 11)
     }
