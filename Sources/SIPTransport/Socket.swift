@@ -14,7 +14,11 @@ enum Socket {
         let fd = socket(family, type | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw errnoText("socket for \(point)") }
         var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        // TCP listeners reuse a port in TIME_WAIT after a restart. UDP sockets must not: on Linux
+        // SO_REUSEADDR lets a second process bind the same UDP port and silently split the traffic.
+        if point.transport == .tcp {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         if family == AF_INET6 {
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
         }

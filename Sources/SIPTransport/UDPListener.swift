@@ -70,6 +70,8 @@ final class UDPListener: Sendable {
     }
 
     func send(_ bytes: [UInt8], to address: SocketAddress) throws(TransportError) {
+        // After stop() the descriptor is closed and its number may already belong to another socket.
+        guard !stopping.load(ordering: .relaxed) else { throw TransportError("UDP \(point) is stopped") }
         let result = address.withSockAddr { sockaddr, length in
             bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sockaddr, length) }
         }

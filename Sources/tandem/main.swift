@@ -134,6 +134,7 @@ enum Server {
 
         func shutdown(_ name: String) {
             logger.info("stopping", [("signal", name)])
+            timers.stop()
             transport.stop()
             let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
             logger.info("counters", counters.filter { $0.1 > 0 }.map { ($0.0, String($0.1)) })

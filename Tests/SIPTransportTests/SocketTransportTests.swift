@@ -124,10 +124,11 @@ import Testing
         #expect(transport.statistics.tcpClosedIdle.value == 1)
     }
 
-    @Test func bindingAnAddressInUseFailsBeforeListening() throws {
+    @Test(arguments: [TransportKind.tcp, .udp])
+    func bindingAnAddressInUseFailsBeforeListening(_ kind: TransportKind) throws {
         let first = try startEcho()
         defer { first.stop() }
-        let taken = first.listenPoints.first { $0.transport == .tcp }!
+        let taken = first.listenPoints.first { $0.transport == kind }!
         #expect(throws: TransportError.self) {
             _ = try SocketTransport(options: .init(listen: [taken], udpWorkers: 1, udpReceiveBuffer: 1 << 16,
                                                    maxMessageSize: 4096, tcpIdleTimeout: 30, tcpMaxConnections: 4))
