@@ -30,6 +30,7 @@ public struct Configuration: Sendable, Equatable {
         ListenPoint(transport: .tcp, address: SocketAddress(host: "127.0.0.1", port: 5060)),
     ]
     public var domain: String? = nil
+    public var advertise: String? = nil
     public var maxMessageSize = 65_535
     public var udpWorkers = 0
     public var udpReceiveBuffer = 4 << 20
@@ -77,6 +78,15 @@ public struct Configuration: Sendable, Equatable {
             summary: "The SIP domain Tandem serves; requests whose Request-URI host is this domain (or a listen address) are addressed to Tandem itself.") {
             config, value throws(KeyError) in
             config.domain = value.isEmpty ? nil : value.lowercased()
+        },
+        Key(name: "sip.advertise", defaultText: "(empty)",
+            summary: "The address Tandem puts in its Via and Record-Route headers instead of the listen address; required when listening on 0.0.0.0 or ::.") {
+            config, value throws(KeyError) in
+            guard !value.isEmpty else { config.advertise = nil; return }
+            guard !value.contains(" "), !value.contains(";"), !value.contains(","), !value.contains("@") else {
+                throw KeyError(reason: "'\(value)' is not a host name or IP address")
+            }
+            config.advertise = value.hasPrefix("[") && value.hasSuffix("]") ? String(value.dropFirst().dropLast()) : value
         },
         Key(name: "sip.max_message_size", defaultText: "65535",
             summary: "Largest message accepted, in bytes; larger UDP requests get 513, larger TCP messages close the connection after a 513.") {
@@ -245,6 +255,12 @@ public struct Configuration: Sendable, Equatable {
             do { try apply(name, value, to: &configuration) } catch {
                 throw ConfigurationError(file: "--set \(override)", line: nil, reason: "\(name): \(error.reason)")
             }
+        }
+        if configuration.advertise == nil,
+           let wildcard = configuration.listen.first(where: { ["0.0.0.0", "::"].contains($0.address.host) }) {
+            // A wildcard address in Via and Record-Route would send responses and in-dialog requests nowhere.
+            throw ConfigurationError(file: file, line: seen["sip.listen"],
+                                     reason: "sip.listen: \(wildcard) listens on every address; set sip.advertise to the address peers reach Tandem at")
         }
         return configuration
     }

@@ -149,12 +149,12 @@ extension Gateway {
         let maxForwards = request.decrementMaxForwards()
         statistics.statelessForwards.increment()
         if let bytes = editedRequest(request, original: inbound.bytes, poppedRoutes: popped, maxForwards: maxForwards,
-                                     topLines: ["Via: " + viaValue(local, branch: branch)]) {
+                                     topLines: ["Via: " + viaValue(local, branch: branch, settings)]) {
             send(bytes, destination, what: "ACK")
             return
         }
         do {
-            try request.pushVia(viaValue(local, branch: branch))
+            try request.pushVia(viaValue(local, branch: branch, settings))
             send(try request.serialized(), destination, what: "ACK")
         } catch {
             statistics.sendErrors.increment()
@@ -289,10 +289,10 @@ extension Gateway {
         let method = request.method ?? ""
         // The new lines, top first: our Via, then Record-Route — two when the request changes transport
         // or interface, the outgoing side on top (RFC 3261 §16.6 step 4, as Kamailio's double RR).
-        var topLines = ["Via: " + viaValue(local, branch: branch)]
+        var topLines = ["Via: " + viaValue(local, branch: branch, settings)]
         if snapshot.recordRoute {
-            if snapshot.inboundLocal != local { topLines.append("Record-Route: " + recordRouteValue(local)) }
-            topLines.append("Record-Route: " + recordRouteValue(snapshot.inboundLocal))
+            if snapshot.inboundLocal != local { topLines.append("Record-Route: " + recordRouteValue(local, settings)) }
+            topLines.append("Record-Route: " + recordRouteValue(snapshot.inboundLocal, settings))
         }
         var edited: [UInt8]?
         if let plan, !plan.rewritten, target.requestURI == nil {
@@ -306,10 +306,10 @@ extension Gateway {
             do {
                 if let uri = target.requestURI { try request.setRequestURI(uri) }
                 if snapshot.recordRoute {
-                    try request.pushRecordRoute(recordRouteValue(snapshot.inboundLocal))
-                    if snapshot.inboundLocal != local { try request.pushRecordRoute(recordRouteValue(local)) }
+                    try request.pushRecordRoute(recordRouteValue(snapshot.inboundLocal, settings))
+                    if snapshot.inboundLocal != local { try request.pushRecordRoute(recordRouteValue(local, settings)) }
                 }
-                try request.pushVia(viaValue(local, branch: branch))
+                try request.pushVia(viaValue(local, branch: branch, settings))
                 bytes = try request.serialized()
             } catch {
                 branchFailure(500)
@@ -393,12 +393,18 @@ extension Gateway {
         return "\(host):\(via.port ?? 5060)"
     }
 
-    func viaValue(_ local: ListenPoint, branch: String) -> String {
-        "SIP/2.0/\(local.transport.viaName) \(local.address);branch=\(branch);rport"
+    func viaValue(_ local: ListenPoint, branch: String, _ settings: Settings) -> String {
+        "SIP/2.0/\(local.transport.viaName) \(advertised(local, settings));branch=\(branch);rport"
     }
 
-    func recordRouteValue(_ local: ListenPoint) -> String {
-        local.transport == .udp ? "<sip:\(local.address);lr>" : "<sip:\(local.address);transport=\(local.transport.rawValue);lr>"
+    func recordRouteValue(_ local: ListenPoint, _ settings: Settings) -> String {
+        let address = advertised(local, settings)
+        return local.transport == .udp ? "<sip:\(address);lr>" : "<sip:\(address);transport=\(local.transport.rawValue);lr>"
+    }
+
+    /// host:port as peers must reach this listen point: `sip.advertise` when set, else the listen address.
+    func advertised(_ local: ListenPoint, _ settings: Settings) -> SocketAddress {
+        SocketAddress(host: settings.advertise ?? local.address.host, port: local.address.port)
     }
 
     /// The listen point a message to `destination` leaves from: same transport and address family.
@@ -434,7 +440,7 @@ extension Gateway {
         guard request.vias.count > 1 else { return false }
         return request.vias.contains { via in
             guard let branch = via.branch, branch.hasPrefix(prefix) else { return false }
-            return settings.listen.contains { $0.address.host == via.host && $0.address.port == (via.port ?? 5060) }
+            return isOwnAddress(host: via.host, port: via.port ?? 5060, settings)
         }
     }
 }

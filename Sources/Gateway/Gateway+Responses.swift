@@ -9,7 +9,7 @@ extension Gateway {
             statistics.strayResponses.increment()
             return
         }
-        let ours = settings.listen.contains { $0.address.host == via.host && $0.address.port == (via.port ?? 5060) }
+        let ours = isOwnAddress(host: via.host, port: via.port ?? 5060, settings)
         guard ours else {
             // §16.7 step 3 / §18.1.2: a response whose top Via is not ours is not for us.
             statistics.strayResponses.increment()

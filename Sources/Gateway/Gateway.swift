@@ -13,6 +13,8 @@ public final class Gateway: Sendable {
     public struct Settings: Sendable, Equatable {
         public var listen: [ListenPoint]
         public var domain: String?
+        /// The host written in Tandem's Via and Record-Route instead of the listen address.
+        public var advertise: String?
         public var maxMessageSize: Int
         public var serverHeader: String
         public var timers: TransactionTimers
@@ -24,6 +26,7 @@ public final class Gateway: Sendable {
         public init(_ configuration: Configuration) {
             listen = configuration.listen
             domain = configuration.domain
+            advertise = configuration.advertise
             maxMessageSize = configuration.maxMessageSize
             serverHeader = configuration.serverHeader
             timers = configuration.timers
@@ -145,11 +148,17 @@ public final class Gateway: Sendable {
         let host = uri.host
         if let domain = settings.domain, host.caseInsensitiveEquals(domain) { return true }
         let port = uri.port ?? (uri.scheme.caseInsensitiveEquals("sips") ? 5061 : 5060)
-        return settings.listen.contains { point in
+        return isOwnAddress(host: host, port: port, settings)
+    }
+
+    /// Whether host:port is one of Tandem's listen addresses (or its advertised address on a listen port).
+    func isOwnAddress(host: String, port: Int, _ settings: Settings) -> Bool {
+        settings.listen.contains { point in
             guard point.address.port == port else { return false }
             let listenHost = point.address.host
-            return listenHost == host
-                || ((listenHost == "0.0.0.0" || listenHost == "::") && (host == "127.0.0.1" || host == "::1" || host == "localhost"))
+            if listenHost == host { return true }
+            if let advertise = settings.advertise, host.caseInsensitiveEquals(advertise) { return true }
+            return (listenHost == "0.0.0.0" || listenHost == "::") && (host == "127.0.0.1" || host == "::1" || host == "localhost")
         }
     }
 

@@ -17,6 +17,7 @@ import Testing
         [sip]
         listen = udp:0.0.0.0:5080, tcp:[::1]:5081   # inline comment
         domain = Tandem.Example.com
+        advertise = 192.0.2.1
         server_header = "Tandem; lab"
         [log]
         ; another comment
@@ -40,6 +41,8 @@ import Testing
         ("[log]\nlevel = loud\n", 2, "log.level: 'loud' is not one of"),
         ("[log]\nlevel = info\nlevel = debug\n", 3, "log.level is already set on line 2"),
         ("[sip\n", 1, "section header must end with ']'"),
+        ("[sip]\n\nlisten = udp:0.0.0.0:5060\n", 3, "sip.listen: udp:0.0.0.0:5060 listens on every address; set sip.advertise"),
+        ("[sip]\nadvertise = a b\n", 2, "sip.advertise: 'a b' is not a host name or IP address"),
         ("[sip]\njust words\n", 2, "expected 'key = value'"),
     ])
     func badInputNamesFileAndLine(text: String, line: Int, reason: String) {
@@ -51,6 +54,11 @@ import Testing
             #expect(error.line == line)
             #expect(error.reason.hasPrefix(reason), "\(error.reason)")
         }
+    }
+
+    @Test func wildcardListenWithAdvertisedAddress() throws {
+        let configuration = try Configuration.parse("[sip]\nlisten = udp:0.0.0.0:5060\nadvertise = sip.example.net\n", file: "t.conf")
+        #expect(configuration.advertise == "sip.example.net")
     }
 
     @Test func overridesApplyAfterTheFileAndNameTheOption() throws {
