@@ -31,7 +31,7 @@ extension Gateway {
 
         // §16.3 request validation.
         let maxForwards = request.maxForwards
-        let toSelfBeforeRoutes = isAddressedToSelf(request.requestURI, settings) && request.routes.isEmpty
+        let toSelfBeforeRoutes = request.routeCount == 0 && isAddressedToSelf(request.requestURI, settings)
         if method == "OPTIONS" && (toSelfBeforeRoutes || maxForwards == 0) {
             // §11.2 and §16.3 step 3: answer OPTIONS addressed to Tandem or out of hops.
             statistics.optionsAnswered.increment()
@@ -71,7 +71,7 @@ extension Gateway {
         }
 
         let isInitial = request.to?.tag == nil
-        if request.routes.isEmpty && isAddressedToSelf(request.requestURI, settings) {
+        if request.routeCount == 0 && isAddressedToSelf(request.requestURI, settings) {
             answerLocally(request, inbound, method, settings)
             return
         }
@@ -81,7 +81,7 @@ extension Gateway {
             return
         }
         let target: [ForwardTarget]
-        if let next = request.routes.first?.uri {
+        if let next = request.firstRouteURI {
             target = [ForwardTarget(nextHop: next)]
         } else if !isInitial {
             // In-dialog without a Route set: the remote target is the Request-URI itself (§12.2.1.1).
@@ -213,8 +213,11 @@ extension Gateway {
             trying = responseBytes(to: request, status: 100, reason: "Trying", settings)
         }
         let reliable = inbound.transport == .tcp
-        let created = proxyState.withLock { state -> (UInt64, [ProxyEffect])? in
-            guard state.servers.count < settings.maxTransactions else { return nil }
+        enum Creation { case created(UInt64, [ProxyEffect]), duplicate, full }
+        let creation = proxyState.withLock { state -> Creation in
+            // A copy of this request handled by another worker a moment ago already owns the transaction.
+            guard state.servers[key] == nil else { return .duplicate }
+            guard state.servers.count < settings.maxTransactions else { return .full }
             let id = state.nextContext
             state.nextContext += 1
             var tx = ServerTransaction(isInvite: isInvite, reliable: reliable, timers: settings.timers)
@@ -237,9 +240,16 @@ extension Gateway {
                 context.pendingTargets = Array(targets.dropFirst())
             }
             state.contexts[id] = context
-            return (id, effects)
+            return .created(id, effects)
         }
-        guard let (contextID, effects) = created else {
+        let contextID: UInt64, effects: [ProxyEffect]
+        switch creation {
+        case .created(let id, let created):
+            (contextID, effects) = (id, created)
+        case .duplicate:
+            statistics.retransmissionsAbsorbed.increment()
+            return
+        case .full:
             statistics.overloaded.increment()
             respond(to: request, inbound, status: 503, reason: "Service Unavailable", settings) { response in
                 try response.addHeader("Retry-After", "5")
@@ -437,7 +447,7 @@ extension Gateway {
     private func isLooping(_ request: SIPMessage, _ hash: String, _ settings: Settings) -> Bool {
         let prefix = "z9hG4bKT" + hash + "."
         // Only requests that already passed through a Tandem can loop; a one-Via request cannot.
-        guard request.vias.count > 1 else { return false }
+        guard request.viaCount > 1 else { return false }
         return request.vias.contains { via in
             guard let branch = via.branch, branch.hasPrefix(prefix) else { return false }
             return isOwnAddress(host: via.host, port: via.port ?? 5060, settings)

@@ -126,6 +126,7 @@ public final class SIPMessage {
     }
 
     public var routeCount: Int { Int(osip_list_size(&raw.pointee.routes)) }
+    public var viaCount: Int { Int(osip_list_size(&raw.pointee.vias)) }
 
     /// The URI of the first Route, if any.
     public var firstRouteURI: SIPURI? {
