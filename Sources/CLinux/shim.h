@@ -7,6 +7,19 @@
 
 extern int tandem_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) __asm__("accept4");
 
+/* struct mmsghdr and recvmmsg hide behind _GNU_SOURCE: the same layout under our own name, and the
+   call bound to the libc symbol with an asm label (LIBOSIP2.md "Swift 6 notes"). */
+struct tandem_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+struct timespec;
+extern int tandem_recvmmsg(int fd, struct tandem_mmsghdr *vector, unsigned int length, int flags,
+                           struct timespec *timeout) __asm__("recvmmsg");
+#define TANDEM_MSG_WAITFORONE 0x10000
+
+static inline int tandem_msg_waitforone(void) { return TANDEM_MSG_WAITFORONE; }
+
 static inline unsigned int tandem_epollin(void) { return EPOLLIN; }
 static inline unsigned int tandem_epollout(void) { return EPOLLOUT; }
 static inline unsigned int tandem_epollerr(void) { return EPOLLERR; }

@@ -36,37 +36,53 @@ final class UDPListener: Sendable {
         }
     }
 
+    /// Datagrams taken from the socket per system call when several are waiting (recvmmsg with
+    /// MSG_WAITFORONE: block for the first, take what else is there).
+    static let batch = 16
+
     private func run(_ handler: @Sendable (InboundMessage) -> Void) {
-        // One datagram can be at most 65,535 bytes; MSG_TRUNC reports a longer one's real size.
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        var storage = sockaddr_storage()
+        let batch = Self.batch
+        // One datagram can be at most 65,535 bytes.
+        let size = 65_536
+        let buffers = UnsafeMutableRawPointer.allocate(byteCount: batch * size, alignment: 16)
+        let addresses = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
+        let vectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
+        let headers = UnsafeMutablePointer<tandem_mmsghdr>.allocate(capacity: batch)
+        defer {
+            buffers.deallocate()
+            addresses.deallocate()
+            vectors.deallocate()
+            headers.deallocate()
+        }
         while !stopping.load(ordering: .relaxed) {
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let count = buffer.withUnsafeMutableBytes { bytes in
-                withUnsafeMutablePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        recvfrom(fd, bytes.baseAddress, bytes.count, 0, $0, &length)
-                    }
+            for index in 0..<batch {
+                vectors[index] = iovec(iov_base: buffers + index * size, iov_len: size)
+                headers[index] = tandem_mmsghdr()
+                headers[index].msg_hdr.msg_name = UnsafeMutableRawPointer(addresses + index)
+                headers[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                headers[index].msg_hdr.msg_iov = vectors + index
+                headers[index].msg_hdr.msg_iovlen = 1
+            }
+            let received = tandem_recvmmsg(fd, headers, UInt32(batch), tandem_msg_waitforone(), nil)
+            if received <= 0 { continue }  // timeout (EAGAIN) or EINTR: check the stop flag
+            for index in 0..<Int(received) {
+                let count = Int(headers[index].msg_len)
+                guard let source = SocketAddress(addresses + index) else { continue }
+                statistics.udpReceived.increment()
+                let bytes = UnsafeRawBufferPointer(start: buffers + index * size, count: count)
+                if isKeepalive(bytes) {
+                    statistics.udpKeepalives.increment()
+                    continue
                 }
+                handler(InboundMessage(bytes: Array(bytes), transport: .udp, source: source, local: point, connection: nil))
             }
-            if count < 0 { continue }  // timeout (EAGAIN) or EINTR: check the stop flag
-            guard let source = SocketAddress(&storage) else { continue }
-            statistics.udpReceived.increment()
-            if isKeepalive(buffer, count) {
-                statistics.udpKeepalives.increment()
-                continue
-            }
-            let message = InboundMessage(
-                bytes: Array(buffer[0..<count]), transport: .udp, source: source, local: point, connection: nil)
-            handler(message)
         }
     }
 
     /// NAT keep-alives of CRLFs (or empty datagrams) carry no message and get no answer.
-    private func isKeepalive(_ buffer: [UInt8], _ count: Int) -> Bool {
-        if count == 0 { return true }
-        guard count <= 4 else { return false }
-        return buffer[0..<count].allSatisfy { $0 == 0x0D || $0 == 0x0A }
+    private func isKeepalive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count <= 4 else { return false }
+        return bytes.allSatisfy { $0 == 0x0D || $0 == 0x0A }
     }
 
     func send(_ bytes: [UInt8], to address: SocketAddress) throws(TransportError) {
