@@ -72,7 +72,7 @@ extension Gateway {
 
         let isInitial = request.to?.tag == nil
         if request.routeCount == 0 && isAddressedToSelf(request.requestURI, settings) {
-            answerLocally(request, inbound, method, settings)
+            answerLocally(request, inbound, settings)
             return
         }
         if maxForwards == 0 {
@@ -99,7 +99,7 @@ extension Gateway {
     }
 
     /// Requests for Tandem itself other than OPTIONS: nothing is served locally yet.
-    private func answerLocally(_ request: SIPMessage, _ inbound: InboundMessage, _ method: String, _ settings: Settings) {
+    private func answerLocally(_ request: SIPMessage, _ inbound: InboundMessage, _ settings: Settings) {
         statistics.answered501.increment()
         respond(to: request, inbound, status: 501, reason: "Not Implemented", settings) { response in
             try response.addHeader("Allow", "OPTIONS")
