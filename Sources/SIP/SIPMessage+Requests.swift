@@ -33,30 +33,16 @@ extension SIPMessage {
             var copy: UnsafeMutablePointer<osip_uri_t>? = nil
             if osip_uri_clone(uri, &copy) == OSIP_SUCCESS { pointer.pointee.req_uri = copy }
         }
-        if let first = osip_list_get(&raw.pointee.vias, 0) {
-            var copy: UnsafeMutablePointer<osip_via_t>? = nil
-            if osip_via_clone(first.assumingMemoryBound(to: osip_via_t.self), &copy) == OSIP_SUCCESS, let copy {
-                osip_list_add(&pointer.pointee.vias, copy, -1)
-            }
-        }
+        copyVias(into: pointer, topOnly: true)
         for route in osipListElements(&raw.pointee.routes, as: osip_route_t.self) {
             var copy: UnsafeMutablePointer<osip_route_t>? = nil
             if osip_from_clone(route, &copy) == OSIP_SUCCESS, let copy {
                 osip_list_add(&pointer.pointee.routes, copy, -1)
             }
         }
-        if let from = raw.pointee.from {
-            var copy: UnsafeMutablePointer<osip_from_t>? = nil
-            if osip_from_clone(from, &copy) == OSIP_SUCCESS { pointer.pointee.from = copy }
-        }
-        if let to {
-            var copy: UnsafeMutablePointer<osip_to_t>? = nil
-            if osip_to_clone(to, &copy) == OSIP_SUCCESS { pointer.pointee.to = copy }
-        }
-        if let callID = raw.pointee.call_id {
-            var copy: UnsafeMutablePointer<osip_call_id_t>? = nil
-            if osip_call_id_clone(callID, &copy) == OSIP_SUCCESS { pointer.pointee.call_id = copy }
-        }
+        copyFrom(into: pointer)
+        copyTo(into: pointer, from: to)
+        copyCallID(into: pointer)
         if let cseq = raw.pointee.cseq {
             var copy: UnsafeMutablePointer<osip_cseq_t>? = nil
             if osip_cseq_init(&copy) == OSIP_SUCCESS, let copy {

@@ -15,29 +15,13 @@ extension SIPMessage {
         osip_message_set_status_code(pointer, Int32(status))
         osip_message_set_reason_phrase(pointer, tandem_osip_strdup(reason))
 
-        for via in osipListElements(&raw.pointee.vias, as: osip_via_t.self) {
-            var copy: UnsafeMutablePointer<osip_via_t>? = nil
-            if osip_via_clone(via, &copy) == OSIP_SUCCESS, let copy {
-                osip_list_add(&pointer.pointee.vias, copy, -1)
-            }
+        copyVias(into: pointer, topOnly: false)
+        copyFrom(into: pointer)
+        if let to = copyTo(into: pointer), status > 100, let toTag,
+           tandem_osip_has_param(&to.pointee.gen_params, "tag") == 0 {
+            _ = tandem_osip_param_add(&to.pointee.gen_params, "tag", toTag)
         }
-        if let from = raw.pointee.from {
-            var copy: UnsafeMutablePointer<osip_from_t>? = nil
-            if osip_from_clone(from, &copy) == OSIP_SUCCESS { pointer.pointee.from = copy }
-        }
-        if let to = raw.pointee.to {
-            var copy: UnsafeMutablePointer<osip_to_t>? = nil
-            if osip_to_clone(to, &copy) == OSIP_SUCCESS, let copy {
-                pointer.pointee.to = copy
-                if status > 100, let toTag, tandem_osip_has_param(&copy.pointee.gen_params, "tag") == 0 {
-                    _ = tandem_osip_param_add(&copy.pointee.gen_params, "tag", toTag)
-                }
-            }
-        }
-        if let callID = raw.pointee.call_id {
-            var copy: UnsafeMutablePointer<osip_call_id_t>? = nil
-            if osip_call_id_clone(callID, &copy) == OSIP_SUCCESS { pointer.pointee.call_id = copy }
-        }
+        copyCallID(into: pointer)
         if let cseq = raw.pointee.cseq {
             var copy: UnsafeMutablePointer<osip_cseq_t>? = nil
             if osip_cseq_clone(cseq, &copy) == OSIP_SUCCESS { pointer.pointee.cseq = copy }
