@@ -18,7 +18,10 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         .target(name: "SIPTransport", dependencies: ["SIP", "CLinux"]),
         .target(name: "SIPTransaction"),
-        .target(name: "Registry", dependencies: ["CSQLite"]),
+        .target(name: "Crypto", dependencies: ["COpenSSL"]),
+        .target(name: "JSON"),
+        .target(name: "Registry", dependencies: ["CSQLite", "Crypto", "JSON", "SIP"]),
+        .target(name: "Admin", dependencies: ["Registry", "JSON", "Crypto", "CLinux"]),
         .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "SIPTransaction", "Registry"]),
         .target(name: "GatewayTesting", dependencies: ["Gateway", "SIP", "SIPTransport", "SIPTransaction"]),
 

@@ -3,7 +3,12 @@ import CSQLite
 /// A failure of the store, with SQLite's own message.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// A UNIQUE, FOREIGN KEY or CHECK constraint refused the change.
+    public var constraint: Bool
+    public init(_ reason: String, constraint: Bool = false) {
+        self.reason = reason
+        self.constraint = constraint
+    }
     public var description: String { reason }
 }
 
@@ -12,7 +17,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 ///
 /// One connection, confined to the thread or actor that owns the database.
 public final class Database {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
+    /// Prepared statements by SQL text: provisioning runs the same few statements over and over.
+    private var statements: [String: Statement] = [:]
     public let path: String
 
     /// Schema migrations in order; `PRAGMA user_version` records how many have run. A migration
@@ -25,6 +32,7 @@ public final class Database {
         ) STRICT;
         INSERT INTO tandem_meta (key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
         """,
+        Schema.registry,
     ]
 
     public init(path: String) throws(StoreError) {
@@ -43,6 +51,7 @@ public final class Database {
     }
 
     deinit {
+        statements.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -80,6 +89,80 @@ public final class Database {
             let reason = message.map { String(cString: $0) } ?? "unknown error"
             sqlite3_free(message)
             throw StoreError(reason)
+        }
+    }
+
+    /// A cached prepared statement, reset and with its bindings cleared.
+    func prepare(_ sql: String) throws(StoreError) -> Statement {
+        if let statement = statements[sql] {
+            statement.reset()
+            return statement
+        }
+        let statement = try Statement(database: self, sql: sql)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs `sql` with `values` bound to its `?` parameters, for statements that return no rows.
+    func run(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) {
+        let statement = try prepare(sql)
+        try statement.bind(values)
+        while try statement.step() {}
+    }
+
+    /// Every row of `sql` with `values` bound, each read by `read`.
+    func rows<R>(_ sql: String, _ values: [SQLValue] = [], _ read: (Row) throws(StoreError) -> R) throws(StoreError) -> [R] {
+        let statement = try prepare(sql)
+        try statement.bind(values)
+        var result: [R] = []
+        while try statement.step() {
+            result.append(try read(Row(statement: statement)))
+        }
+        return result
+    }
+
+    func firstRow<R>(_ sql: String, _ values: [SQLValue] = [], _ read: (Row) throws(StoreError) -> R) throws(StoreError) -> R? {
+        let statement = try prepare(sql)
+        try statement.bind(values)
+        guard try statement.step() else { return nil }
+        let row = try read(Row(statement: statement))
+        statement.reset()
+        return row
+    }
+
+    func count(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> Int {
+        try firstRow(sql, values) { $0.int(0) } ?? 0
+    }
+
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
+    var lastMessage: String { String(cString: sqlite3_errmsg(handle)) }
+
+    /// Runs `body` in one transaction: it commits when `body` returns and rolls back when it throws,
+    /// so an admin call is all or nothing.
+    func transaction<R>(_ body: () throws(RegistryError) -> R) throws(RegistryError) -> R {
+        do { try execute("BEGIN IMMEDIATE") } catch { throw RegistryError.storage(error.reason) }
+        do throws(RegistryError) {
+            let result = try body()
+            do { try execute("COMMIT") } catch { throw RegistryError.storage(error.reason) }
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// A savepoint inside a transaction: one import row that fails undoes only itself.
+    func savepoint<R>(_ body: () throws(RegistryError) -> R) throws(RegistryError) -> R {
+        do { try execute("SAVEPOINT row") } catch { throw RegistryError.storage(error.reason) }
+        do throws(RegistryError) {
+            let result = try body()
+            try? execute("RELEASE row")
+            return result
+        } catch {
+            try? execute("ROLLBACK TO row")
+            try? execute("RELEASE row")
+            throw error
         }
     }
 

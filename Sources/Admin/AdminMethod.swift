@@ -1,0 +1,48 @@
+import JSON
+import Registry
+
+/// One admin method: its documentation and its body. `AdminMethods.all` is the table the
+/// dispatcher serves, `system.methods` lists and docs/admin-api.md is generated from.
+public struct AdminMethod: Sendable {
+    public var name: String
+    public var summary: String
+    public var parameters: [Parameter]
+    /// What the result holds.
+    public var result: String
+    /// Example `params`, shown in the documentation.
+    public var example: JSONValue
+    let run: @Sendable (Arguments, Invocation) throws(RPCError) -> JSONValue
+}
+
+/// What a method may use while it runs.
+public struct Invocation: Sendable {
+    public var registry: Registry
+    public var version: String
+    public var statistics: @Sendable () -> [(String, Int)]
+    public var methods: [AdminMethod]
+    public var startedAt: Int64
+    /// The caller's connection: notifications (progress of long calls) and authentication.
+    public var session: AdminSession
+
+    func notify(_ method: String, _ params: JSONValue) { session.notify(method, params) }
+
+    func write<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RPCError) -> R {
+        do { return try registry.write(body) } catch { throw RPCError(error) }
+    }
+
+    func read<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RPCError) -> R {
+        do { return try registry.read(body) } catch { throw RPCError(error) }
+    }
+}
+
+extension Parameter {
+    static let acting = Parameter.optional("acting_user", .string,
+        "The user on whose behalf the call is made; their role decides what is allowed. Absent: the operator, who may do anything.")
+    static let limit = Parameter.optional("limit", .integer, "Most items to return, 1 to 10000 (default 100).")
+    static let offset = Parameter.optional("offset", .integer, "Items to skip (default 0).")
+}
+
+extension Arguments {
+    var acting: String? { string("acting_user") }
+    func paging() throws(RPCError) -> (Int, Int) { (try integer("limit") ?? 100, try integer("offset") ?? 0) }
+}

@@ -1,0 +1,84 @@
+import Synchronization
+
+/// The unified number registry: SQLite is the source of truth, and an immutable in-memory
+/// `RegistrySnapshot` is what the call path reads.
+///
+/// Writes are serialized: each runs in one SQLite transaction, and only after it commits are the
+/// rows it touched re-read into a new snapshot, published atomically. A failed write publishes
+/// nothing, so the snapshot never shows a change the file does not hold.
+public final class Registry: Sendable {
+    /// Serializes every use of `store`.
+    private let lock = Mutex(())
+    /// Touched only while holding `lock`; that is what makes sharing the class safe.
+    private nonisolated(unsafe) let store: RegistryStore
+    private let published: Mutex<RegistrySnapshot>
+
+    /// Opens the registry on `database` and loads the snapshot.
+    /// - Parameters:
+    ///   - realm: the digest realm credentials are computed for.
+    ///   - clock: milliseconds since the Unix epoch; tests pass a fixed one.
+    public init(database: consuming sending Database, realm: String,
+                clock: @escaping @Sendable () -> Int64 = Registry.systemClock) throws(RegistryError) {
+        let store = RegistryStore(database: database, realm: realm, clock: clock)
+        try store.loadSnapshot()
+        published = Mutex(store.snapshot)
+        self.store = store
+    }
+
+    /// The snapshot now in force; cheap to take, safe to keep.
+    public var snapshot: RegistrySnapshot {
+        published.withLock { $0 }
+    }
+
+    /// Runs `body` as one transaction and publishes the rows it touched. Throwing rolls back.
+    public func write<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
+        try lock.withLock { _ throws(RegistryError) -> R in
+            store.touched = Touched()
+            let result = try store.database.transaction { () throws(RegistryError) -> R in try body(store) }
+            try publish(store)
+            return result
+        }
+    }
+
+    /// Reads through the store, outside any write transaction.
+    public func read<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
+        try lock.withLock { _ throws(RegistryError) -> R in try body(store) }
+    }
+
+    /// Runs `body` with the store for work that manages its own transactions (the CSV import), then
+    /// publishes after each chunk through `RegistryStore.commitChunk`.
+    func withStore<R>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
+        try lock.withLock { _ throws(RegistryError) -> R in try body(store) }
+    }
+
+    func publish(_ store: RegistryStore) throws(RegistryError) {
+        guard !store.touched.isEmpty else { return }
+        do { try store.refreshSnapshot() } catch { throw RegistryError.storage(error.reason) }
+        let next = store.snapshot
+        published.withLock { $0 = next }
+    }
+
+    public static let systemClock: @Sendable () -> Int64 = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keys a write changed, re-read into the snapshot after it commits.
+struct Touched {
+    var accounts: Set<String> = []
+    var users: Set<String> = []
+    var numbers: Set<String> = []
+    var providers: Set<String> = []
+    var apps: Set<String> = []
+    var activations: Set<String> = []
+
+    var isEmpty: Bool {
+        accounts.isEmpty && users.isEmpty && numbers.isEmpty && providers.isEmpty && apps.isEmpty && activations.isEmpty
+    }
+}

@@ -1,0 +1,259 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import JSON
+
+/// The registry's side of SQLite: every provisioning operation, confined to the `Registry` lock.
+/// Operations run inside the transaction `Registry.write` opened and record what they touched.
+public final class RegistryStore {
+    let database: Database
+    let realm: String
+    let clock: @Sendable () -> Int64
+    var snapshot = RegistrySnapshot()
+    var touched = Touched()
+
+    init(database: consuming Database, realm: String, clock: @escaping @Sendable () -> Int64) {
+        self.database = database
+        self.realm = realm
+        self.clock = clock
+    }
+
+    /// Now, as RFC 3339 UTC with milliseconds.
+    func timestamp() -> String { Timestamp.rfc3339(milliseconds: clock()) }
+
+    // MARK: Reading rows
+
+    static let accountColumns = "id, name, status, time_zone, plan, created_at, updated_at"
+    static func account(_ row: Row) -> Account {
+        Account(id: row.text(0), name: row.text(1), status: Account.Status(rawValue: row.text(2)) ?? .active,
+                timeZone: row.text(3), plan: row.optionalText(4), createdAt: row.text(5), updatedAt: row.text(6))
+    }
+
+    static let userColumns = "id, account_id, display_name, role, sip_username, status, realm, ha1_md5, ha1_sha256, created_at, updated_at"
+    static func user(_ row: Row, grants: Set<String>) -> User {
+        var credentials: User.Credentials?
+        if let realm = row.optionalText(6), let md5 = row.optionalText(7), let sha = row.optionalText(8) {
+            credentials = User.Credentials(realm: realm, ha1MD5: md5, ha1SHA256: sha)
+        }
+        return User(id: row.text(0), accountID: row.text(1), displayName: row.text(2),
+                    role: User.Role(rawValue: row.text(3)) ?? .member, sipUsername: row.text(4),
+                    status: User.Status(rawValue: row.text(5)) ?? .active, credentials: credentials,
+                    grants: grants, createdAt: row.text(9), updatedAt: row.text(10))
+    }
+
+    static let numberColumns = "number, account_id, kind, owner_user_id, provider_id, created_at, updated_at"
+    static func number(_ row: Row) -> TelephoneNumber {
+        TelephoneNumber(number: row.text(0), accountID: row.text(1), kind: TelephoneNumber.Kind(rawValue: row.text(2)) ?? .household,
+                        ownerUserID: row.optionalText(3), providerID: row.optionalText(4),
+                        createdAt: row.text(5), updatedAt: row.text(6))
+    }
+
+    static let providerColumns = "id, name, kind, hops, trusted_sources, id_scheme, domain, webhook_url, currency, rate_per_minute, monthly_fee, created_at, updated_at"
+    static func provider(_ row: Row) -> Provider {
+        func strings(_ text: String) -> [String] {
+            (try? JSONValue.parse(text))?.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+        return Provider(id: row.text(0), name: row.text(1), kind: Provider.Kind(rawValue: row.text(2)) ?? .app,
+                        hops: strings(row.text(3)), trustedSources: strings(row.text(4)),
+                        idScheme: IDScheme(text: row.text(5)) ?? .tn, domain: row.optionalText(6),
+                        webhookURL: row.optionalText(7), currency: row.text(8), ratePerMinute: row.int(9),
+                        monthlyFee: row.int(10), createdAt: row.text(11), updatedAt: row.text(12))
+    }
+
+    static let appColumns = "id, provider_id, name, kind, position, on_failure, hop, created_at, updated_at"
+    static func app(_ row: Row) -> App {
+        App(id: row.text(0), providerID: row.text(1), name: row.text(2), kind: row.text(3), position: row.int(4),
+            onFailure: App.OnFailure(rawValue: row.text(5)) ?? .skip, hop: row.optionalText(6),
+            createdAt: row.text(7), updatedAt: row.text(8))
+    }
+
+    /// Activations with their provider and subscriber ID, in chain order.
+    static let activationQuery = """
+        SELECT a.number, a.app_id, p.provider_id, a.status, s.subscriber_id, a.routing, a.activated_at, a.deactivated_at
+        FROM activations a JOIN apps p ON p.id = a.app_id
+        LEFT JOIN subscriber_ids s ON s.provider_id = p.provider_id AND s.number = a.number
+        """
+    static let activationOrder = " ORDER BY p.position, a.app_id"
+    static func activation(_ row: Row) -> Activation {
+        Activation(number: row.text(0), appID: row.text(1), providerID: row.text(2),
+                   status: Activation.Status(rawValue: row.text(3)) ?? .inactive, subscriberID: row.text(4),
+                   routing: row.text(5), activatedAt: row.text(6), deactivatedAt: row.optionalText(7))
+    }
+
+    func grants(of userID: String) throws(StoreError) -> Set<String> {
+        Set(try database.rows("SELECT service FROM grants WHERE user_id = ?", [.text(userID)]) { $0.text(0) })
+    }
+
+    func fetchAccount(_ id: String) throws(StoreError) -> Account? {
+        try database.firstRow("SELECT \(Self.accountColumns) FROM accounts WHERE id = ?", [.text(id)], Self.account)
+    }
+
+    func fetchUser(_ id: String) throws(StoreError) -> User? {
+        guard let user = try database.firstRow("SELECT \(Self.userColumns) FROM users WHERE id = ?", [.text(id)], { Self.user($0, grants: []) }) else {
+            return nil
+        }
+        var result = user
+        result.grants = try grants(of: id)
+        return result
+    }
+
+    func fetchNumber(_ number: String) throws(StoreError) -> TelephoneNumber? {
+        try database.firstRow("SELECT \(Self.numberColumns) FROM numbers WHERE number = ?", [.text(number)], Self.number)
+    }
+
+    func fetchProvider(_ id: String) throws(StoreError) -> Provider? {
+        try database.firstRow("SELECT \(Self.providerColumns) FROM providers WHERE id = ?", [.text(id)], Self.provider)
+    }
+
+    func fetchApp(_ id: String) throws(StoreError) -> App? {
+        try database.firstRow("SELECT \(Self.appColumns) FROM apps WHERE id = ?", [.text(id)], Self.app)
+    }
+
+    func fetchActivations(number: String) throws(StoreError) -> [Activation] {
+        try database.rows(Self.activationQuery + " WHERE a.number = ?" + Self.activationOrder, [.text(number)], Self.activation)
+    }
+
+    // MARK: Snapshot
+
+    /// Reads every row into a fresh snapshot (at start).
+    func loadSnapshot() throws(RegistryError) {
+        do {
+            var next = RegistrySnapshot()
+            for account in try database.rows("SELECT \(Self.accountColumns) FROM accounts", [], Self.account) {
+                next.accounts[account.id] = account
+            }
+            var grants: [String: Set<String>] = [:]
+            for (user, service) in try database.rows("SELECT user_id, service FROM grants", [], { ($0.text(0), $0.text(1)) }) {
+                grants[user, default: []].insert(service)
+            }
+            var byAccount: [String: [String]] = [:]
+            for user in try database.rows("SELECT \(Self.userColumns) FROM users ORDER BY id", [], { Self.user($0, grants: []) }) {
+                var user = user
+                user.grants = grants[user.id] ?? []
+                next.users[user.id] = user
+                next.userIDBySIPUsername[user.sipUsername] = user.id
+                byAccount[user.accountID, default: []].append(user.id)
+            }
+            for (account, ids) in byAccount { next.userIDsByAccount[account] = ids }
+            for number in try database.rows("SELECT \(Self.numberColumns) FROM numbers", [], Self.number) {
+                next.numbers[number.number] = number
+            }
+            for provider in try database.rows("SELECT \(Self.providerColumns) FROM providers", [], Self.provider) {
+                next.providers[provider.id] = provider
+            }
+            for app in try database.rows("SELECT \(Self.appColumns) FROM apps", [], Self.app) {
+                next.apps[app.id] = app
+            }
+            var activations: [String: [Activation]] = [:]
+            for activation in try database.rows(Self.activationQuery + Self.activationOrder, [], Self.activation) {
+                activations[activation.number, default: []].append(activation)
+            }
+            for (number, list) in activations { next.activationsByNumber[number] = list }
+            for (provider, subscriber, number) in try database.rows("SELECT provider_id, subscriber_id, number FROM subscriber_ids", [],
+                                                                    { ($0.text(0), $0.text(1), $0.text(2)) }) {
+                next.numberBySubscriber[SubscriberKey(providerID: provider, subscriberID: subscriber)] = number
+            }
+            snapshot = next
+        } catch {
+            throw RegistryError.storage("cannot load the registry: \(error.reason)")
+        }
+    }
+
+    /// Re-reads what the last write touched into `snapshot`; copies only the changed paths.
+    func refreshSnapshot() throws(StoreError) {
+        let touched = self.touched
+        self.touched = Touched()
+        for id in touched.accounts { snapshot.accounts[id] = try fetchAccount(id) }
+        for id in touched.users {
+            let old = snapshot.users[id]
+            let new = try fetchUser(id)
+            if let old {
+                snapshot.userIDBySIPUsername[old.sipUsername] = nil
+                if old.accountID != new?.accountID {
+                    snapshot.userIDsByAccount[old.accountID] = (snapshot.userIDsByAccount[old.accountID] ?? []).filter { $0 != id }
+                }
+            }
+            if let new {
+                snapshot.userIDBySIPUsername[new.sipUsername] = id
+                var members = snapshot.userIDsByAccount[new.accountID] ?? []
+                if !members.contains(id) {
+                    members.append(id)
+                    members.sort()
+                    snapshot.userIDsByAccount[new.accountID] = members
+                }
+            }
+            snapshot.users[id] = new
+        }
+        for number in touched.numbers { snapshot.numbers[number] = try fetchNumber(number) }
+        for id in touched.providers { snapshot.providers[id] = try fetchProvider(id) }
+        for id in touched.apps { snapshot.apps[id] = try fetchApp(id) }
+        for number in touched.activations {
+            for old in snapshot.activationsByNumber[number] ?? [] {
+                snapshot.numberBySubscriber[SubscriberKey(providerID: old.providerID, subscriberID: old.subscriberID)] = nil
+            }
+            let fresh = try fetchActivations(number: number)
+            snapshot.activationsByNumber[number] = fresh.isEmpty ? nil : fresh
+            for (provider, subscriber) in try database.rows("SELECT provider_id, subscriber_id FROM subscriber_ids WHERE number = ?",
+                                                            [.text(number)], { ($0.text(0), $0.text(1)) }) {
+                snapshot.numberBySubscriber[SubscriberKey(providerID: provider, subscriberID: subscriber)] = number
+            }
+        }
+        snapshot.version += 1
+    }
+
+    // MARK: Events
+
+    /// Appends to the event log inside the current transaction: the event exists exactly when the
+    /// change it reports does.
+    @discardableResult
+    func recordEvent(_ type: String, subject: String?, payload: JSONValue, source: String = "registry") throws(RegistryError) -> Int {
+        try sql("INSERT INTO events (time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?)",
+                [.text(timestamp()), .text(type), .text(source), .optional(subject), .text(payload.description)])
+        return try count("SELECT last_insert_rowid()")
+    }
+
+    // MARK: SQL with registry errors
+
+    func sql(_ text: String, _ values: [SQLValue] = []) throws(RegistryError) {
+        do { try database.run(text, values) } catch { throw Self.mapped(error) }
+    }
+
+    func count(_ text: String, _ values: [SQLValue] = []) throws(RegistryError) -> Int {
+        do { return try database.count(text, values) } catch { throw Self.mapped(error) }
+    }
+
+    func rows<R>(_ text: String, _ values: [SQLValue] = [], _ read: (Row) -> R) throws(RegistryError) -> [R] {
+        do { return try database.rows(text, values) { row throws(StoreError) in read(row) } } catch { throw Self.mapped(error) }
+    }
+
+    func fetch<R>(_ body: () throws(StoreError) -> R) throws(RegistryError) -> R {
+        do { return try body() } catch { throw Self.mapped(error) }
+    }
+
+    static func mapped(_ error: StoreError) -> RegistryError {
+        error.constraint ? .conflict(nil, error.reason) : .storage(error.reason)
+    }
+}
+
+@available(*, unavailable, message: "A RegistryStore is confined to the Registry's lock")
+extension RegistryStore: Sendable {}
+
+/// RFC 3339 UTC timestamps with milliseconds, as every record and event carries them.
+public enum Timestamp {
+    public static func rfc3339(milliseconds: Int64) -> String {
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds % 1000), 3))Z"
+    }
+}
+
+extension RegistryStore {
+    /// The schema version of the open file.
+    public var schemaVersion: Int { database.schemaVersion }
+}

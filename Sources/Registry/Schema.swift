@@ -1,0 +1,114 @@
+/// The registry's tables. Deleting a row that is still referenced is refused by the foreign keys
+/// (ON DELETE RESTRICT) as a last line of defence; the registry checks first so the error can say
+/// what still refers to it.
+enum Schema {
+    static let registry = """
+    CREATE TABLE accounts (
+        id          TEXT PRIMARY KEY NOT NULL,
+        name        TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+        time_zone   TEXT NOT NULL,
+        plan        TEXT,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE users (
+        id            TEXT PRIMARY KEY NOT NULL,
+        account_id    TEXT NOT NULL REFERENCES accounts(id) ON DELETE RESTRICT,
+        display_name  TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('primary', 'member', 'child')),
+        sip_username  TEXT NOT NULL UNIQUE,
+        status        TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+        realm         TEXT,
+        ha1_md5       TEXT,
+        ha1_sha256    TEXT,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX users_by_account ON users(account_id);
+    CREATE UNIQUE INDEX users_one_primary ON users(account_id) WHERE role = 'primary';
+
+    CREATE TABLE grants (
+        user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        service     TEXT NOT NULL,
+        granted_at  TEXT NOT NULL,
+        PRIMARY KEY (user_id, service)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE providers (
+        id               TEXT PRIMARY KEY NOT NULL,
+        name             TEXT NOT NULL,
+        kind             TEXT NOT NULL CHECK (kind IN ('carrier', 'app', 'both')),
+        hops             TEXT NOT NULL,
+        trusted_sources  TEXT NOT NULL,
+        id_scheme        TEXT NOT NULL,
+        domain           TEXT,
+        webhook_url      TEXT,
+        currency         TEXT NOT NULL,
+        rate_per_minute  INTEGER NOT NULL CHECK (rate_per_minute >= 0),
+        monthly_fee      INTEGER NOT NULL CHECK (monthly_fee >= 0),
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE numbers (
+        number         TEXT PRIMARY KEY NOT NULL,
+        account_id     TEXT NOT NULL REFERENCES accounts(id) ON DELETE RESTRICT,
+        kind           TEXT NOT NULL CHECK (kind IN ('household', 'personal')),
+        owner_user_id  TEXT REFERENCES users(id) ON DELETE RESTRICT,
+        provider_id    TEXT REFERENCES providers(id) ON DELETE RESTRICT,
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL,
+        CHECK ((kind = 'personal') = (owner_user_id IS NOT NULL))
+    ) STRICT;
+    CREATE INDEX numbers_by_account ON numbers(account_id);
+    CREATE INDEX numbers_by_owner ON numbers(owner_user_id);
+    CREATE INDEX numbers_by_provider ON numbers(provider_id);
+
+    CREATE TABLE apps (
+        id           TEXT PRIMARY KEY NOT NULL,
+        provider_id  TEXT NOT NULL REFERENCES providers(id) ON DELETE RESTRICT,
+        name         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        position     INTEGER NOT NULL,
+        on_failure   TEXT NOT NULL CHECK (on_failure IN ('skip', 'fail')),
+        hop          TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX apps_by_provider ON apps(provider_id);
+
+    -- How each provider knows each number's subscriber: minted once, kept across deactivation and
+    -- provider switches, unique per provider.
+    CREATE TABLE subscriber_ids (
+        provider_id    TEXT NOT NULL REFERENCES providers(id) ON DELETE RESTRICT,
+        number         TEXT NOT NULL REFERENCES numbers(number) ON DELETE CASCADE,
+        subscriber_id  TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        PRIMARY KEY (provider_id, number),
+        UNIQUE (provider_id, subscriber_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE activations (
+        number          TEXT NOT NULL REFERENCES numbers(number) ON DELETE RESTRICT,
+        app_id          TEXT NOT NULL REFERENCES apps(id) ON DELETE RESTRICT,
+        status          TEXT NOT NULL CHECK (status IN ('active', 'inactive')),
+        routing         TEXT NOT NULL,
+        activated_at    TEXT NOT NULL,
+        deactivated_at  TEXT,
+        PRIMARY KEY (number, app_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX activations_by_app ON activations(app_id);
+
+    CREATE TABLE events (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        time     TEXT NOT NULL,
+        type     TEXT NOT NULL,
+        source   TEXT NOT NULL,
+        subject  TEXT,
+        payload  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX events_by_type ON events(type, id);
+    """
+}
