@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tandem", targets: ["tandem"]),
         .executable(name: "tandem-replay", targets: ["tandem-replay"]),
+        .executable(name: "tandemctl", targets: ["tandemctl"]),
     ],
     targets: [
         // One door per C library (STYLE.md §3): only SIP imports COsip, only Registry imports CSQLite.
@@ -25,7 +26,8 @@ let package = Package(
         .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "SIPTransaction", "Registry"]),
         .target(name: "GatewayTesting", dependencies: ["Gateway", "SIP", "SIPTransport", "SIPTransaction"]),
 
-        .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "SIPTransaction", "Registry"]),
+        .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "SIPTransaction", "Registry", "Admin"]),
+        .executableTarget(name: "tandemctl", dependencies: ["Admin", "JSON"]),
         .executableTarget(name: "tandem-replay", dependencies: ["GatewayTesting", "SIPTransport"]),
         .executableTarget(name: "tandem-bench", dependencies: ["SIP", "Gateway", "SIPTransport", "SIPTransaction"]),
 

@@ -45,6 +45,18 @@ public struct Configuration: Sendable, Equatable {
     public var serialTimeout = 20.0
     // [storage]
     public var storagePath = "var/tandem.db"
+    // [admin]
+    public var adminSocket = "var/tandem.sock"
+    public var adminListen: String? = nil
+    public var adminToken: String? = nil
+    public var adminMaxConnections = 32
+    public var adminMaxRequest = 1 << 20
+    public var adminIdleTimeout = 600
+    // [auth]
+    public var realm: String? = nil
+
+    /// The digest realm: `auth.realm`, else `sip.domain`, else "tandem".
+    public var effectiveRealm: String { realm ?? domain ?? "tandem" }
     // [log]
     public var logLevel = LogLevel.info
 
@@ -178,6 +190,55 @@ public struct Configuration: Sendable, Equatable {
             guard !value.isEmpty else { throw KeyError(reason: "a database path is required") }
             config.storagePath = value
         },
+        Key(name: "admin.socket", defaultText: "var/tandem.sock",
+            summary: "Path of the admin Unix socket (mode 0600), relative to the working directory; its folder is created if missing.") {
+            config, value throws(KeyError) in
+            guard !value.isEmpty else { throw KeyError(reason: "a socket path is required") }
+            guard value.utf8.count < 108 else { throw KeyError(reason: "longer than 107 bytes, the limit of a Unix socket path") }
+            config.adminSocket = value
+        },
+        Key(name: "admin.listen", defaultText: "(empty)",
+            summary: "`HOST:PORT` of an optional TCP admin listener, on loopback only (127.0.0.1 or [::1]); needs admin.token. Empty: none.") {
+            config, value throws(KeyError) in
+            guard !value.isEmpty else { config.adminListen = nil; return }
+            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65_535).contains(port) else {
+                throw KeyError(reason: "'\(value)' is not HOST:PORT")
+            }
+            let host = String(value[..<colon])
+            guard host.hasPrefix("127.") || host == "[::1]" || host == "localhost" else {
+                throw KeyError(reason: "'\(host)' is not a loopback address; the admin listener must not be reachable from the network")
+            }
+            config.adminListen = value
+        },
+        Key(name: "admin.token", defaultText: "(empty)",
+            summary: "Bearer token a TCP admin client presents with `system.auth` before any other call; at least 16 characters.") {
+            config, value throws(KeyError) in
+            guard !value.isEmpty else { config.adminToken = nil; return }
+            guard value.count >= 16 else { throw KeyError(reason: "a token must have at least 16 characters") }
+            config.adminToken = value
+        },
+        Key(name: "admin.max_connections", defaultText: "32",
+            summary: "Most admin clients connected at once; a client beyond it gets a Busy error and is closed.") {
+            config, value throws(KeyError) in
+            config.adminMaxConnections = try integer(value, in: 1...1_024)
+        },
+        Key(name: "admin.max_request", defaultText: "1048576",
+            summary: "Longest admin request line in bytes; a longer one is answered with an error and discarded.") {
+            config, value throws(KeyError) in
+            config.adminMaxRequest = try integer(value, in: 1_024...(64 << 20))
+        },
+        Key(name: "admin.idle_timeout", defaultText: "600",
+            summary: "Seconds an admin client may stay silent before it is disconnected.") {
+            config, value throws(KeyError) in
+            config.adminIdleTimeout = try integer(value, in: 1...86_400)
+        },
+        Key(name: "auth.realm", defaultText: "(sip.domain, or tandem)",
+            summary: "Digest realm (RFC 7616) users' credentials are hashed with. Changing it invalidates every stored password.") {
+            config, value throws(KeyError) in
+            guard !value.isEmpty else { config.realm = nil; return }
+            guard !value.contains("\""), !value.contains(where: { $0.isNewline }) else { throw KeyError(reason: "a realm cannot contain quotes or line breaks") }
+            config.realm = value
+        },
         Key(name: "log.level", defaultText: "info",
             summary: "Least severe level written to stderr: debug, info, notice, warning or error. Changes on SIGHUP.") {
             config, value throws(KeyError) in
@@ -189,7 +250,7 @@ public struct Configuration: Sendable, Equatable {
     ]
 
     /// Sections that exist so a file may name them, even before they hold keys.
-    public static let sections: Set<String> = ["sip", "admin", "storage", "routing", "log"]
+    public static let sections: Set<String> = ["sip", "admin", "auth", "storage", "routing", "log"]
 
     static func integer(_ value: String, in range: ClosedRange<Int>) throws(KeyError) -> Int {
         guard let number = Int(value), range.contains(number) else {
@@ -255,6 +316,9 @@ public struct Configuration: Sendable, Equatable {
             do { try apply(name, value, to: &configuration) } catch {
                 throw ConfigurationError(file: "--set \(override)", line: nil, reason: "\(name): \(error.reason)")
             }
+        }
+        if configuration.adminListen != nil, configuration.adminToken == nil {
+            throw ConfigurationError(file: file, line: seen["admin.listen"], reason: "admin.listen: a TCP admin listener needs admin.token")
         }
         if configuration.advertise == nil,
            let wildcard = configuration.listen.first(where: { ["0.0.0.0", "::"].contains($0.address.host) }) {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Dispatch
+import Admin
 import Foundation
 import Gateway
 import Registry
@@ -89,12 +90,17 @@ enum Server {
         if !storageFolder.isEmpty {
             try? FileManager.default.createDirectory(atPath: storageFolder, withIntermediateDirectories: true)
         }
-        let database: Database
+        let registry: Registry
         do {
-            database = try Database(path: configuration.storagePath)
+            let database = try Database(path: configuration.storagePath)
             logger.info("store opened", [("path", configuration.storagePath), ("schema", String(database.schemaVersion))])
-        } catch {
+            registry = try Registry(database: database, realm: configuration.effectiveRealm)
+            logger.info("registry loaded", registry.snapshot.counts.map { ($0.0, String($0.1)) })
+        } catch let error as StoreError {
             logger.error("cannot open the store", [("path", configuration.storagePath), ("reason", error.reason)])
+            exit(1)
+        } catch {
+            logger.error("cannot load the registry", [("path", configuration.storagePath), ("reason", "\(error)")])
             exit(1)
         }
 
@@ -113,11 +119,35 @@ enum Server {
             exit(1)
         }
 
+        let socketFolder = (configuration.adminSocket as NSString).deletingLastPathComponent
+        if !socketFolder.isEmpty {
+            try? FileManager.default.createDirectory(atPath: socketFolder, withIntermediateDirectories: true)
+        }
+
         var settings = Gateway.Settings(configuration)
         settings.listen = transport.listenPoints
         let timers = TimerThread()
         let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"))
         transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
+
+        let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current) {
+            transport.statistics.snapshot() + gateway.statistics.snapshot()
+        }
+        var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
+                                               token: configuration.adminToken)
+        adminOptions.maxConnections = configuration.adminMaxConnections
+        adminOptions.maxRequest = configuration.adminMaxRequest
+        adminOptions.idleTimeout = configuration.adminIdleTimeout
+        let admin: AdminServer
+        do {
+            admin = try AdminServer(dispatcher: dispatcher, options: adminOptions)
+        } catch {
+            logger.error("cannot open the admin socket", [("reason", error.reason)])
+            transport.stop()
+            exit(1)
+        }
+        admin.start()
+        logger.info("admin socket", [("path", configuration.adminSocket)] + (admin.tcpPort.map { [("tcp_port", String($0))] } ?? []))
         transport.start { message in gateway.receive(message) }
         for point in transport.listenPoints {
             logger.info("listening", [("on", point.description)])
@@ -134,6 +164,7 @@ enum Server {
 
         func shutdown(_ name: String) {
             logger.info("stopping", [("signal", name)])
+            admin.stop()
             timers.stop()
             transport.stop()
             let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
@@ -159,6 +190,12 @@ enum Server {
                 var restartNeeded: [String] = []
                 if fresh.listen != configuration.listen { restartNeeded.append("sip.listen") }
                 if fresh.storagePath != configuration.storagePath { restartNeeded.append("storage.path") }
+                if fresh.effectiveRealm != configuration.effectiveRealm { restartNeeded.append("auth.realm") }
+                if fresh.adminSocket != configuration.adminSocket || fresh.adminListen != configuration.adminListen
+                    || fresh.adminToken != configuration.adminToken || fresh.adminMaxConnections != configuration.adminMaxConnections
+                    || fresh.adminMaxRequest != configuration.adminMaxRequest || fresh.adminIdleTimeout != configuration.adminIdleTimeout {
+                    restartNeeded.append("admin.*")
+                }
                 if fresh.udpWorkers != configuration.udpWorkers { restartNeeded.append("sip.udp_workers") }
                 if fresh.tcpMaxConnections != configuration.tcpMaxConnections { restartNeeded.append("sip.tcp_max_connections") }
                 if fresh.tcpIdleTimeout != configuration.tcpIdleTimeout { restartNeeded.append("sip.tcp_idle_timeout") }
@@ -171,7 +208,7 @@ enum Server {
             }
         }
         hupSource.resume()
-        // SIGUSR1 writes every counter to the log, until the admin socket offers `stats.get`.
+        // SIGUSR1 writes every counter to the log (the same counters as `stats.get`).
         signal(SIGUSR1, SIG_IGN)
         let usr1Source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
         usr1Source.setEventHandler {
