@@ -38,7 +38,7 @@ public struct CSVReader: ~Copyable {
 
     private mutating func nextByte() -> UInt8? {
         if position == buffer.count {
-            guard !finished, let more = refill() else { finished = true; return nil }
+            guard !finished, let more = refill(), !more.isEmpty else { finished = true; return nil }
             buffer = more
             position = 0
         }
@@ -48,7 +48,7 @@ public struct CSVReader: ~Copyable {
 
     private mutating func peekByte() -> UInt8? {
         if position == buffer.count {
-            guard !finished, let more = refill() else { finished = true; return nil }
+            guard !finished, let more = refill(), !more.isEmpty else { finished = true; return nil }
             buffer = more
             position = 0
         }

@@ -1,0 +1,187 @@
+import Foundation
+import JSON
+import Synchronization
+import Testing
+@testable import Admin
+@testable import Registry
+
+@Suite struct AdminMethodTests {
+    /// Every method is called here, in an order that builds a household, uses it and takes it apart;
+    /// the last check fails when a method is added without a step.
+    @Test func everyMethodWorksThroughTheDispatcher() throws {
+        let admin = try AdminFixture()
+        var covered = Set<String>()
+        func ok(_ method: String, _ params: JSONValue = [:], sourceLocation: SourceLocation = #_sourceLocation) -> JSONValue {
+            covered.insert(method)
+            let answer = admin.call(method, params)
+            #expect(answer["error"] == nil, "\(method): \(answer)", sourceLocation: sourceLocation)
+            #expect(answer["id"] == 1 && answer["jsonrpc"] == "2.0", sourceLocation: sourceLocation)
+            return answer["result"] ?? .null
+        }
+        #expect(ok("system.version")["version"] == "test")
+        #expect(ok("system.version")["schema"] == .integer(Int64(Database.migrations.count)))
+        let methods = ok("system.methods").arrayValue ?? []
+        #expect(methods.count == AdminMethods.all.count)
+        #expect(ok("system.auth", ["token": "anything"])["authenticated"] == true)
+
+        #expect(ok("account.create", ["id": "smith", "name": "The Smiths", "time_zone": "Europe/Paris"])["status"] == "active")
+        #expect(ok("account.get", ["id": "smith"])["time_zone"] == "Europe/Paris")
+        #expect(ok("account.update", ["id": "smith", "plan": "family"])["plan"] == "family")
+        #expect(ok("account.list")["total"] == 1)
+        let alice = ok("user.create", ["account": "smith", "id": "alice", "display_name": "Alice", "role": "primary",
+                                       "sip_username": "alice", "password": "alice-secret"])
+        #expect(alice["has_password"] == true)
+        #expect(alice.description.contains("ha1") == false)
+        #expect(ok("user.create", ["account": "smith", "id": "tom", "display_name": "Tom", "role": "child", "sip_username": "tom",
+                                   "acting_user": "alice"])["grants"] == [])
+        #expect(ok("user.get", ["id": "tom", "acting_user": "tom"])["role"] == "child")
+        #expect(ok("user.list", ["account": "smith"])["total"] == 2)
+        #expect(ok("user.update", ["id": "tom", "display_name": "Tommy", "acting_user": "alice"])["display_name"] == "Tommy")
+        #expect(ok("user.set_password", ["id": "tom", "password": "tom-secret", "acting_user": "tom"])["has_password"] == true)
+        #expect(ok("user.grant", ["id": "tom", "services": ["outbound", "premium"], "acting_user": "alice"])["grants"] == ["outbound", "premium"])
+        #expect(ok("user.revoke", ["id": "tom", "services": ["premium"], "acting_user": "alice"])["grants"] == ["outbound"])
+
+        #expect(ok("provider.create", ["id": "telco", "name": "Telco", "kind": "carrier", "trusted_sources": ["192.0.2.0/24"]])["kind"] == "carrier")
+        _ = ok("provider.create", ["id": "othertelco", "name": "Other", "kind": "carrier"])
+        _ = ok("provider.create", ["id": "vmcorp", "name": "VM Corp", "hops": ["sip:vm.example.net:5060"], "id_scheme": "generated",
+                                   "domain": "vm.example.net", "rate_per_minute": 2, "monthly_fee": 150])
+        #expect(ok("provider.get", ["id": "vmcorp"])["monthly_fee"] == 150)
+        #expect(ok("provider.list", ["kind": "carrier"])["total"] == 2)
+        #expect(ok("provider.update", ["id": "vmcorp", "webhook_url": "https://vm.example.net/hook"])["webhook_url"] == "https://vm.example.net/hook")
+
+        _ = ok("app.create", ["id": "voicemail", "provider": "vmcorp", "name": "Voicemail", "kind": "voicemail", "position": 900])
+        #expect(ok("app.get", ["id": "voicemail"])["position"] == 900)
+        #expect(ok("app.list", ["provider": "vmcorp"])["total"] == 1)
+        #expect(ok("app.update", ["id": "voicemail", "on_failure": "fail"])["on_failure"] == "fail")
+
+        _ = ok("number.create", ["number": "+33612345678", "account": "smith", "provider": "telco"])
+        #expect(ok("number.get", ["number": "+33612345678", "acting_user": "alice"])["kind"] == "household")
+        #expect(ok("number.list", ["account": "smith"])["total"] == 1)
+        #expect(ok("number.update", ["number": "+33612345678", "kind": "personal", "owner": "alice", "acting_user": "alice"])["owner"] == "alice")
+        let activation = ok("app.activate", ["number": "+33612345678", "app": "voicemail", "acting_user": "alice"])
+        let subscriber = try #require(activation["subscriber_id"]?.stringValue)
+        #expect(subscriber.hasSuffix("@vm.example.net"))
+        #expect(ok("number.switch_provider", ["number": "+33612345678", "provider": "othertelco"])["provider"] == "othertelco")
+        let listed = ok("activation.list", ["number": "+33612345678"])
+        #expect(listed["items"]?.arrayValue?.first?["subscriber_id"] == .string(subscriber))
+        #expect(listed["items"]?.arrayValue?.first?["routing"]?.stringValue?.hasSuffix(";carrier=othertelco") == true)
+        #expect(ok("app.deactivate", ["number": "+33612345678", "app": "voicemail"])["status"] == "inactive")
+
+        let imported = ok("registry.import", ["data": "record,account_id,name\naccount,jones,Jones\naccount,bad id,X\n"])
+        #expect(imported["imported"] == 1 && imported["failed"] == 1)
+        #expect(imported["errors"]?.arrayValue?.first?["line"] == 3)
+        let events = ok("events.list", ["since": 0])
+        #expect(events["events"]?.arrayValue?.map { $0["type"] ?? .null } == ["app.activated", "number.provider_switched", "app.deactivated"])
+        #expect(events["next"] == 3)
+        #expect(ok("events.list", ["since": 3])["events"] == [])
+        let stats = ok("stats.get")
+        #expect(stats["udp"]?["received"] == 7)
+        #expect(stats["registry"]?["accounts"] == 2)
+        #expect((stats["admin"]?["requests"]?.integerValue ?? 0) > 30)
+
+        #expect(admin.call("provider.delete", ["id": "othertelco"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
+        #expect(admin.call("provider.delete", ["id": "vmcorp"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
+        _ = ok("number.delete", ["number": "+33612345678"])
+        _ = ok("app.delete", ["id": "voicemail"])
+        _ = ok("provider.delete", ["id": "vmcorp"])
+        _ = ok("user.delete", ["id": "tom", "acting_user": "alice"])
+        _ = ok("user.delete", ["id": "alice"])
+        _ = ok("account.delete", ["id": "smith"])
+        _ = ok("provider.delete", ["id": "othertelco"])
+
+        let all = Set(AdminMethods.all.map(\.name))
+        #expect(all.subtracting(covered).isEmpty, "methods without a test: \(all.subtracting(covered).sorted())")
+    }
+
+    /// Each documented example is at least valid against its method's declared parameters.
+    @Test func everyExampleFitsItsParameters() throws {
+        for method in AdminMethods.all {
+            #expect(throws: Never.self, "\(method.name)") { _ = try Arguments(method.example, declared: method.parameters) }
+            #expect(!method.summary.isEmpty && !method.result.isEmpty)
+        }
+    }
+
+    @Test(arguments: [
+        // method, params, code, field
+        ("account.create", #"{}"#, -32602, "name"),
+        ("account.create", #"{"name": 5}"#, -32602, "name"),
+        ("account.create", #"{"name": "X", "colour": "red"}"#, -32602, "colour"),
+        ("account.create", #"{"name": "X", "status": "closed"}"#, -32602, "status"),
+        ("account.create", #"{"name": "X", "time_zone": "Nowhere/City"}"#, -32602, "time_zone"),
+        ("account.get", #"{"id": "missing"}"#, -32001, "id"),
+        ("account.list", #"{"limit": "ten"}"#, -32602, "limit"),
+        ("account.list", #"{"limit": 0}"#, -32602, "limit"),
+        ("user.create", #"{"account": "missing", "display_name": "U", "sip_username": "u"}"#, -32001, "account"),
+        ("user.grant", #"{"id": "x", "services": [1]}"#, -32602, "services"),
+        ("number.create", #"{"number": "33612345678", "account": "a"}"#, -32602, "number"),
+        ("number.get", #"{"number": "+33"}"#, -32001, "number"),
+        ("number.switch_provider", #"{"number": "+33612345678"}"#, -32602, "provider"),
+        ("provider.create", #"{"id": "p", "name": "P", "rate_per_minute": 1.5}"#, -32602, "rate_per_minute"),
+        ("provider.create", #"{"id": "p", "name": "P", "kind": "bank"}"#, -32602, "kind"),
+        ("app.create", #"{"id": "a", "provider": "missing", "name": "A", "kind": "ivr"}"#, -32001, "provider"),
+        ("app.activate", #"{"number": "+33612345678", "app": "voicemail", "acting_user": "ghost"}"#, -32001, "number"),
+        ("activation.list", #"{"status": "on"}"#, -32602, "status"),
+        ("registry.import", #"{}"#, -32602, "path"),
+        ("registry.import", #"{"path": "/nonexistent/file.csv"}"#, -32602, "path"),
+        ("registry.import", #"{"data": "record\naccount\n", "chunk_size": 0}"#, -32602, "chunk_size"),
+        ("events.list", #"{"since": -1}"#, -32602, "since"),
+        ("system.version", #"{"verbose": true}"#, -32602, "verbose"),
+        ("system.version", #"[1, 2]"#, -32602, "params"),
+    ])
+    func invalidParamsNameTheField(method: String, params: String, code: Int, field: String) throws {
+        let admin = try AdminFixture()
+        let answer = admin.call(method, try JSONValue.parse(params))
+        #expect(answer["error"]?["code"] == .integer(Int64(code)), "\(answer)")
+        #expect(answer["error"]?["data"]?["field"] == .string(field), "\(answer)")
+        #expect(answer["error"]?["data"]?["reason"]?.stringValue?.isEmpty == false)
+    }
+
+    @Test func protocolErrors() throws {
+        let admin = try AdminFixture()
+        #expect(admin.raw("{not json")?["error"]?["code"] == -32700)
+        #expect(admin.raw("{not json")?["id"] == .null)
+        #expect(admin.raw("42")?["error"]?["code"] == -32600)
+        #expect(admin.raw(#"{"id": 1, "method": "system.version"}"#)?["error"]?["data"]?["field"] == "jsonrpc")
+        #expect(admin.raw(#"{"jsonrpc": "2.0", "id": 1}"#)?["error"]?["data"]?["field"] == "method")
+        #expect(admin.raw(#"{"jsonrpc": "2.0", "id": {}, "method": "system.version"}"#)?["error"]?["data"]?["field"] == "id")
+        #expect(admin.raw(#"{"jsonrpc": "2.0", "id": "a", "method": "nope"}"#)?["error"]?["code"] == -32601)
+        #expect(admin.raw(#"{"jsonrpc": "2.0", "id": "a", "method": "nope"}"#)?["id"] == "a")
+        #expect(admin.raw("[]")?["error"]?["code"] == -32600)
+        // Notifications get no answer, even when they fail.
+        #expect(admin.raw(#"{"jsonrpc": "2.0", "method": "system.version"}"#) == nil)
+        #expect(admin.raw(#"{"jsonrpc": "2.0", "method": "nope"}"#) == nil)
+        // A batch answers each request in order and leaves out notifications.
+        let batch = admin.raw(#"[{"jsonrpc":"2.0","id":1,"method":"account.create","params":{"id":"a","name":"A"}},"#
+                              + #"{"jsonrpc":"2.0","method":"account.create","params":{"id":"b","name":"B"}},"#
+                              + #"{"jsonrpc":"2.0","id":2,"method":"account.create","params":{"id":"a","name":"A"}}, 7]"#)
+        let items = try #require(batch?.arrayValue)
+        #expect(items.count == 3)
+        #expect(items[0]["result"]?["id"] == "a")
+        #expect(items[1]["error"]?["code"] == -32002)
+        #expect(items[2]["error"]?["code"] == -32600)
+        #expect(admin.registry.snapshot.account("b") != nil)
+    }
+
+    @Test func tokenGatesTCPSessions() throws {
+        let admin = try AdminFixture()
+        let session = AdminSession(token: "0123456789abcdef")
+        #expect(admin.call("account.list", session: session)["error"]?["code"] == -32004)
+        #expect(admin.call("system.auth", ["token": "wrong-wrong-wrong"], session: session)["error"]?["code"] == -32004)
+        #expect(admin.call("account.list", session: session)["error"]?["code"] == -32004)
+        #expect(admin.call("system.auth", ["token": "0123456789abcdef"], session: session)["result"]?["authenticated"] == true)
+        #expect(admin.call("account.list", session: session)["result"]?["total"] == 0)
+    }
+
+    @Test func importSendsProgressNotifications() throws {
+        let admin = try AdminFixture()
+        let notes = Mutex<[JSONValue]>([])
+        let session = AdminSession { note in notes.withLock { $0.append(note) } }
+        var csv = "record,account_id,name\n"
+        for index in 0..<25 { csv += "account,a\(index),A\(index)\n" }
+        let answer = admin.call("registry.import", ["data": .string(csv), "chunk_size": 10, "progress": true], session: session)
+        #expect(answer["result"]?["imported"] == 25)
+        let seen = notes.withLock { $0 }
+        #expect(seen.map { $0["params"]?["rows"] ?? .null } == [10, 20, 25])
+        #expect(seen.allSatisfy { $0["method"] == "registry.import.progress" && $0["id"] == nil })
+    }
+}

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import JSON
+import Testing
+@testable import Admin
+
+/// The admin socket over real Unix and TCP sockets.
+@Suite(.serialized) struct AdminServerTests {
+    func socketPath() -> String { "/tmp/tandem-test-\(UUID().uuidString.prefix(8)).sock" }
+
+    func server(_ admin: AdminFixture, configure: (inout AdminServer.Options) -> Void = { _ in }) throws -> AdminServer {
+        var options = AdminServer.Options(socketPath: socketPath())
+        configure(&options)
+        let server = try AdminServer(dispatcher: admin.dispatcher, options: options)
+        server.start()
+        return server
+    }
+
+    @Test func socketIsPrivateAndStaleOnesAreReplaced() throws {
+        let admin = try AdminFixture()
+        let path = socketPath()
+        // A socket file left by a crashed process: no one answers on it.
+        let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(AdminServer.withAddress(path) { bind(stale, $0, $1) } == 0)
+        close(stale)
+        let server = try AdminServer(dispatcher: admin.dispatcher, options: .init(socketPath: path))
+        server.start()
+        defer { server.stop() }
+        var info = stat()
+        #expect(lstat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+        // A second server on the same live socket is refused.
+        #expect(throws: AdminServerError.self) { _ = try AdminServer(dispatcher: admin.dispatcher, options: .init(socketPath: path)) }
+        let client = try AdminClient(socketPath: path)
+        #expect(try client.call("system.version")["result"]?["version"] == "test")
+        server.stop()
+        #expect(lstat(path, &info) != 0)
+    }
+
+    @Test func concurrentClientsAllLand() async throws {
+        let admin = try AdminFixture()
+        let server = try server(admin)
+        defer { server.stop() }
+        let path = server.options.socketPath
+        let failures = await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    guard let client = try? AdminClient(socketPath: path) else { return 50 }
+                    var failed = 0
+                    for index in 0..<50 {
+                        let answer = try? client.call("account.create", ["id": .string("w\(worker)-\(index)"), "name": "N"])
+                        if answer?["result"] == nil { failed += 1 }
+                    }
+                    return failed
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(failures == 0)
+        #expect(admin.registry.snapshot.counts.first { $0.0 == "accounts" }?.1 == 400)
+    }
+
+    @Test func oversizedLinesAreAnsweredAndSkipped() throws {
+        let admin = try AdminFixture()
+        let server = try server(admin) { $0.maxRequest = 1024 }
+        defer { server.stop() }
+        let client = try AdminClient(socketPath: server.options.socketPath)
+        let huge = #"{"jsonrpc":"2.0","id":1,"method":"account.create","params":{"name":""# + String(repeating: "x", count: 200_000) + #""}}"#
+        try client.send(line: huge)
+        let refusal = try JSONValue.parse(try #require(client.readLine()))
+        #expect(refusal["error"]?["code"] == -32005)
+        // The same connection carries on.
+        #expect(try client.call("system.version")["result"]?["version"] == "test")
+        #expect(admin.registry.snapshot.counts.first { $0.0 == "accounts" }?.1 == 0)
+    }
+
+    @Test func stalledClientsDoNotHoldUpOthers() throws {
+        let admin = try AdminFixture()
+        let server = try server(admin) { $0.writeTimeout = 1 }
+        defer { server.stop() }
+        let path = server.options.socketPath
+        // One client sends half a request and stops; another floods requests and never reads.
+        let half = try AdminClient(socketPath: path)
+        try half.send(line: "")
+        let stalled = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(AdminServer.withAddress(path) { connect(stalled, $0, $1) } == 0)
+        defer { close(stalled) }
+        _ = AdminServer.writeAll(stalled, Array("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"account.create\",\"params\":{\"name\":\"".utf8))
+        var flood: [UInt8] = []
+        for index in 0..<3_000 { flood += Array("{\"jsonrpc\":\"2.0\",\"id\":\(index),\"method\":\"system.methods\"}\n".utf8) }
+        let flooder = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(AdminServer.withAddress(path) { connect(flooder, $0, $1) } == 0)
+        defer { close(flooder) }
+        let payload = flood
+        let writer = Thread { _ = AdminServer.writeAll(flooder, payload) }
+        writer.start()
+        Thread.sleep(forTimeInterval: 0.3)
+        let start = Date()
+        let client = try AdminClient(socketPath: path)
+        for index in 0..<20 {
+            #expect(try client.call("account.create", ["id": .string("ok\(index)"), "name": "OK"])["result"] != nil)
+        }
+        #expect(Date().timeIntervalSince(start) < 2)
+    }
+
+    @Test func connectionsBeyondTheLimitAreToldAndClosed() throws {
+        let admin = try AdminFixture()
+        let server = try server(admin) { $0.maxConnections = 2 }
+        defer { server.stop() }
+        let path = server.options.socketPath
+        let first = try AdminClient(socketPath: path)
+        let second = try AdminClient(socketPath: path)
+        _ = try first.call("system.version")
+        _ = try second.call("system.version")
+        let third = try AdminClient(socketPath: path)
+        let refusal = try JSONValue.parse(try #require(third.readLine()))
+        #expect(refusal["error"]?["code"] == -32006)
+        #expect(third.readLine() == nil)
+        #expect(try first.call("system.version")["result"] != nil)
+    }
+
+    @Test func tcpListenerNeedsTheToken() throws {
+        let admin = try AdminFixture()
+        let server = try server(admin) { $0.tcpListen = "127.0.0.1:0"; $0.token = "0123456789abcdef" }
+        defer { server.stop() }
+        let port = try #require(server.tcpPort)
+        let client = try AdminClient(tcp: "127.0.0.1:\(port)")
+        #expect(try client.call("account.list")["error"]?["code"] == -32004)
+        #expect(try client.call("system.auth", ["token": "not-the-token!!!"])["error"]?["code"] == -32004)
+        #expect(try client.call("system.auth", ["token": "0123456789abcdef"])["result"]?["authenticated"] == true)
+        #expect(try client.call("account.list")["result"]?["total"] == 0)
+        // The Unix socket needs no token.
+        let local = try AdminClient(socketPath: server.options.socketPath)
+        #expect(try local.call("account.list")["result"]?["total"] == 0)
+        #expect(throws: AdminServerError.self) {
+            _ = try AdminServer(dispatcher: admin.dispatcher, options: .init(socketPath: socketPath(), tcpListen: "0.0.0.0:0", token: "0123456789abcdef"))
+        }
+    }
+}
