@@ -43,6 +43,9 @@ struct CommandLine {
             case "--config", "-c": result.configPath = value(argument)
             case "--set", "-s": result.overrides.append(value(argument))
             case "--check-config": result.checkOnly = true
+            case "--admin-api":
+                print(AdminAPIDocument.methodsSection())
+                exit(0)
             case "--version", "-V":
                 print("tandem \(TandemVersion.current)")
                 exit(0)
