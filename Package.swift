@@ -29,7 +29,7 @@ let package = Package(
         .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "SIPTransaction", "Registry", "Admin"]),
         .executableTarget(name: "tandemctl", dependencies: ["Admin", "JSON"]),
         .executableTarget(name: "tandem-replay", dependencies: ["GatewayTesting", "SIPTransport"]),
-        .executableTarget(name: "tandem-bench", dependencies: ["SIP", "Gateway", "SIPTransport", "SIPTransaction"]),
+        .executableTarget(name: "tandem-bench", dependencies: ["SIP", "Gateway", "SIPTransport", "SIPTransaction", "Registry", "Admin", "JSON"]),
 
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "SIPTransportTests", dependencies: ["SIPTransport", "SIP"]),

@@ -9,6 +9,7 @@ import Synchronization
 /// Why the admin socket could not start.
 public struct AdminServerError: Error, Sendable, CustomStringConvertible {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { reason }
 }
 

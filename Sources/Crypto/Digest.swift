@@ -12,10 +12,15 @@ public enum DigestAlgorithm: String, Sendable, CaseIterable {
         return Hex.encode(hash(&bytes))
     }
 
+    /// OpenSSL 3 looks an algorithm up on every use unless it is fetched once; fetched objects are
+    /// immutable and safe to share between threads.
+    nonisolated(unsafe) private static let fetchedMD5 = EVP_MD_fetch(nil, "MD5", nil)
+    nonisolated(unsafe) private static let fetchedSHA256 = EVP_MD_fetch(nil, "SHA256", nil)
+
     func hash(_ bytes: inout [UInt8]) -> [UInt8] {
         let md: OpaquePointer? = switch self {
-        case .md5: EVP_md5()
-        case .sha256: EVP_sha256()
+        case .md5: Self.fetchedMD5 ?? EVP_md5()
+        case .sha256: Self.fetchedSHA256 ?? EVP_sha256()
         }
         var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0

@@ -138,30 +138,37 @@ public final class Database {
 
     var lastMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
+    /// Runs a statement with no result through the statement cache: BEGIN, COMMIT and savepoints
+    /// run on every write, and `sqlite3_exec` would parse them each time.
+    private func control(_ sql: String) throws(StoreError) {
+        let statement = try prepare(sql)
+        while try statement.step() {}
+    }
+
     /// Runs `body` in one transaction: it commits when `body` returns and rolls back when it throws,
     /// so an admin call is all or nothing.
     func transaction<R>(_ body: () throws(RegistryError) -> R) throws(RegistryError) -> R {
-        do { try execute("BEGIN IMMEDIATE") } catch { throw RegistryError.storage(error.reason) }
+        do { try control("BEGIN IMMEDIATE") } catch { throw RegistryError.storage(error.reason) }
         do throws(RegistryError) {
             let result = try body()
-            do { try execute("COMMIT") } catch { throw RegistryError.storage(error.reason) }
+            do { try control("COMMIT") } catch { throw RegistryError.storage(error.reason) }
             return result
         } catch {
-            try? execute("ROLLBACK")
+            try? control("ROLLBACK")
             throw error
         }
     }
 
     /// A savepoint inside a transaction: one import row that fails undoes only itself.
     func savepoint<R>(_ body: () throws(RegistryError) -> R) throws(RegistryError) -> R {
-        do { try execute("SAVEPOINT row") } catch { throw RegistryError.storage(error.reason) }
+        do { try control("SAVEPOINT row") } catch { throw RegistryError.storage(error.reason) }
         do throws(RegistryError) {
             let result = try body()
-            try? execute("RELEASE row")
+            try? control("RELEASE row")
             return result
         } catch {
-            try? execute("ROLLBACK TO row")
-            try? execute("RELEASE row")
+            try? control("ROLLBACK TO row")
+            try? control("RELEASE row")
             throw error
         }
     }

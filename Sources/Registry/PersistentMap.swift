@@ -33,6 +33,11 @@ public struct PersistentMap<Key: Hashable & Sendable, Value: Sendable>: Sendable
         }
     }
 
+    public func contains(_ key: Key) -> Bool {
+        let (i, j) = Self.slot(key)
+        return branches[i][j].index(forKey: key) != nil
+    }
+
     /// Every value, in no particular order.
     public var values: [Value] {
         var result: [Value] = []

@@ -1,3 +1,15 @@
+/// One immutable record in the snapshot, shared by reference: a lookup hands out one reference
+/// instead of copying every field (each copy of a struct with heap strings costs an atomic
+/// retain per string — most of a lookup's time). Fields read through it directly:
+/// `snapshot.number(n)?.providerID`.
+@dynamicMemberLookup
+public final class Record<Value: Sendable & Equatable>: Sendable, Equatable {
+    public let value: Value
+    init(_ value: Value) { self.value = value }
+    public subscript<Field>(dynamicMember field: KeyPath<Value, Field>) -> Field { value[keyPath: field] }
+    public static func == (a: Record, b: Record) -> Bool { a === b || a.value == b.value }
+}
+
 /// The key of a provider-specific subscriber identifier.
 public struct SubscriberKey: Hashable, Sendable {
     public var providerID: String
@@ -14,28 +26,29 @@ public struct SubscriberKey: Hashable, Sendable {
 public struct RegistrySnapshot: Sendable {
     /// Bumped by every committed write.
     public internal(set) var version: UInt64 = 0
-    var accounts = PersistentMap<String, Account>()
-    var users = PersistentMap<String, User>()
-    var userIDBySIPUsername = PersistentMap<String, String>()
+    var accounts = PersistentMap<String, Record<Account>>()
+    var users = PersistentMap<String, Record<User>>()
+    var userBySIPUsername = PersistentMap<String, Record<User>>()
     var userIDsByAccount = PersistentMap<String, [String]>()
-    var numbers = PersistentMap<String, TelephoneNumber>()
-    var providers = PersistentMap<String, Provider>()
-    var apps = PersistentMap<String, App>()
+    var numbers = PersistentMap<String, Record<TelephoneNumber>>()
+    var providers = PersistentMap<String, Record<Provider>>()
+    var apps = PersistentMap<String, Record<App>>()
     /// Every activation of a number, active or not, in chain order.
     var activationsByNumber = PersistentMap<String, [Activation]>()
     var numberBySubscriber = PersistentMap<SubscriberKey, String>()
 
     public init() {}
 
-    public func account(_ id: String) -> Account? { accounts[id] }
-    public func user(_ id: String) -> User? { users[id] }
-    public func user(sipUsername: String) -> User? { userIDBySIPUsername[sipUsername].flatMap { users[$0] } }
-    public func users(inAccount accountID: String) -> [User] {
+    public func account(_ id: String) -> Record<Account>? { accounts[id] }
+    public func user(_ id: String) -> Record<User>? { users[id] }
+    public func user(sipUsername: String) -> Record<User>? { userBySIPUsername[sipUsername] }
+    public func users(inAccount accountID: String) -> [Record<User>] {
         (userIDsByAccount[accountID] ?? []).compactMap { users[$0] }
     }
-    public func number(_ e164: String) -> TelephoneNumber? { numbers[e164] }
-    public func provider(_ id: String) -> Provider? { providers[id] }
-    public func app(_ id: String) -> App? { apps[id] }
+    public func number(_ e164: String) -> Record<TelephoneNumber>? { numbers[e164] }
+    public func hasNumber(_ e164: String) -> Bool { numbers.contains(e164) }
+    public func provider(_ id: String) -> Record<Provider>? { providers[id] }
+    public func app(_ id: String) -> Record<App>? { apps[id] }
 
     /// The apps a call to `number` passes through, in chain order.
     public func activeActivations(of number: String) -> [Activation] {

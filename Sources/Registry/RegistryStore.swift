@@ -120,7 +120,7 @@ public final class RegistryStore {
         do {
             var next = RegistrySnapshot()
             for account in try database.rows("SELECT \(Self.accountColumns) FROM accounts", [], Self.account) {
-                next.accounts[account.id] = account
+                next.accounts[account.id] = Record(account)
             }
             var grants: [String: Set<String>] = [:]
             for (user, service) in try database.rows("SELECT user_id, service FROM grants", [], { ($0.text(0), $0.text(1)) }) {
@@ -130,19 +130,20 @@ public final class RegistryStore {
             for user in try database.rows("SELECT \(Self.userColumns) FROM users ORDER BY id", [], { Self.user($0, grants: []) }) {
                 var user = user
                 user.grants = grants[user.id] ?? []
-                next.users[user.id] = user
-                next.userIDBySIPUsername[user.sipUsername] = user.id
+                let record = Record(user)
+                next.users[user.id] = record
+                next.userBySIPUsername[user.sipUsername] = record
                 byAccount[user.accountID, default: []].append(user.id)
             }
             for (account, ids) in byAccount { next.userIDsByAccount[account] = ids }
             for number in try database.rows("SELECT \(Self.numberColumns) FROM numbers", [], Self.number) {
-                next.numbers[number.number] = number
+                next.numbers[number.number] = Record(number)
             }
             for provider in try database.rows("SELECT \(Self.providerColumns) FROM providers", [], Self.provider) {
-                next.providers[provider.id] = provider
+                next.providers[provider.id] = Record(provider)
             }
             for app in try database.rows("SELECT \(Self.appColumns) FROM apps", [], Self.app) {
-                next.apps[app.id] = app
+                next.apps[app.id] = Record(app)
             }
             var activations: [String: [Activation]] = [:]
             for activation in try database.rows(Self.activationQuery + Self.activationOrder, [], Self.activation) {
@@ -163,30 +164,34 @@ public final class RegistryStore {
     func refreshSnapshot() throws(StoreError) {
         let touched = self.touched
         self.touched = Touched()
-        for id in touched.accounts { snapshot.accounts[id] = try fetchAccount(id) }
+        for id in touched.accounts { snapshot.accounts[id] = try fetchAccount(id).map(Record.init) }
         for id in touched.users {
             let old = snapshot.users[id]
             let new = try fetchUser(id)
             if let old {
-                snapshot.userIDBySIPUsername[old.sipUsername] = nil
-                if old.accountID != new?.accountID {
-                    snapshot.userIDsByAccount[old.accountID] = (snapshot.userIDsByAccount[old.accountID] ?? []).filter { $0 != id }
+                snapshot.userBySIPUsername[old.sipUsername] = nil
+                if old.accountID != new?.accountID, var members = snapshot.userIDsByAccount[old.accountID] {
+                    let slot = members.insertionIndex(of: id)
+                    if slot < members.count, members[slot] == id { members.remove(at: slot) }
+                    snapshot.userIDsByAccount[old.accountID] = members.isEmpty ? nil : members
                 }
             }
+            let record = new.map(Record.init)
             if let new {
-                snapshot.userIDBySIPUsername[new.sipUsername] = id
+                snapshot.userBySIPUsername[new.sipUsername] = record
+                // Kept sorted by binary insertion: a write costs O(members of that account), not a sort.
                 var members = snapshot.userIDsByAccount[new.accountID] ?? []
-                if !members.contains(id) {
-                    members.append(id)
-                    members.sort()
+                let slot = members.insertionIndex(of: id)
+                if slot == members.count || members[slot] != id {
+                    members.insert(id, at: slot)
                     snapshot.userIDsByAccount[new.accountID] = members
                 }
             }
-            snapshot.users[id] = new
+            snapshot.users[id] = record
         }
-        for number in touched.numbers { snapshot.numbers[number] = try fetchNumber(number) }
-        for id in touched.providers { snapshot.providers[id] = try fetchProvider(id) }
-        for id in touched.apps { snapshot.apps[id] = try fetchApp(id) }
+        for number in touched.numbers { snapshot.numbers[number] = try fetchNumber(number).map(Record.init) }
+        for id in touched.providers { snapshot.providers[id] = try fetchProvider(id).map(Record.init) }
+        for id in touched.apps { snapshot.apps[id] = try fetchApp(id).map(Record.init) }
         for number in touched.activations {
             for old in snapshot.activationsByNumber[number] ?? [] {
                 snapshot.numberBySubscriber[SubscriberKey(providerID: old.providerID, subscriberID: old.subscriberID)] = nil
@@ -256,4 +261,16 @@ public enum Timestamp {
 extension RegistryStore {
     /// The schema version of the open file.
     public var schemaVersion: Int { database.schemaVersion }
+}
+
+extension Array where Element == String {
+    /// Where `value` is or would go in this sorted array.
+    func insertionIndex(of value: String) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
 }

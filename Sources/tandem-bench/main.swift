@@ -8,7 +8,22 @@ import SIP
 /// `tandem-bench cycle N [FILE]`: N parse + proxy edits + serialize cycles of one message through the
 /// SIP layer — the same work as tools/bench/sip/osip_cycle.c — printed as msgs/s. Also the workload of
 /// the valgrind leak check (tools/leak-check).
+/// `tandem-bench registry N` and `tandem-bench admin SOCKET CALLS`: RegistryBench.swift.
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "registry", arguments.count >= 2, let households = Int(arguments[1]), households > 0 {
+    do { try RegistryBench.run(households: households) } catch {
+        FileHandle.standardError.write(Data("tandem-bench: \(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
+}
+if arguments.first == "admin", arguments.count >= 3, let calls = Int(arguments[2]), calls > 0 {
+    do { try AdminSocketBench.run(socket: arguments[1], calls: calls) } catch {
+        FileHandle.standardError.write(Data("tandem-bench: \(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
+}
 if arguments.first == "proxy-udp", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
     ProxySocketBench.run(calls: calls, workers: arguments.count >= 3 ? Int(arguments[2]) ?? 2 : 2)
     exit(0)
