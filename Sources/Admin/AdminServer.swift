@@ -133,36 +133,14 @@ public final class AdminServer: Sendable {
 
     /// `127.0.0.1:PORT` or `[::1]:PORT`: the TCP listener is for local tools and tunnels only.
     static func bindTCP(_ text: String) throws(AdminServerError) -> (Int32, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-            throw AdminServerError(reason: "admin.listen '\(text)' is not HOST:PORT")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host == "localhost" { host = "127.0.0.1" }
-        var v4 = sockaddr_in()
-        var v6 = sockaddr_in6()
-        let fd: Int32
-        var result: Int32
-        if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
-            guard host.hasPrefix("127.") else { throw AdminServerError(reason: "admin.listen must be a loopback address, not \(host)") }
-            v4.sin_family = sa_family_t(AF_INET)
-            v4.sin_port = port.bigEndian
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let endpoint = try TCPEndpoint(parsing: text)
+        guard endpoint.isLoopback else { throw AdminServerError(reason: "admin.listen must be a loopback address, not \(endpoint.host)") }
+        let fd = try endpoint.socket { fd, address, length in
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-            result = withUnsafePointer(to: &v4) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
-            guard host == "::1" else { throw AdminServerError(reason: "admin.listen must be a loopback address, not \(host)") }
-            v6.sin6_family = sa_family_t(AF_INET6)
-            v6.sin6_port = port.bigEndian
-            fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            var one: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-            result = withUnsafePointer(to: &v6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-        } else {
-            throw AdminServerError(reason: "admin.listen '\(host)' is not an IP address")
+            return bind(fd, address, length)
         }
-        guard result == 0, listen(fd, 64) == 0 else {
+        guard listen(fd, 64) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
             throw AdminServerError(reason: "cannot listen on \(text): \(reason)")
