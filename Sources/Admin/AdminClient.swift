@@ -64,3 +64,6 @@ public final class AdminClient {
         }
     }
 }
+
+@available(*, unavailable, message: "An AdminClient's connection and read buffer belong to one thread")
+extension AdminClient: Sendable {}

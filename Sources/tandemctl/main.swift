@@ -158,7 +158,13 @@ case "import":
     // The gateway reads the file itself (it is on this host: the socket is local); send its absolute path.
     let absolute = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
     params["path"] = .string(absolute)
-    let total = max(1, (try? String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true).count - 1) ?? 1)
+    // Lines in the file less the header: the progress bar's 100%, counted without loading the file.
+    var lines = 0
+    if let handle = FileHandle(forReadingAtPath: file) {
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { lines += chunk.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
+        try? handle.close()
+    }
+    let total = max(1, lines - 1)
     let onTerminal = isatty(STDERR_FILENO) == 1
     let client = connect()
     let answer: JSONValue
