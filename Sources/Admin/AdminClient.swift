@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import JSON
 
 /// A client of the admin socket, for `tandemctl`, the tests and the benchmarks: connects over the

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Foundation
 
 /// `HOST:PORT` of the admin TCP listener: an IPv4 or IPv6 literal (brackets allowed) or localhost.
