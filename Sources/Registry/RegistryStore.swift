@@ -137,7 +137,7 @@ public final class RegistryStore {
             }
             for (account, ids) in byAccount { next.userIDsByAccount[account] = ids }
             for number in try database.rows("SELECT \(Self.numberColumns) FROM numbers", [], Self.number) {
-                next.numbers[number.number] = Record(number)
+                next.numbers[number.number] = NumberEntry(number)
             }
             for provider in try database.rows("SELECT \(Self.providerColumns) FROM providers", [], Self.provider) {
                 next.providers[provider.id] = Record(provider)
@@ -189,7 +189,7 @@ public final class RegistryStore {
             }
             snapshot.users[id] = record
         }
-        for number in touched.numbers { snapshot.numbers[number] = try fetchNumber(number).map(Record.init) }
+        for number in touched.numbers { snapshot.numbers[number] = try fetchNumber(number).map(NumberEntry.init) }
         for id in touched.providers { snapshot.providers[id] = try fetchProvider(id).map(Record.init) }
         for id in touched.apps { snapshot.apps[id] = try fetchApp(id).map(Record.init) }
         for number in touched.activations {
