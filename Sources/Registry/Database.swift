@@ -134,8 +134,6 @@ public final class Database {
         try firstRow(sql, values) { $0.int(0) } ?? 0
     }
 
-    var changes: Int { Int(sqlite3_changes(handle)) }
-
     var lastMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
     /// Runs a statement with no result through the statement cache: BEGIN, COMMIT and savepoints

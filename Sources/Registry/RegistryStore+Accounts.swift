@@ -50,6 +50,33 @@ extension RegistryStore {
         guard user.accountID == account else { throw .forbidden("user '\(user.id)' belongs to another account") }
     }
 
+    /// The WHERE clause of a listing, built from the filters given.
+    struct Filter {
+        var conditions: [String] = []
+        var values: [SQLValue] = []
+
+        mutating func add(_ condition: String, _ value: String?) {
+            guard let value else { return }
+            conditions.append(condition)
+            values.append(.text(value))
+        }
+
+        var clause: String { conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ") }
+    }
+
+    /// A listing's account condition: a user acting sees only their own account (asking for another
+    /// is refused); the operator sees `accountID`, or every account.
+    func accountFilter(_ acting: String?, accountID: String?, condition: String = "account_id = ?") throws(RegistryError) -> Filter {
+        var filter = Filter()
+        if let actor = try actor(acting) {
+            if let accountID, accountID != actor.accountID { throw .forbidden("user '\(actor.id)' belongs to another account") }
+            filter.add(condition, actor.accountID)
+        } else {
+            filter.add(condition, accountID)
+        }
+        return filter
+    }
+
     static func paging(_ limit: Int, _ offset: Int) throws(RegistryError) -> [SQLValue] {
         guard (1...10_000).contains(limit) else { throw .invalid("limit", "must be from 1 to 10000") }
         guard offset >= 0 else { throw .invalid("offset", "must not be negative") }
@@ -84,14 +111,11 @@ extension RegistryStore {
     }
 
     public func accounts(status: Account.Status?, limit: Int, offset: Int, acting: String?) throws(RegistryError) -> Page<Account> {
-        var conditions: [String] = []
-        var values: [SQLValue] = []
-        if let status { conditions.append("status = ?"); values.append(.text(status.rawValue)) }
-        if let user = try actor(acting) { conditions.append("id = ?"); values.append(.text(user.accountID)) }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        let total = try count("SELECT count(*) FROM accounts" + filter, values)
-        let items = try rows("SELECT \(Self.accountColumns) FROM accounts\(filter) ORDER BY id LIMIT ? OFFSET ?",
-                             values + Self.paging(limit, offset), Self.account)
+        var filter = try accountFilter(acting, accountID: nil, condition: "id = ?")
+        filter.add("status = ?", status?.rawValue)
+        let total = try count("SELECT count(*) FROM accounts" + filter.clause, filter.values)
+        let items = try rows("SELECT \(Self.accountColumns) FROM accounts\(filter.clause) ORDER BY id LIMIT ? OFFSET ?",
+                             filter.values + Self.paging(limit, offset), Self.account)
         return Page(items: items, total: total)
     }
 

@@ -71,19 +71,14 @@ extension RegistryStore {
 
     public func activations(number: String?, appID: String?, providerID: String?, status: Activation.Status?,
                             limit: Int, offset: Int, acting: String?) throws(RegistryError) -> Page<Activation> {
-        var conditions: [String] = []
-        var values: [SQLValue] = []
-        if let actor = try actor(acting) {
-            conditions.append("a.number IN (SELECT number FROM numbers WHERE account_id = ?)"); values.append(.text(actor.accountID))
-        }
-        if let number { conditions.append("a.number = ?"); values.append(.text(try Validate.e164("number", number))) }
-        if let appID { conditions.append("a.app_id = ?"); values.append(.text(appID)) }
-        if let providerID { conditions.append("p.provider_id = ?"); values.append(.text(providerID)) }
-        if let status { conditions.append("a.status = ?"); values.append(.text(status.rawValue)) }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        let total = try count("SELECT count(*) FROM activations a JOIN apps p ON p.id = a.app_id" + filter, values)
-        let items = try rows(Self.activationQuery + filter + " ORDER BY a.number, p.position, a.app_id LIMIT ? OFFSET ?",
-                             values + Self.paging(limit, offset), Self.activation)
+        var filter = try accountFilter(acting, accountID: nil, condition: "a.number IN (SELECT number FROM numbers WHERE account_id = ?)")
+        filter.add("a.number = ?", try number.map { n throws(RegistryError) in try Validate.e164("number", n) })
+        filter.add("a.app_id = ?", appID)
+        filter.add("p.provider_id = ?", providerID)
+        filter.add("a.status = ?", status?.rawValue)
+        let total = try count("SELECT count(*) FROM activations a JOIN apps p ON p.id = a.app_id" + filter.clause, filter.values)
+        let items = try rows(Self.activationQuery + filter.clause + " ORDER BY a.number, p.position, a.app_id LIMIT ? OFFSET ?",
+                             filter.values + Self.paging(limit, offset), Self.activation)
         return Page(items: items, total: total)
     }
 

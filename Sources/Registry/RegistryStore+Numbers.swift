@@ -51,21 +51,13 @@ extension RegistryStore {
 
     public func numbers(accountID: String?, ownerUserID: String?, providerID: String?, kind: TelephoneNumber.Kind?,
                         limit: Int, offset: Int, acting: String?) throws(RegistryError) -> Page<TelephoneNumber> {
-        var conditions: [String] = []
-        var values: [SQLValue] = []
-        if let actor = try actor(acting) {
-            if let accountID, accountID != actor.accountID { throw .forbidden("user '\(actor.id)' belongs to another account") }
-            conditions.append("account_id = ?"); values.append(.text(actor.accountID))
-        } else if let accountID {
-            conditions.append("account_id = ?"); values.append(.text(accountID))
-        }
-        if let ownerUserID { conditions.append("owner_user_id = ?"); values.append(.text(ownerUserID)) }
-        if let providerID { conditions.append("provider_id = ?"); values.append(.text(providerID)) }
-        if let kind { conditions.append("kind = ?"); values.append(.text(kind.rawValue)) }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        let total = try count("SELECT count(*) FROM numbers" + filter, values)
-        let items = try rows("SELECT \(Self.numberColumns) FROM numbers\(filter) ORDER BY number LIMIT ? OFFSET ?",
-                             values + Self.paging(limit, offset), Self.number)
+        var filter = try accountFilter(acting, accountID: accountID)
+        filter.add("owner_user_id = ?", ownerUserID)
+        filter.add("provider_id = ?", providerID)
+        filter.add("kind = ?", kind?.rawValue)
+        let total = try count("SELECT count(*) FROM numbers" + filter.clause, filter.values)
+        let items = try rows("SELECT \(Self.numberColumns) FROM numbers\(filter.clause) ORDER BY number LIMIT ? OFFSET ?",
+                             filter.values + Self.paging(limit, offset), Self.number)
         return Page(items: items, total: total)
     }
 

@@ -80,11 +80,11 @@ extension RegistryStore {
     }
 
     public func providers(kind: Provider.Kind?, limit: Int, offset: Int) throws(RegistryError) -> Page<Provider> {
-        let filter = kind == nil ? "" : " WHERE kind = ?"
-        let values: [SQLValue] = kind.map { [.text($0.rawValue)] } ?? []
-        let total = try count("SELECT count(*) FROM providers" + filter, values)
-        let items = try rows("SELECT \(Self.providerColumns) FROM providers\(filter) ORDER BY id LIMIT ? OFFSET ?",
-                             values + Self.paging(limit, offset), Self.provider)
+        var filter = Filter()
+        filter.add("kind = ?", kind?.rawValue)
+        let total = try count("SELECT count(*) FROM providers" + filter.clause, filter.values)
+        let items = try rows("SELECT \(Self.providerColumns) FROM providers\(filter.clause) ORDER BY id LIMIT ? OFFSET ?",
+                             filter.values + Self.paging(limit, offset), Self.provider)
         return Page(items: items, total: total)
     }
 
@@ -168,14 +168,12 @@ extension RegistryStore {
     }
 
     public func apps(providerID: String?, kind: String?, limit: Int, offset: Int) throws(RegistryError) -> Page<App> {
-        var conditions: [String] = []
-        var values: [SQLValue] = []
-        if let providerID { conditions.append("provider_id = ?"); values.append(.text(providerID)) }
-        if let kind { conditions.append("kind = ?"); values.append(.text(kind)) }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        let total = try count("SELECT count(*) FROM apps" + filter, values)
-        let items = try rows("SELECT \(Self.appColumns) FROM apps\(filter) ORDER BY position, id LIMIT ? OFFSET ?",
-                             values + Self.paging(limit, offset), Self.app)
+        var filter = Filter()
+        filter.add("provider_id = ?", providerID)
+        filter.add("kind = ?", kind)
+        let total = try count("SELECT count(*) FROM apps" + filter.clause, filter.values)
+        let items = try rows("SELECT \(Self.appColumns) FROM apps\(filter.clause) ORDER BY position, id LIMIT ? OFFSET ?",
+                             filter.values + Self.paging(limit, offset), Self.app)
         return Page(items: items, total: total)
     }
 

@@ -54,19 +54,11 @@ extension RegistryStore {
     }
 
     public func users(accountID: String?, role: User.Role?, limit: Int, offset: Int, acting: String?) throws(RegistryError) -> Page<User> {
-        var conditions: [String] = []
-        var values: [SQLValue] = []
-        if let actor = try actor(acting) {
-            if let accountID, accountID != actor.accountID { throw .forbidden("user '\(actor.id)' belongs to another account") }
-            conditions.append("account_id = ?"); values.append(.text(actor.accountID))
-        } else if let accountID {
-            conditions.append("account_id = ?"); values.append(.text(accountID))
-        }
-        if let role { conditions.append("role = ?"); values.append(.text(role.rawValue)) }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        let total = try count("SELECT count(*) FROM users" + filter, values)
-        var items = try rows("SELECT \(Self.userColumns) FROM users\(filter) ORDER BY id LIMIT ? OFFSET ?",
-                             values + Self.paging(limit, offset)) { Self.user($0, grants: []) }
+        var filter = try accountFilter(acting, accountID: accountID)
+        filter.add("role = ?", role?.rawValue)
+        let total = try count("SELECT count(*) FROM users" + filter.clause, filter.values)
+        var items = try rows("SELECT \(Self.userColumns) FROM users\(filter.clause) ORDER BY id LIMIT ? OFFSET ?",
+                             filter.values + Self.paging(limit, offset)) { Self.user($0, grants: []) }
         for index in items.indices {
             items[index].grants = try fetch { () throws(StoreError) in try grants(of: items[index].id) }
         }
