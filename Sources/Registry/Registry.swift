@@ -45,8 +45,8 @@ public final class Registry: Sendable {
         try lock.withLock { _ throws(RegistryError) -> R in try body(store) }
     }
 
-    /// Runs `body` with the store for work that manages its own transactions (the CSV import), then
-    /// publishes after each chunk through `RegistryStore.commitChunk`.
+    /// Runs `body` with the store for work that opens its own transactions and publishes itself (each
+    /// chunk of the CSV import).
     func withStore<R>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
         try lock.withLock { _ throws(RegistryError) -> R in try body(store) }
     }
