@@ -161,13 +161,10 @@ public struct Configuration: Sendable, Equatable {
             var routes: [SIPURI] = []
             for item in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
                 let text = item.hasPrefix("<") && item.hasSuffix(">") ? String(item.dropFirst().dropLast()) : item
-                guard let uri = SIPURI(parsing: text), ["sip", "sips"].contains(uri.scheme.lowercased()) else {
-                    throw KeyError(reason: "'\(item)' is not a SIP URI")
+                switch SIPURI.nextHop(text) {
+                case .success(let uri): routes.append(uri)
+                case .failure(let error): throw KeyError(reason: error.reason)
                 }
-                if let transport = uri.transport, !["udp", "tcp"].contains(transport) {
-                    throw KeyError(reason: "'\(item)' asks for transport \(transport); Tandem speaks udp and tcp")
-                }
-                routes.append(uri)
             }
             config.defaultRoute = routes
         },

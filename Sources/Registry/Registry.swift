@@ -53,7 +53,7 @@ public final class Registry: Sendable {
 
     func publish(_ store: RegistryStore) throws(RegistryError) {
         guard !store.touched.isEmpty else { return }
-        do { try store.refreshSnapshot() } catch { throw RegistryError.storage(error.reason) }
+        try store.refreshSnapshot()
         let next = store.snapshot
         published.withLock { $0 = next }
     }

@@ -21,11 +21,11 @@ extension RegistryStore {
     /// The user named by `acting_user`, active and in an active account; nil for the operator.
     func actor(_ acting: String?) throws(RegistryError) -> User? {
         guard let acting else { return nil }
-        guard let user = try fetch({ () throws(StoreError) in try fetchUser(acting) }) else {
+        guard let user = try fetchUser(acting) else {
             throw .invalid("acting_user", "no user '\(acting)'")
         }
         guard user.status == .active else { throw .forbidden("user '\(acting)' is disabled") }
-        if let account = try fetch({ () throws(StoreError) in try fetchAccount(user.accountID) }), account.status == .suspended {
+        if let account = try fetchAccount(user.accountID), account.status == .suspended {
             throw .forbidden("account '\(account.id)' is suspended")
         }
         return user
@@ -104,7 +104,7 @@ extension RegistryStore {
 
     public func account(_ id: String, acting: String?) throws(RegistryError) -> Account {
         try requireMember(acting, account: id)
-        guard let account = try fetch({ () throws(StoreError) in try fetchAccount(id) }) else {
+        guard let account = try fetchAccount(id) else {
             throw .notFound("id", "no account '\(id)'")
         }
         return account

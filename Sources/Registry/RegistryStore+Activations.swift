@@ -6,11 +6,11 @@ extension RegistryStore {
     /// the app's hop addressed to that ID. Records `app.activated` with the payload the provider receives.
     public func activate(number: String, appID: String, email: String?, acting: String?) throws(RegistryError) -> Activation {
         let record = try self.number(number, acting: nil)
-        let app = try fetch({ () throws(StoreError) in try fetchApp(appID) })
+        let app = try fetchApp(appID)
         guard let app else { throw .notFound("app", "no app '\(appID)'") }
         try requirePrimary(acting, account: record.accountID, "activate apps")
         let provider = try self.provider(app.providerID)
-        let existing = try fetch { () throws(StoreError) in try fetchActivations(number: record.number) }.first { $0.appID == appID }
+        let existing = try fetchActivations(number: record.number).first { $0.appID == appID }
         if existing?.status == .active { throw .conflict("app", "'\(appID)' is already active on \(record.number)") }
         let subscriberID = try subscriberID(for: record, provider: provider, email: email)
         let routing = try routing(app: app, provider: provider, subscriberID: subscriberID, carrier: record.providerID)
@@ -41,7 +41,7 @@ extension RegistryStore {
     public func deactivate(number: String, appID: String, acting: String?) throws(RegistryError) -> Activation {
         let record = try self.number(number, acting: nil)
         try requirePrimary(acting, account: record.accountID, "deactivate apps")
-        let existing = try fetch { () throws(StoreError) in try fetchActivations(number: record.number) }.first { $0.appID == appID }
+        let existing = try fetchActivations(number: record.number).first { $0.appID == appID }
         guard var activation = existing, activation.status == .active else {
             throw .notFound("app", "'\(appID)' is not active on \(record.number)")
         }

@@ -6,7 +6,7 @@ extension RegistryStore {
                              providerID: String?, acting: String?) throws(RegistryError) -> TelephoneNumber {
         try requireOperator(acting, "assign numbers")
         let number = try Validate.e164("number", number)
-        guard try fetch({ () throws(StoreError) in try fetchAccount(accountID) }) != nil else {
+        guard try fetchAccount(accountID) != nil else {
             throw .notFound("account", "no account '\(accountID)'")
         }
         try checkOwner(kind: kind, owner: ownerUserID, account: accountID)
@@ -27,14 +27,14 @@ extension RegistryStore {
         case (.household, .some): throw .invalid("owner", "a household number has no owner; use kind=personal")
         case (.personal, .none): throw .invalid("owner", "a personal number needs its owner (a user id)")
         case (.personal, .some(let owner)):
-            guard let user = try fetch({ () throws(StoreError) in try fetchUser(owner) }) else { throw .notFound("owner", "no user '\(owner)'") }
+            guard let user = try fetchUser(owner) else { throw .notFound("owner", "no user '\(owner)'") }
             guard user.accountID == account else { throw .invalid("owner", "user '\(owner)' belongs to account '\(user.accountID)', not '\(account)'") }
         case (.household, .none): break
         }
     }
 
     func checkCarrier(_ providerID: String) throws(RegistryError) {
-        guard let provider = try fetch({ () throws(StoreError) in try fetchProvider(providerID) }) else {
+        guard let provider = try fetchProvider(providerID) else {
             throw .notFound("provider", "no provider '\(providerID)'")
         }
         guard provider.kind != .app else { throw .invalid("provider", "provider '\(providerID)' is an app provider, not a carrier") }
@@ -42,7 +42,7 @@ extension RegistryStore {
 
     public func number(_ number: String, acting: String?) throws(RegistryError) -> TelephoneNumber {
         let number = try Validate.e164("number", number)
-        guard let record = try fetch({ () throws(StoreError) in try fetchNumber(number) }) else {
+        guard let record = try fetchNumber(number) else {
             throw .notFound("number", "no number \(number)")
         }
         try requireMember(acting, account: record.accountID)

@@ -75,7 +75,7 @@ extension RegistryStore {
     }
 
     public func provider(_ id: String) throws(RegistryError) -> Provider {
-        guard let provider = try fetch({ () throws(StoreError) in try fetchProvider(id) }) else { throw .notFound("id", "no provider '\(id)'") }
+        guard let provider = try fetchProvider(id) else { throw .notFound("id", "no provider '\(id)'") }
         return provider
     }
 
@@ -129,7 +129,7 @@ extension RegistryStore {
     public func createApp(id: String, providerID: String, fields: AppFields, acting: String?) throws(RegistryError) -> App {
         try requireOperator(acting, "create apps")
         let id = try Validate.identifier("id", id)
-        let provider = try fetch({ () throws(StoreError) in try fetchProvider(providerID) })
+        let provider = try fetchProvider(providerID)
         guard let provider else { throw .notFound("provider", "no provider '\(providerID)'") }
         guard provider.kind != .carrier else { throw .invalid("provider", "provider '\(providerID)' is a carrier, not an app provider") }
         guard try count("SELECT count(*) FROM apps WHERE id = ?", [.text(id)]) == 0 else { throw .conflict("id", "app '\(id)' already exists") }
@@ -163,7 +163,7 @@ extension RegistryStore {
     }
 
     public func app(_ id: String) throws(RegistryError) -> App {
-        guard let app = try fetch({ () throws(StoreError) in try fetchApp(id) }) else { throw .notFound("id", "no app '\(id)'") }
+        guard let app = try fetchApp(id) else { throw .notFound("id", "no app '\(id)'") }
         return app
     }
 

@@ -7,7 +7,7 @@ extension RegistryStore {
     public func createUser(accountID: String, id: String?, displayName: String, role: User.Role, sipUsername: String,
                            password: String?, grants: [String]?, status: User.Status = .active,
                            acting: String?) throws(RegistryError) -> User {
-        guard try fetch({ () throws(StoreError) in try fetchAccount(accountID) }) != nil else {
+        guard try fetchAccount(accountID) != nil else {
             throw .notFound("account", "no account '\(accountID)'")
         }
         try requirePrimary(acting, account: accountID, "create users")
@@ -48,7 +48,7 @@ extension RegistryStore {
     }
 
     public func user(_ id: String, acting: String?) throws(RegistryError) -> User {
-        guard let user = try fetch({ () throws(StoreError) in try fetchUser(id) }) else { throw .notFound("id", "no user '\(id)'") }
+        guard let user = try fetchUser(id) else { throw .notFound("id", "no user '\(id)'") }
         try requireMember(acting, account: user.accountID)
         return user
     }
@@ -60,7 +60,7 @@ extension RegistryStore {
         var items = try rows("SELECT \(Self.userColumns) FROM users\(filter.clause) ORDER BY id LIMIT ? OFFSET ?",
                              filter.values + Self.paging(limit, offset)) { Self.user($0, grants: []) }
         for index in items.indices {
-            items[index].grants = try fetch { () throws(StoreError) in try grants(of: items[index].id) }
+            items[index].grants = try grants(of: items[index].id)
         }
         return Page(items: items, total: total)
     }

@@ -80,37 +80,36 @@ public final class RegistryStore {
                    routing: row.text(5), activatedAt: row.text(6), deactivatedAt: row.optionalText(7))
     }
 
-    func grants(of userID: String) throws(StoreError) -> Set<String> {
-        Set(try database.rows("SELECT service FROM grants WHERE user_id = ?", [.text(userID)]) { $0.text(0) })
+    func grants(of userID: String) throws(RegistryError) -> Set<String> {
+        Set(try rows("SELECT service FROM grants WHERE user_id = ?", [.text(userID)]) { $0.text(0) })
     }
 
-    func fetchAccount(_ id: String) throws(StoreError) -> Account? {
-        try database.firstRow("SELECT \(Self.accountColumns) FROM accounts WHERE id = ?", [.text(id)], Self.account)
+    func fetchAccount(_ id: String) throws(RegistryError) -> Account? {
+        try firstRow("SELECT \(Self.accountColumns) FROM accounts WHERE id = ?", [.text(id)], Self.account)
     }
 
-    func fetchUser(_ id: String) throws(StoreError) -> User? {
-        guard let user = try database.firstRow("SELECT \(Self.userColumns) FROM users WHERE id = ?", [.text(id)], { Self.user($0, grants: []) }) else {
+    func fetchUser(_ id: String) throws(RegistryError) -> User? {
+        guard var user = try firstRow("SELECT \(Self.userColumns) FROM users WHERE id = ?", [.text(id)], { Self.user($0, grants: []) }) else {
             return nil
         }
-        var result = user
-        result.grants = try grants(of: id)
-        return result
+        user.grants = try grants(of: id)
+        return user
     }
 
-    func fetchNumber(_ number: String) throws(StoreError) -> TelephoneNumber? {
-        try database.firstRow("SELECT \(Self.numberColumns) FROM numbers WHERE number = ?", [.text(number)], Self.number)
+    func fetchNumber(_ number: String) throws(RegistryError) -> TelephoneNumber? {
+        try firstRow("SELECT \(Self.numberColumns) FROM numbers WHERE number = ?", [.text(number)], Self.number)
     }
 
-    func fetchProvider(_ id: String) throws(StoreError) -> Provider? {
-        try database.firstRow("SELECT \(Self.providerColumns) FROM providers WHERE id = ?", [.text(id)], Self.provider)
+    func fetchProvider(_ id: String) throws(RegistryError) -> Provider? {
+        try firstRow("SELECT \(Self.providerColumns) FROM providers WHERE id = ?", [.text(id)], Self.provider)
     }
 
-    func fetchApp(_ id: String) throws(StoreError) -> App? {
-        try database.firstRow("SELECT \(Self.appColumns) FROM apps WHERE id = ?", [.text(id)], Self.app)
+    func fetchApp(_ id: String) throws(RegistryError) -> App? {
+        try firstRow("SELECT \(Self.appColumns) FROM apps WHERE id = ?", [.text(id)], Self.app)
     }
 
-    func fetchActivations(number: String) throws(StoreError) -> [Activation] {
-        try database.rows(Self.activationQuery + " WHERE a.number = ?" + Self.activationOrder, [.text(number)], Self.activation)
+    func fetchActivations(number: String) throws(RegistryError) -> [Activation] {
+        try rows(Self.activationQuery + " WHERE a.number = ?" + Self.activationOrder, [.text(number)], Self.activation)
     }
 
     // MARK: Snapshot
@@ -161,7 +160,7 @@ public final class RegistryStore {
     }
 
     /// Re-reads what the last write touched into `snapshot`; copies only the changed paths.
-    func refreshSnapshot() throws(StoreError) {
+    func refreshSnapshot() throws(RegistryError) {
         let touched = self.touched
         self.touched = Touched()
         for id in touched.accounts { snapshot.accounts[id] = try fetchAccount(id).map(Record.init) }
@@ -198,8 +197,8 @@ public final class RegistryStore {
             }
             let fresh = try fetchActivations(number: number)
             snapshot.activationsByNumber[number] = fresh.isEmpty ? nil : fresh
-            for (provider, subscriber) in try database.rows("SELECT provider_id, subscriber_id FROM subscriber_ids WHERE number = ?",
-                                                            [.text(number)], { ($0.text(0), $0.text(1)) }) {
+            for (provider, subscriber) in try rows("SELECT provider_id, subscriber_id FROM subscriber_ids WHERE number = ?",
+                                                   [.text(number)], { ($0.text(0), $0.text(1)) }) {
                 snapshot.numberBySubscriber[SubscriberKey(providerID: provider, subscriberID: subscriber)] = number
             }
         }
@@ -231,8 +230,8 @@ public final class RegistryStore {
         do { return try database.rows(text, values) { row throws(StoreError) in read(row) } } catch { throw Self.mapped(error) }
     }
 
-    func fetch<R>(_ body: () throws(StoreError) -> R) throws(RegistryError) -> R {
-        do { return try body() } catch { throw Self.mapped(error) }
+    func firstRow<R>(_ text: String, _ values: [SQLValue], _ read: (Row) -> R) throws(RegistryError) -> R? {
+        do { return try database.firstRow(text, values) { row throws(StoreError) in read(row) } } catch { throw Self.mapped(error) }
     }
 
     static func mapped(_ error: StoreError) -> RegistryError {

@@ -66,13 +66,10 @@ enum Validate {
     }
 
     static func sipURI(_ field: String, _ value: String) throws(RegistryError) -> SIPURI {
-        guard let uri = SIPURI(parsing: value), ["sip", "sips"].contains(uri.scheme.lowercased()) else {
-            throw .invalid(field, "'\(value)' is not a SIP URI")
+        switch SIPURI.nextHop(value) {
+        case .success(let uri): return uri
+        case .failure(let error): throw .invalid(field, error.reason)
         }
-        if let transport = uri.transport, !["udp", "tcp"].contains(transport) {
-            throw .invalid(field, "'\(value)' asks for transport \(transport); Tandem speaks udp and tcp")
-        }
-        return uri
     }
 
     /// An IPv4 or IPv6 address, or a CIDR block of either.

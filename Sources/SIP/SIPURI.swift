@@ -54,3 +54,23 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     /// `;lr`: the next hop is a loose router (RFC 3261 §16.12).
     public var isLooseRouter: Bool { parameters.contains(named: "lr") }
 }
+
+extension SIPURI {
+    /// Parses a URI Tandem can send requests to: `sip` or `sips`, and a `transport` parameter, if
+    /// any, that Tandem speaks (udp or tcp). The error says which of those failed, for config files
+    /// and admin calls alike.
+    public static func nextHop(_ text: String) -> Result<SIPURI, NextHopError> {
+        guard let uri = SIPURI(parsing: text), ["sip", "sips"].contains(uri.scheme.lowercased()) else {
+            return .failure(NextHopError(reason: "'\(text)' is not a SIP URI"))
+        }
+        if let transport = uri.transport, !["udp", "tcp"].contains(transport) {
+            return .failure(NextHopError(reason: "'\(text)' asks for transport \(transport); Tandem speaks udp and tcp"))
+        }
+        return .success(uri)
+    }
+}
+
+/// Why a text is not a usable next-hop URI.
+public struct NextHopError: Error, Sendable {
+    public var reason: String
+}
