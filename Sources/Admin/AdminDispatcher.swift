@@ -1,5 +1,6 @@
 import Crypto
 import JSON
+import Registrar
 import Registry
 import Synchronization
 
@@ -34,10 +35,21 @@ public final class AdminDispatcher: Sendable {
     let version: String
     let startedAt: Int64
     let gatewayStatistics: @Sendable () -> [(String, Int)]
+    let location: Location?
+    let authFailures: AuthFailures?
+    let clock: @Sendable () -> Int64
 
-    public init(registry: Registry, version: String, statistics: @escaping @Sendable () -> [(String, Int)] = { [] }) {
+    /// - Parameters:
+    ///   - location, authFailures: the gateway's registered devices and bans (`location.*`,
+    ///     `auth.*`); without them those methods answer that no gateway runs.
+    public init(registry: Registry, version: String, location: Location? = nil, authFailures: AuthFailures? = nil,
+                statistics: @escaping @Sendable () -> [(String, Int)] = { [] },
+                clock: @escaping @Sendable () -> Int64 = Registry.systemClock) {
         self.registry = registry
         self.version = version
+        self.location = location
+        self.authFailures = authFailures
+        self.clock = clock
         self.gatewayStatistics = statistics
         self.methods = Dictionary(uniqueKeysWithValues: AdminMethods.all.map { ($0.name, $0) })
         self.startedAt = Registry.systemClock()
@@ -117,7 +129,7 @@ public final class AdminDispatcher: Sendable {
         }
         let invocation = Invocation(registry: registry, version: version, statistics: { [self] in gatewayStatistics() + statistics.snapshot() },
                                     methods: AdminMethods.all, startedAt: startedAt,
-                                    session: session)
+                                    session: session, location: location, authFailures: authFailures, clock: clock)
         do {
             let arguments = try Arguments(params, declared: method.parameters)
             return .success(try method.run(arguments, invocation))

@@ -1,4 +1,5 @@
 import JSON
+import Registrar
 import Registry
 
 /// One admin method: its documentation and its body. `AdminMethods.all` is the table the
@@ -23,6 +24,19 @@ public struct Invocation: Sendable {
     public var startedAt: Int64
     /// The caller's connection: notifications (progress of long calls) and authentication.
     public var session: AdminSession
+    public var location: Location?
+    public var authFailures: AuthFailures?
+    public var clock: @Sendable () -> Int64
+
+    func requireLocation() throws(RPCError) -> Location {
+        guard let location else { throw RPCError(code: RPCError.internalErrorCode, message: "Internal error", data: ["reason": "no gateway runs in this process"]) }
+        return location
+    }
+
+    func requireAuthFailures() throws(RPCError) -> AuthFailures {
+        guard let authFailures else { throw RPCError(code: RPCError.internalErrorCode, message: "Internal error", data: ["reason": "no gateway runs in this process"]) }
+        return authFailures
+    }
 
     func notify(_ method: String, _ params: JSONValue) { session.notify(method, params) }
 

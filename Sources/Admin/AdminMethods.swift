@@ -1,4 +1,5 @@
 import JSON
+import Registrar
 import Registry
 
 /// Every method of the admin socket, in the order the documentation lists them.
@@ -436,5 +437,96 @@ public enum AdminMethods {
             let events = try call.read { s throws(RegistryError) in try s.events(since: since, type: a.string("type"), limit: limit) }
             return ["events": .array(events.map(\.json)), "next": JSONValue(events.last?.id ?? since)]
         },
+        AdminMethod(name: "location.list", summary: "Registered devices (bindings), by address-of-record.",
+                    parameters: [.optional("aor", .string, "Only this address-of-record (a SIP username or a personal number)."),
+                                 .optional("user_id", .string, "Only this user's bindings."),
+                                 .optional("account_id", .string, "Only the bindings of this account's users."),
+                                 .acting, .limit, .offset],
+                    result: "`{bindings: [{aor, contact, user_id, account_id, expires_in, expires_at, q, instance, reg_id, path, transport, source, call_id, cseq, user_agent, registered_at, updated_at}], total}`",
+                    example: ["account_id": "smith"]) { a, call throws(RPCError) in
+            let location = try call.requireLocation()
+            let snapshot = call.registry.snapshot
+            var accountID = a.string("account_id")
+            if let actor = a.string("acting_user") {
+                // A user sees their own account's devices only (the same rule as every other listing).
+                guard let user = snapshot.user(actor) else { throw RPCError(.notFound("acting_user", "no user '\(actor)'")) }
+                if let wanted = accountID, wanted != user.accountID {
+                    throw RPCError(.forbidden("\(actor) may only list the devices of account \(user.accountID)"))
+                }
+                accountID = user.accountID
+            }
+            let limit = try a.integer("limit") ?? 100
+            let offset = try a.integer("offset") ?? 0
+            guard (1...10_000).contains(limit) else { throw RPCError.invalidParams("limit", "must be from 1 to 10000") }
+            guard offset >= 0 else { throw RPCError.invalidParams("offset", "must not be negative") }
+            var bindings: [Binding]
+            if let aor = a.string("aor") { bindings = location.bindings(aor: aor) }
+            else if let userID = a.string("user_id") { bindings = location.bindings(userID: userID) }
+            else { bindings = location.all() }
+            if let userID = a.string("user_id") { bindings = bindings.filter { $0.userID == userID } }
+            if let accountID { bindings = bindings.filter { snapshot.user($0.userID)?.accountID == accountID } }
+            let now = call.clock()
+            bindings = bindings.filter { $0.expiresAt > now }
+            let page = bindings.dropFirst(offset).prefix(limit)
+            return ["bindings": .array(page.map { $0.json(now: now, accountID: snapshot.user($0.userID)?.accountID) }),
+                    "total": JSONValue(bindings.count)]
+        },
+        AdminMethod(name: "location.remove", summary: "Removes a registered device, or every device of an address-of-record; recorded as `registration.changed`.",
+                    parameters: [.required("aor", .string, "The address-of-record."),
+                                 .optional("contact", .string, "The Contact URI to remove; absent: all of the address's bindings.")],
+                    result: "`{removed: N}`",
+                    example: ["aor": "alice", "contact": "sip:alice@192.0.2.10:5060"]) { a, call throws(RPCError) in
+            let location = try call.requireLocation()
+            let aor = a.string("aor")!
+            let contact = a.string("contact")
+            do throws(LocationError<RPCError>) {
+                let removed = try location.update(aor: aor) { (current: [Binding]) throws(RPCError) in
+                    let gone = current.filter { contact == nil || $0.contact == contact }
+                    guard !gone.isEmpty else {
+                        throw RPCError(.notFound(contact == nil ? "aor" : "contact",
+                                                 contact.map { "\(aor) has no binding \($0)" } ?? "\(aor) has no bindings"))
+                    }
+                    return (current.filter { contact != nil && $0.contact != contact }, gone.map { BindingChange(.removed, $0) }, gone.count)
+                }
+                return ["removed": JSONValue(removed)]
+            } catch {
+                switch error {
+                case .refused(let error): throw error
+                case .storage(let error): throw RPCError(error)
+                }
+            }
+        },
+        AdminMethod(name: "auth.bans", summary: "Source addresses refused for repeated failed authentications (`auth.max_failures`).",
+                    parameters: [],
+                    result: "`{bans: [{source, since, until, failures, username, reason}]}`",
+                    example: [:]) { _, call throws(RPCError) in
+            let failures = try call.requireAuthFailures()
+            return ["bans": .array(failures.bans(now: call.clock()).map { ban in
+                ["source": .string(ban.source), "since": .string(Timestamp.rfc3339(milliseconds: ban.since)),
+                 "until": .string(Timestamp.rfc3339(milliseconds: ban.until)), "failures": JSONValue(ban.failures),
+                 "username": ban.username.map { .string($0) } ?? .null, "reason": .string(ban.reason)]
+            })]
+        },
+        AdminMethod(name: "auth.unban", summary: "Lifts the ban on a source address and forgets its failed attempts.",
+                    parameters: [.required("source", .string, "The banned IP address, as `auth.bans` shows it.")],
+                    result: "`{unbanned: true}`",
+                    example: ["source": "192.0.2.66"]) { a, call throws(RPCError) in
+            let failures = try call.requireAuthFailures()
+            let source = a.string("source")!
+            guard failures.unban(source) else { throw RPCError(.notFound("source", "\(source) is not banned")) }
+            return ["unbanned": true]
+        },
     ]
+}
+
+extension Binding {
+    func json(now: Int64, accountID: String?) -> JSONValue {
+        ["aor": .string(aor), "contact": .string(contact), "user_id": .string(userID), "account_id": accountID.map { .string($0) } ?? .null,
+         "expires_in": JSONValue(secondsLeft(now: now)), "expires_at": .string(Timestamp.rfc3339(milliseconds: expiresAt)),
+         "q": .double(Double(q) / 1000), "instance": instance.map { .string($0) } ?? .null, "reg_id": regID.map { JSONValue($0) } ?? .null,
+         "path": .array(path.map { .string($0) }), "transport": .string(transport), "source": .string(source),
+         "call_id": .string(callID), "cseq": JSONValue(Int(cseq)), "user_agent": userAgent.map { .string($0) } ?? .null,
+         "registered_at": .string(Timestamp.rfc3339(milliseconds: registeredAt)),
+         "updated_at": .string(Timestamp.rfc3339(milliseconds: updatedAt))]
+    }
 }

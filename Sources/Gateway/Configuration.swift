@@ -1,4 +1,5 @@
 import Foundation
+import Registrar
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -54,6 +55,15 @@ public struct Configuration: Sendable, Equatable {
     public var adminIdleTimeout = 600
     // [auth]
     public var realm: String? = nil
+    public var authSecret: String? = nil
+    public var nonceLifetime = 300
+    public var trustedSources: [AddressBlock] = []
+    public var banPolicy = BanPolicy()
+    // [registrar]
+    public var registrar = RegistrarPolicy()
+    // [security]
+    public var blockedUserAgents: [String] = Configuration.defaultBlockedUserAgents
+    public static let defaultBlockedUserAgents = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "vaxsipuseragent", "iwar", "sivus", "sundayddr"]
 
     /// The digest realm: `auth.realm`, else `sip.domain`, else "tandem".
     public var effectiveRealm: String { realm ?? domain ?? "tandem" }
@@ -236,6 +246,68 @@ public struct Configuration: Sendable, Equatable {
             guard !value.contains("\""), !value.contains(where: { $0.isNewline }) else { throw KeyError(reason: "a realm cannot contain quotes or line breaks") }
             config.realm = value
         },
+        Key(name: "auth.secret", defaultText: "(random at each start)",
+            summary: "Key of the HMAC that signs digest nonces, at least 16 characters. Set the same value on every node behind one load balancer; unset, nonces issued before a restart are answered stale.") {
+            config, value throws(KeyError) in
+            guard !value.isEmpty else { config.authSecret = nil; return }
+            guard value.count >= 16 else { throw KeyError(reason: "a secret must have at least 16 characters") }
+            config.authSecret = value
+        },
+        Key(name: "auth.nonce_lifetime", defaultText: "300",
+            summary: "Seconds a digest nonce stays valid; an older one is challenged again with stale=true.") {
+            config, value throws(KeyError) in
+            config.nonceLifetime = try integer(value, in: 10...86_400)
+        },
+        Key(name: "auth.trusted_sources", defaultText: "(empty)",
+            summary: "Comma-separated IP addresses or CIDR blocks whose requests are not challenged (a load balancer, a test harness); for them Tandem is a plain proxy. Providers' own trusted sources are set in the registry.") {
+            config, value throws(KeyError) in
+            var blocks: [AddressBlock] = []
+            for item in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                guard let block = AddressBlock(item) else { throw KeyError(reason: "'\(item)' is not an IP address or CIDR block") }
+                blocks.append(block)
+            }
+            config.trustedSources = blocks
+        },
+        Key(name: "auth.max_failures", defaultText: "5",
+            summary: "Failed authentications allowed per source address, and per username, within auth.window; the next one bans the source. 0 disables banning.") {
+            config, value throws(KeyError) in
+            config.banPolicy.maxFailures = try integer(value, in: 0...1_000_000)
+        },
+        Key(name: "auth.window", defaultText: "60",
+            summary: "Seconds over which failed authentications are counted.") {
+            config, value throws(KeyError) in
+            config.banPolicy.window = try integer(value, in: 1...86_400)
+        },
+        Key(name: "auth.ban_time", defaultText: "600",
+            summary: "Seconds a banned source gets 403 without a challenge; `tandemctl auth.unban source=…` lifts a ban early.") {
+            config, value throws(KeyError) in
+            config.banPolicy.banTime = try integer(value, in: 1...31_536_000)
+        },
+        Key(name: "registrar.min_expires", defaultText: "60",
+            summary: "Shortest registration accepted, in seconds; a shorter non-zero one is answered 423 with Min-Expires.") {
+            config, value throws(KeyError) in
+            config.registrar.minExpires = try integer(value, in: 1...86_400)
+        },
+        Key(name: "registrar.max_expires", defaultText: "3600",
+            summary: "Longest registration granted, in seconds; longer requests are shortened to it.") {
+            config, value throws(KeyError) in
+            config.registrar.maxExpires = try integer(value, in: 1...604_800)
+        },
+        Key(name: "registrar.default_expires", defaultText: "3600",
+            summary: "Registration length when the REGISTER names none (no Expires header or parameter), in seconds.") {
+            config, value throws(KeyError) in
+            config.registrar.defaultExpires = try integer(value, in: 1...604_800)
+        },
+        Key(name: "registrar.max_contacts", defaultText: "10",
+            summary: "Most contacts (devices) one address-of-record may have registered at once.") {
+            config, value throws(KeyError) in
+            config.registrar.maxContacts = try integer(value, in: 1...1_000)
+        },
+        Key(name: "security.blocked_user_agents", defaultText: "friendly-scanner, sipvicious, sipcli, sip-scan, sipsak, vaxsipuseragent, iwar, sivus, sundayddr",
+            summary: "Comma-separated User-Agent fragments (case-insensitive); a request whose User-Agent contains one is dropped without an answer. Empty: none.") {
+            config, value throws(KeyError) in
+            config.blockedUserAgents = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        },
         Key(name: "log.level", defaultText: "info",
             summary: "Least severe level written to stderr: debug, info, notice, warning or error. Changes on SIGHUP.") {
             config, value throws(KeyError) in
@@ -247,7 +319,7 @@ public struct Configuration: Sendable, Equatable {
     ]
 
     /// Sections that exist so a file may name them, even before they hold keys.
-    public static let sections: Set<String> = ["sip", "admin", "auth", "storage", "routing", "log"]
+    public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "security", "storage", "routing", "log"]
 
     static func integer(_ value: String, in range: ClosedRange<Int>) throws(KeyError) -> Int {
         guard let number = Int(value), range.contains(number) else {
@@ -313,6 +385,10 @@ public struct Configuration: Sendable, Equatable {
             do { try apply(name, value, to: &configuration) } catch {
                 throw ConfigurationError(file: "--set \(override)", line: nil, reason: "\(name): \(error.reason)")
             }
+        }
+        if configuration.registrar.minExpires > configuration.registrar.maxExpires {
+            throw ConfigurationError(file: file, line: seen["registrar.min_expires"],
+                                     reason: "registrar.min_expires (\(configuration.registrar.minExpires)) is above registrar.max_expires (\(configuration.registrar.maxExpires))")
         }
         if configuration.adminListen != nil, configuration.adminToken == nil {
             throw ConfigurationError(file: file, line: seen["admin.listen"], reason: "admin.listen: a TCP admin listener needs admin.token")

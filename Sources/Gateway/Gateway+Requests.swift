@@ -1,3 +1,4 @@
+import Registry
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -9,6 +10,11 @@ extension Gateway {
         let via = request.topVia!
         let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: method == "ACK" ? "INVITE" : method)
 
+        if isBlocked(request, settings) {
+            statistics.blockedUserAgents.increment()
+            logger.debug("request from a blocked user agent dropped", [("from", "\(inbound.source)")])
+            return
+        }
         if method == "ACK" {
             handleAck(request, inbound, key, settings)
             return
@@ -71,6 +77,13 @@ extension Gateway {
         }
 
         let isInitial = request.to?.tag == nil
+        let snapshot = registry.snapshot
+        let forRegistrar = method == "REGISTER" && request.routeCount == 0
+            && (isOurs(request.requestURI, settings) || request.requestURI?.host.caseInsensitiveEquals(settings.realm) == true)
+        if forRegistrar {
+            handleRegister(request, inbound, key, settings)
+            return
+        }
         if request.routeCount == 0 && isAddressedToSelf(request.requestURI, settings) {
             answerLocally(request, inbound, settings)
             return
@@ -80,22 +93,79 @@ extension Gateway {
             respond(to: request, inbound, status: 483, reason: "Too Many Hops", settings)
             return
         }
+        // Out of dialog, the caller must be trusted or prove who they are (RFC 3261 §22.3); in-dialog
+        // requests follow the route set the authenticated initial request established.
+        var caller: Caller?
+        if isInitial {
+            if let trusted = trustedCaller(inbound.source.host, settings, snapshot) {
+                statistics.trustedRequests.increment()
+                caller = trusted
+            } else if method == "REGISTER" {
+                statistics.forbiddenRefused.increment()
+                respond(to: request, inbound, status: 403, reason: "Registration for another domain", settings)
+                return
+            } else {
+                guard let (user, account) = authenticate(request, inbound, registrar: false, settings, snapshot),
+                      let number = assertedIdentity(request, inbound, user: user.value, settings, snapshot) else { return }
+                caller = .user(user, account)
+                assert(identity: identityValue(number: number, user: user.value, local: inbound.local, settings), on: request,
+                       settings)
+                plan.rewritten = true
+            }
+        }
         let target: [ForwardTarget]
+        var fork = settings.fork
         if let next = request.firstRouteURI {
             target = [ForwardTarget(nextHop: next)]
         } else if !isInitial {
             // In-dialog without a Route set: the remote target is the Request-URI itself (§12.2.1.1).
             guard let uri = request.requestURI else { return }
             target = [ForwardTarget(nextHop: uri)]
+        } else if let local = localDestination(request, settings, snapshot) {
+            switch local {
+            case .refused(let status, let reason):
+                if status == 403 { statistics.suspendedRefused.increment() } else { statistics.unavailableUser.increment() }
+                respond(to: request, inbound, status: status, reason: reason, settings)
+                return
+            case .contacts(let bindings):
+                // Every device of the called user(s) rings at once (parallel fork, RFC 3261 §16.6).
+                statistics.toRegisteredUser.increment()
+                target = bindings.compactMap(forwardTarget)
+                fork = .parallel
+            }
         } else if settings.defaultRoute.isEmpty {
             statistics.notFound.increment()
             respond(to: request, inbound, status: 404, reason: "No Route To Destination", settings)
             return
         } else {
+            if case .user(let user, _) = caller, !user.grants.contains(Service.outbound) {
+                statistics.forbiddenRefused.increment()
+                respond(to: request, inbound, status: 403, reason: "Outbound calls not allowed for this user", settings)
+                return
+            }
             target = settings.defaultRoute.map { ForwardTarget(nextHop: $0) }
         }
-        forward(request, inbound, via: via, key: key, targets: target, fork: settings.fork, plan: plan,
+        guard !target.isEmpty else {
+            statistics.unavailableUser.increment()
+            respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
+            return
+        }
+        forward(request, inbound, via: via, key: key, targets: target, fork: fork, plan: plan,
                 recordRoute: isInitial && ["INVITE", "SUBSCRIBE", "REFER"].contains(method), settings)
+    }
+
+    /// RFC 3325 §5 and RFC 3261 §22.3 for a request from an authenticated user: identity headers the
+    /// user wrote are removed (only Tandem asserts identity), the credentials Tandem consumed are
+    /// removed, and Tandem's own P-Asserted-Identity is added.
+    private func assert(identity: String, on request: SIPMessage, _ settings: Settings) {
+        request.removeHeaders("P-Asserted-Identity")
+        request.removeHeaders("P-Preferred-Identity")
+        let others = request.headerValues("Proxy-Authorization").filter {
+            DigestCredentials(parsing: $0)?.realm != settings.realm
+        }
+        request.removeHeaders("Proxy-Authorization")
+        for value in others { try? request.addHeader("Proxy-Authorization", value) }
+        try? request.addHeader("P-Asserted-Identity", identity)
     }
 
     /// Requests for Tandem itself other than OPTIONS: nothing is served locally yet.
@@ -119,6 +189,12 @@ extension Gateway {
         if let absorbed {
             statistics.acksAbsorbed.increment()
             perform(absorbed, settings)
+            return
+        }
+        // An ACK for a final response Tandem sent statelessly (a challenge, a refusal) ends there: its
+        // To-tag is the one Tandem derived from the INVITE's Call-ID, From-tag and branch.
+        if let toTag = request.toTag, toTag == statelessTag(request) {
+            statistics.acksAbsorbed.increment()
             return
         }
         // An ACK for a 2xx travels end to end along the Route set, statelessly (§16.6, §13.2.2.4).
@@ -278,7 +354,7 @@ extension Gateway {
             }
             self.perform(effects, settings)
         }
-        guard let destination = resolve(target.nextHop) else {
+        guard let destination = target.destination ?? resolve(target.nextHop) else {
             statistics.sendErrors.increment()
             branchFailure(503)
             return
@@ -305,7 +381,7 @@ extension Gateway {
             topLines.append("Record-Route: " + recordRouteValue(snapshot.inboundLocal, settings))
         }
         var edited: [UInt8]?
-        if let plan, !plan.rewritten, target.requestURI == nil {
+        if let plan, !plan.rewritten, target.requestURI == nil, target.routes.isEmpty {
             edited = editedRequest(request, original: plan.original, poppedRoutes: plan.poppedRoutes,
                                    maxForwards: plan.maxForwards, topLines: topLines)
         }
@@ -315,6 +391,7 @@ extension Gateway {
         } else {
             do {
                 if let uri = target.requestURI { try request.setRequestURI(uri) }
+                for route in target.routes.reversed() { try request.pushRoute(route) }
                 if snapshot.recordRoute {
                     try request.pushRecordRoute(recordRouteValue(snapshot.inboundLocal, settings))
                     if snapshot.inboundLocal != local { try request.pushRecordRoute(recordRouteValue(local, settings)) }

@@ -1,3 +1,6 @@
+import Crypto
+import Registrar
+import Registry
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -22,6 +25,14 @@ public final class Gateway: Sendable {
         public var defaultRoute: [SIPURI]
         public var fork: ForkMode
         public var serialTimeout: Double
+        /// The digest realm challenges name (fixed at start: stored credentials are hashed with it).
+        public var realm: String
+        public var nonceLifetime: Int
+        public var trustedSources: [AddressBlock]
+        public var banPolicy: BanPolicy
+        public var registrar: RegistrarPolicy
+        /// Lowercased User-Agent fragments whose requests are dropped.
+        public var blockedUserAgents: [String]
 
         public init(_ configuration: Configuration) {
             listen = configuration.listen
@@ -34,11 +45,17 @@ public final class Gateway: Sendable {
             defaultRoute = configuration.defaultRoute
             fork = configuration.fork
             serialTimeout = configuration.serialTimeout
+            realm = configuration.effectiveRealm
+            nonceLifetime = configuration.nonceLifetime
+            trustedSources = configuration.trustedSources
+            banPolicy = configuration.banPolicy
+            registrar = configuration.registrar
+            blockedUserAgents = configuration.blockedUserAgents
         }
     }
 
     /// Methods Tandem handles itself or forwards; `Allow` of its OPTIONS answer.
-    public static let allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, UPDATE, PRACK, REFER, SUBSCRIBE, NOTIFY"
+    public static let allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, UPDATE, PRACK, REFER, SUBSCRIBE, NOTIFY, REGISTER"
 
     public let statistics: GatewayStatistics
     let transport: any Transport
@@ -56,7 +73,25 @@ public final class Gateway: Sendable {
     /// Mixed into stateless To-tags and branch values so they cannot be predicted across restarts.
     let secret: UInt64
 
+    /// Accounts, users, numbers and providers: read from its snapshot on every request.
+    public let registry: Registry
+    /// Registered devices.
+    public let location: Location
+    /// Failed authentications and bans (`auth.bans`, `auth.unban`).
+    public let authFailures: AuthFailures
+    let nonces: NonceIssuer
+    let nonceCounts = NonceCounts()
+    /// Wall-clock milliseconds since the Unix epoch: nonce ages and binding expiry.
+    let clock: @Sendable () -> Int64
+    /// Trusted source blocks for the snapshot version they were built from.
+    let trustCache = Mutex<TrustedSources?>(nil)
+
+    /// - Parameters:
+    ///   - nonceSecret: the key nonces are signed with (`auth.secret`); random when `nil`.
+    ///   - clock: wall-clock milliseconds; tests derive it from their manual timers.
     public init(settings: Settings, transport: any Transport, timers: any TimerService, logger: Logger,
+                registry: Registry, location: Location, nonceSecret: String? = nil,
+                clock: @escaping @Sendable () -> Int64 = Registry.systemClock,
                 statistics: GatewayStatistics = GatewayStatistics(), secret: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.settings = Mutex(settings)
         self.transport = transport
@@ -64,13 +99,23 @@ public final class Gateway: Sendable {
         self.logger = logger
         self.statistics = statistics
         self.secret = secret
+        self.registry = registry
+        self.location = location
+        self.clock = clock
+        authFailures = AuthFailures(policy: settings.banPolicy)
+        nonces = NonceIssuer(secret: nonceSecret.map { Array($0.utf8) } ?? secureRandomBytes(32))
     }
 
     public var currentSettings: Settings { settings.withLock { $0 } }
 
     /// Swaps the settings in place (SIGHUP); messages in flight finish with the settings they read.
     public func update(_ new: Settings) {
+        var new = new
+        // The realm is fixed at start: stored HA1s were computed with it.
+        new.realm = currentSettings.realm
         settings.withLock { $0 = new }
+        authFailures.update(new.banPolicy)
+        trustCache.withLock { $0 = nil }
     }
 
     /// Server transactions, client transactions and response contexts now held.
@@ -267,7 +312,7 @@ public final class Gateway: Sendable {
         return SocketAddress(host: host, port: port)
     }
 
-    private func statelessTag(_ request: SIPMessage) -> String {
+    func statelessTag(_ request: SIPMessage) -> String {
         tag([request.callID ?? "", request.fromTag ?? "", request.topViaBranch ?? ""])
     }
 

@@ -36,12 +36,47 @@ public final class GatewayStatistics: Sendable {
     public let overloaded = Counter()
     public let responsesSent = Counter()
     public let sendErrors = Counter()
+    // Registrar and authentication
+    public let registersAccepted = Counter()
+    public let registersRefused = Counter()
+    public let challengesSent = Counter()
+    public let staleNonces = Counter()
+    public let replayedNonces = Counter()
+    public let authFailures = Counter()
+    public let authSucceeded = Counter()
+    public let bannedRefused = Counter()
+    public let bansStarted = Counter()
+    public let trustedRequests = Counter()
+    public let blockedUserAgents = Counter()
+    public let callerIDRefused = Counter()
+    public let suspendedRefused = Counter()
+    public let forbiddenRefused = Counter()
+    public let toRegisteredUser = Counter()
+    public let unavailableUser = Counter()
+    public let bindingsExpired = Counter()
 
     public init() {}
 
     public func snapshot() -> [(String, Int)] {
         [
             ("requests_received", requestsReceived),
+            ("registers_accepted", registersAccepted),
+            ("registers_refused", registersRefused),
+            ("auth_challenges", challengesSent),
+            ("auth_stale_nonces", staleNonces),
+            ("auth_replayed_nonces", replayedNonces),
+            ("auth_failures", authFailures),
+            ("auth_succeeded", authSucceeded),
+            ("auth_banned_refused", bannedRefused),
+            ("auth_bans_started", bansStarted),
+            ("trusted_requests", trustedRequests),
+            ("blocked_user_agents", blockedUserAgents),
+            ("caller_id_refused", callerIDRefused),
+            ("suspended_refused", suspendedRefused),
+            ("forbidden_refused", forbiddenRefused),
+            ("to_registered_user", toRegisteredUser),
+            ("user_unavailable", unavailableUser),
+            ("bindings_expired", bindingsExpired),
             ("responses_received", responsesReceived),
             ("malformed_answered", malformedAnswered),
             ("malformed_dropped", malformedDropped),

@@ -16,10 +16,16 @@ public struct ForwardTarget: Sendable, Equatable {
     public var nextHop: SIPURI
     /// A new Request-URI, or `nil` to keep the received one.
     public var requestURI: String?
+    /// Route values to put on the request, top first (a registered contact's Path, RFC 3327).
+    public var routes: [String]
+    /// Where to send instead of resolving `nextHop`: a registered contact's flow (RFC 3581, RFC 5626).
+    public var destination: Destination?
 
-    public init(nextHop: SIPURI, requestURI: String? = nil) {
+    public init(nextHop: SIPURI, requestURI: String? = nil, routes: [String] = [], destination: Destination? = nil) {
         self.nextHop = nextHop
         self.requestURI = requestURI
+        self.routes = routes
+        self.destination = destination
     }
 }
 

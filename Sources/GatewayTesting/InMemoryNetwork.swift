@@ -1,4 +1,7 @@
+import Admin
 import Gateway
+import JSON
+import Registry
 import SIPTransaction
 import SIPTransport
 import Synchronization
@@ -23,17 +26,35 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
     public let configuration: Configuration
     private let state = Mutex(State())
     private var gateway: Gateway!
+    private var dispatcher: AdminDispatcher!
     /// Virtual time: `wait` in a trace advances it and fires every transaction timer due.
     public let timers = ManualTimers()
+    /// Wall-clock time of the virtual start (2026-11-21T00:00:00Z), in milliseconds.
+    public static let epoch: Int64 = 1_795_219_200_000
 
-    /// Builds the gateway from Tandem's defaults plus the trace's `config` lines.
+    /// Builds the gateway from Tandem's defaults plus the trace's `config` lines, over an in-memory
+    /// SQLite registry; the wall clock follows virtual time.
     public init(trace: Trace, logger: Logger) throws {
         var overrides = trace.configuration
         overrides.append("sip.listen=" + trace.gateway.map(\.description).joined(separator: ","))
         configuration = try Configuration.parse("", file: trace.name, overrides: overrides)
         peers = trace.peers
         listen = trace.gateway
-        gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, timers: timers, logger: logger)
+        let timers = self.timers
+        let start = timers.now()
+        let clock: @Sendable () -> Int64 = { Self.epoch + Int64(((timers.now() - start) * 1000).rounded()) }
+        let registry = try Registry(database: try Database(path: ":memory:"), realm: configuration.effectiveRealm, clock: clock)
+        let location = try Location(registry: registry, now: clock())
+        gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, timers: timers, logger: logger,
+                          registry: registry, location: location, nonceSecret: configuration.authSecret, clock: clock)
+        gateway.startMaintenance()
+        let gateway = self.gateway!
+        dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
+                                     authFailures: gateway.authFailures, statistics: { gateway.statistics.snapshot() }, clock: clock)
+    }
+
+    public func admin(_ method: String, _ params: JSONValue) throws -> JSONValue {
+        dispatcher.handle(request: ["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": params]) ?? .null
     }
 
     public var statistics: GatewayStatistics { gateway.statistics }

@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Admin
 import Foundation
+import JSON
 import SIPTransport
 
 /// Plays a trace over real UDP and TCP sockets against a running `tandem` (used by `tandem-replay`).
@@ -22,9 +24,13 @@ public final class SocketNetwork: TraceNetwork {
 
     private var sockets: [String: PeerSocket] = [:]
     private let targets: [ListenPoint]
+    private let adminSocket: String?
+    private var adminClient: AdminClient?
 
-    public init(trace: Trace, targets: [ListenPoint]) throws {
+    /// - Parameter adminSocket: the running tandem's admin socket, for traces that provision.
+    public init(trace: Trace, targets: [ListenPoint], adminSocket: String? = nil) throws {
         self.targets = targets
+        self.adminSocket = adminSocket
         for peer in trace.peers {
             var entry = PeerSocket(peer: peer, address: peer.address, framer: StreamFramer(maxMessageSize: 1 << 20))
             if peer.transport == .udp {
@@ -47,6 +53,14 @@ public final class SocketNetwork: TraceNetwork {
             }
             sockets[peer.name] = entry
         }
+    }
+
+    public func admin(_ method: String, _ params: JSONValue) throws -> JSONValue {
+        if adminClient == nil {
+            guard let adminSocket else { throw TransportError("this trace provisions through the admin socket; pass --admin SOCKET") }
+            adminClient = try AdminClient(socketPath: adminSocket)
+        }
+        return try adminClient!.call(method, params)
     }
 
     deinit {

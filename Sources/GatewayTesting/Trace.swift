@@ -27,6 +27,11 @@ public struct Trace: Sendable {
         case close(peer: String, line: Int)
         case wait(seconds: Double, line: Int)
         case set(name: String, value: String, line: Int)
+        /// An admin call (JSON-RPC method and JSON params, variables expanded) that must succeed; with
+        /// `error`, it must fail with that error code.
+        case admin(method: String, params: String, expectError: Int?, line: Int)
+        /// Computes a digest `Authorization` value (RFC 7616, qop=auth) into a variable.
+        case digest(name: String, fields: [String: String], line: Int)
     }
 
     public var name: String
@@ -37,6 +42,8 @@ public struct Trace: Sendable {
     /// `timing virtual`: the trace checks exact timer behaviour that only virtual time reproduces;
     /// `tandem-replay` skips it unless asked to include it.
     public var needsVirtualTime = false
+    /// The trace provisions through the admin socket: over sockets it needs a tandem of its own.
+    public var usesAdmin = false
     public var steps: [Step] = []
 
     public struct ParseError: Error, CustomStringConvertible {
@@ -171,6 +178,32 @@ public struct Trace: Sendable {
                 let name = rest[..<equals].trimmingCharacters(in: .whitespaces)
                 let value = rest[rest.index(after: equals)...].trimmingCharacters(in: .whitespaces)
                 trace.steps.append(.set(name: name, value: value, line: lineNumber))
+            case "admin":
+                // admin METHOD [error=CODE] [JSON params]
+                guard words.count >= 2 else { throw fail(lineNumber, "expected 'admin METHOD [error=CODE] [JSON]'") }
+                var rest = line.dropFirst("admin".count).trimmingCharacters(in: .whitespaces).dropFirst(words[1].count)
+                    .trimmingCharacters(in: .whitespaces)
+                var expectError: Int?
+                if rest.hasPrefix("error=") {
+                    let code = rest.dropFirst("error=".count).prefix { $0 != " " }
+                    guard let value = Int(code) else { throw fail(lineNumber, "error= takes a JSON-RPC error code") }
+                    expectError = value
+                    rest = rest.dropFirst("error=".count + code.count).trimmingCharacters(in: .whitespaces)
+                }
+                trace.usesAdmin = true
+                trace.steps.append(.admin(method: words[1], params: rest.isEmpty ? "{}" : rest, expectError: expectError, line: lineNumber))
+            case "digest":
+                // digest NAME key=value…: user, password, method, uri, nonce; realm, algorithm, nc, cnonce optional
+                guard words.count >= 3 else { throw fail(lineNumber, "expected 'digest NAME user=… password=… method=… uri=… nonce=…'") }
+                var fields: [String: String] = [:]
+                for word in words.dropFirst(2) {
+                    guard let equals = word.firstIndex(of: "=") else { throw fail(lineNumber, "'\(word)' is not key=value") }
+                    fields[String(word[..<equals])] = String(word[word.index(after: equals)...])
+                }
+                for required in ["user", "password", "method", "uri", "nonce"] where fields[required] == nil {
+                    throw fail(lineNumber, "digest needs \(required)=")
+                }
+                trace.steps.append(.digest(name: words[1], fields: fields, line: lineNumber))
             default:
                 throw fail(lineNumber, "unknown directive '\(words[0])'")
             }

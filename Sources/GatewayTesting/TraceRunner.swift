@@ -1,4 +1,7 @@
+import Crypto
 import Foundation
+import JSON
+import Registrar
 import SIP
 import SIPTransport
 
@@ -19,6 +22,8 @@ public protocol TraceNetwork: AnyObject {
     func receiveAny(peer: String?, within: Double) -> (peer: String, event: TraceEvent)?
     func close(_ peer: String)
     func wait(_ seconds: Double)
+    /// Calls an admin method; returns the JSON-RPC response (with `result` or `error`).
+    func admin(_ method: String, _ params: JSONValue) throws -> JSONValue
 }
 
 /// The outcome of one trace.
@@ -125,6 +130,31 @@ public final class TraceRunner {
             network.wait(seconds)
         case .set(let name, let value, let line):
             variables[name] = try expand(value, peer: nil, line: line)
+        case .admin(let method, let params, let expectError, let line):
+            let text = try expand(params, peer: nil, line: line)
+            guard let value = try? JSONValue.parse(text) else { throw Failure(line: line, text: "admin params are not JSON: \(text)") }
+            let response: JSONValue
+            do { response = try network.admin(method, value) } catch {
+                throw Failure(line: line, text: "admin \(method) could not be called: \(error)")
+            }
+            ladder.append("admin      ──▶ tandem   \(method)")
+            let code = response["error"]?["code"]?.integerValue.map(Int.init)
+            if code != expectError {
+                throw Failure(line: line, text: "admin \(method): expected \(expectError.map { "error \($0)" } ?? "success"), got \(response)")
+            }
+        case .digest(let name, let fields, let line):
+            var values: [String: String] = [:]
+            for (key, value) in fields { values[key] = try expand(value, peer: nil, line: line) }
+            let algorithm = DigestAlgorithm(rawValue: values["algorithm"] ?? "MD5") ?? .md5
+            let realm = values["realm"] ?? "tandem"
+            let nc = values["nc"] ?? "00000001"
+            let cnonce = values["cnonce"] ?? Self.token(8)
+            let ha1 = algorithm.ha1(username: values["user"]!, realm: realm, password: values["password"]!)
+            let response = DigestVerifier.response(algorithm: algorithm, ha1: ha1, nonce: values["nonce"]!, nc: nc, cnonce: cnonce,
+                                                   method: values["method"]!, uri: values["uri"]!)
+            variables[name] = "Digest username=\"\(values["user"]!)\", realm=\"\(realm)\", nonce=\"\(values["nonce"]!)\", "
+                + "uri=\"\(values["uri"]!)\", response=\"\(response)\", algorithm=\(algorithm.rawValue), cnonce=\"\(cnonce)\", "
+                + "qop=auth, nc=\(nc)"
         }
     }
 

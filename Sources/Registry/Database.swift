@@ -33,6 +33,7 @@ public final class Database {
         INSERT INTO tandem_meta (key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
         """,
         Schema.registry,
+        Schema.location,
     ]
 
     public init(path: String) throws(StoreError) {

@@ -51,6 +51,8 @@ public struct RegistrySnapshot: Sendable {
     var userBySIPUsername = PersistentMap<String, Record<User>>()
     var userIDsByAccount = PersistentMap<String, [String]>()
     var numbers = PersistentMap<String, NumberEntry>()
+    /// Each account's numbers, sorted.
+    var numbersByAccount = PersistentMap<String, [String]>()
     var providers = PersistentMap<String, Record<Provider>>()
     var apps = PersistentMap<String, Record<App>>()
     /// Every activation of a number, active or not, in chain order.
@@ -67,8 +69,29 @@ public struct RegistrySnapshot: Sendable {
     }
     public func number(_ e164: String) -> NumberEntry? { numbers[e164] }
     public func hasNumber(_ e164: String) -> Bool { numbers.contains(e164) }
+    /// An account's numbers, household and personal, sorted.
+    public func numbers(ofAccount accountID: String) -> [NumberEntry] {
+        (numbersByAccount[accountID] ?? []).compactMap { numbers[$0] }
+    }
+
+    /// The numbers a user may present as caller ID (RFC 3325 identity): their personal numbers and
+    /// their account's household numbers — personal ones first, each group sorted.
+    public func presentableNumbers(of user: User) -> [String] {
+        let owned = numbers(ofAccount: user.accountID)
+        let personal = owned.filter { $0.kind == .personal && $0.ownerUserID == user.id }.map(\.number)
+        let household = owned.filter { $0.kind == .household }.map(\.number)
+        return personal + household
+    }
+
+    /// Whether `user` may present `number` as their identity.
+    public func mayPresent(_ number: String, as user: User) -> Bool {
+        guard let entry = numbers[number], entry.accountID == user.accountID else { return false }
+        return entry.kind == .household || entry.ownerUserID == user.id
+    }
     public func provider(_ id: String) -> Record<Provider>? { providers[id] }
     public func app(_ id: String) -> Record<App>? { apps[id] }
+    /// Every provider (for the trusted source table, rebuilt once per snapshot version).
+    public var allProviders: [Provider] { providers.values.map(\.value) }
 
     /// The apps a call to `number` passes through, in chain order.
     public func activeActivations(of number: String) -> [Activation] {

@@ -135,9 +135,12 @@ public final class RegistryStore {
                 byAccount[user.accountID, default: []].append(user.id)
             }
             for (account, ids) in byAccount { next.userIDsByAccount[account] = ids }
-            for number in try database.rows("SELECT \(Self.numberColumns) FROM numbers", [], Self.number) {
+            var numbersByAccount: [String: [String]] = [:]
+            for number in try database.rows("SELECT \(Self.numberColumns) FROM numbers ORDER BY number", [], Self.number) {
                 next.numbers[number.number] = NumberEntry(number)
+                numbersByAccount[number.accountID, default: []].append(number.number)
             }
+            for (account, numbers) in numbersByAccount { next.numbersByAccount[account] = numbers }
             for provider in try database.rows("SELECT \(Self.providerColumns) FROM providers", [], Self.provider) {
                 next.providers[provider.id] = Record(provider)
             }
@@ -188,7 +191,22 @@ public final class RegistryStore {
             }
             snapshot.users[id] = record
         }
-        for number in touched.numbers { snapshot.numbers[number] = try fetchNumber(number).map(NumberEntry.init) }
+        for number in touched.numbers {
+            let old = snapshot.numbers[number]
+            let new = try fetchNumber(number).map(NumberEntry.init)
+            if let old, old.accountID != new?.accountID, var owned = snapshot.numbersByAccount[old.accountID] {
+                let slot = owned.insertionIndex(of: number)
+                if slot < owned.count, owned[slot] == number { owned.remove(at: slot) }
+                snapshot.numbersByAccount[old.accountID] = owned.isEmpty ? nil : owned
+            }
+            if let new, old?.accountID != new.accountID {
+                var owned = snapshot.numbersByAccount[new.accountID] ?? []
+                let slot = owned.insertionIndex(of: number)
+                if slot == owned.count || owned[slot] != number { owned.insert(number, at: slot) }
+                snapshot.numbersByAccount[new.accountID] = owned
+            }
+            snapshot.numbers[number] = new
+        }
         for id in touched.providers { snapshot.providers[id] = try fetchProvider(id).map(Record.init) }
         for id in touched.apps { snapshot.apps[id] = try fetchApp(id).map(Record.init) }
         for number in touched.activations {

@@ -111,4 +111,31 @@ enum Schema {
     ) STRICT;
     CREATE INDEX events_by_type ON events(type, id);
     """
+
+    /// The location service (RFC 3261 §10): one row per binding of an address-of-record. Times are
+    /// milliseconds since the Unix epoch; `q` is in thousandths. The TCP connection a binding came
+    /// over is not stored: connection numbers mean nothing after a restart.
+    static let location = """
+    CREATE TABLE bindings (
+        aor            TEXT NOT NULL,
+        contact        TEXT NOT NULL,
+        user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        instance       TEXT,
+        reg_id         INTEGER,
+        q              INTEGER NOT NULL CHECK (q BETWEEN 0 AND 1000),
+        expires_at     INTEGER NOT NULL,
+        call_id        TEXT NOT NULL,
+        cseq           INTEGER NOT NULL,
+        path           TEXT NOT NULL,
+        transport      TEXT NOT NULL CHECK (transport IN ('udp', 'tcp')),
+        source         TEXT NOT NULL,
+        local          TEXT NOT NULL,
+        user_agent     TEXT,
+        registered_at  INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (aor, contact)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX bindings_by_user ON bindings(user_id);
+    CREATE INDEX bindings_by_expiry ON bindings(expires_at);
+    """
 }

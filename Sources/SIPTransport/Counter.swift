@@ -9,5 +9,7 @@ public final class Counter: Sendable {
     @inline(__always)
     public func increment() { storage.wrappingAdd(1, ordering: .relaxed) }
 
+    public func add(_ amount: Int) { storage.wrappingAdd(amount, ordering: .relaxed) }
+
     public var value: Int { storage.load(ordering: .relaxed) }
 }

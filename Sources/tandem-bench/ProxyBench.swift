@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Gateway
+import Registrar
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -26,11 +27,14 @@ enum ProxyBench {
         let uas = SocketAddress(host: "127.0.0.1", port: 5080)
         var configuration = Configuration()
         configuration.listen = [ListenPoint(transport: .udp, address: proxy)]
+        // The proxy benchmark measures the plain proxy: its peers are trusted, as a load balancer is.
+        configuration.trustedSources = [AddressBlock("127.0.0.0/8")!]
         configuration.defaultRoute = [SIPURI(parsing: "sip:127.0.0.1:5080")!]
         let transport = RecordingTransport()
         let timers = ManualTimers()
+        let bench = BenchRegistry()
         let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport, timers: timers,
-                              logger: Logger(label: "bench", threshold: .init(.error)))
+                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location)
         let local = ListenPoint(transport: .udp, address: proxy)
         var inside = 0.0
         func deliver(_ text: String, from source: SocketAddress) {

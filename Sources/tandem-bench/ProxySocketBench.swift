@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Gateway
+import Registrar
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -26,6 +27,8 @@ enum ProxySocketBench {
         let (uas, uasPort) = socketBound()
         var configuration = Configuration()
         configuration.listen = [ListenPoint(transport: .udp, address: SocketAddress(host: "127.0.0.1", port: 0))]
+        // The proxy benchmark measures the plain proxy: its peers are trusted, as a load balancer is.
+        configuration.trustedSources = [AddressBlock("127.0.0.0/8")!]
         configuration.defaultRoute = [SIPURI(parsing: "sip:127.0.0.1:\(uasPort)")!]
         let transport = try! SocketTransport(options: .init(
             listen: configuration.listen, udpWorkers: workers, udpReceiveBuffer: 4 << 20, maxMessageSize: 65_535,
@@ -35,9 +38,10 @@ enum ProxySocketBench {
         let timers = TimerThread()
         let manual = ManualTimers()
         let useManual = getenv("BENCH_MANUAL_TIMERS") != nil
+        let bench = BenchRegistry()
         let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport,
                               timers: useManual ? manual as any TimerService : timers,
-                              logger: Logger(label: "bench", threshold: .init(.error)))
+                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location)
         transport.start { gateway.receive($0) }
         let proxy = SocketAddress(host: "127.0.0.1", port: proxyPort)
         func send(_ fd: Int32, _ text: String) {

@@ -218,3 +218,14 @@ enum AdminSocketBench {
                      Double((households / clients) * clients * 4) / seconds, failures.load(ordering: .relaxed)))
     }
 }
+
+/// An empty registry in memory, for the proxy benchmarks (their peers are trusted sources).
+struct BenchRegistry {
+    let registry: Registry
+    let location: Location
+
+    init() {
+        registry = try! Registry(database: try! Database(path: ":memory:"), realm: "tandem")
+        location = try! Location(registry: registry, now: Registry.systemClock())
+    }
+}

@@ -5,14 +5,16 @@ import Foundation
 import GatewayTesting
 import SIPTransport
 
-/// `tandem-replay TRACE… --target udp:HOST:PORT [--target tcp:HOST:PORT] [--timeout SECONDS]`
+/// `tandem-replay TRACE… --target udp:HOST:PORT [--target tcp:HOST:PORT] [--timeout SECONDS] [--admin SOCKET]`
 /// plays trace files over real sockets against a running `tandem` (format: docs/traces.md).
 let usage = """
 usage: tandem-replay TRACE… --target udp:HOST:PORT [--target tcp:HOST:PORT …] [--timeout SECONDS] [--include-timing]
+                     [--admin SOCKET]
 
 Plays each trace against a running tandem over real UDP/TCP sockets and prints PASS or FAIL with
 the exchange as a ladder. Each peer talks to the target of its transport and address family;
-with one --target, the other transport uses the same host and port.
+with one --target, the other transport uses the same host and port. Traces with `admin` steps
+provision through --admin SOCKET (a tandem with an empty registry each); without it they are skipped.
 """
 
 func fail(_ text: String) -> Never {
@@ -24,6 +26,7 @@ var files: [String] = []
 var targets: [ListenPoint] = []
 var timeout = 2.0
 var includeVirtualTiming = false
+var adminSocket: String?
 var arguments = Array(CommandLine.arguments.dropFirst())
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
@@ -39,6 +42,9 @@ while !arguments.isEmpty {
         timeout = value
     case "--include-timing":
         includeVirtualTiming = true
+    case "--admin":
+        guard !arguments.isEmpty else { fail("--admin needs the admin socket path") }
+        adminSocket = arguments.removeFirst()
     case "--help", "-h":
         print(usage)
         exit(0)
@@ -62,7 +68,12 @@ for file in files {
         if !trace.configuration.isEmpty {
             print("note: \(file) expects tandem to run with: " + trace.configuration.map { "--set '\($0.replacingOccurrences(of: " ", with: ""))'" }.joined(separator: " "))
         }
-        let network = try SocketNetwork(trace: trace, targets: targets)
+        if trace.usesAdmin && adminSocket == nil {
+            print("SKIP \(file) (it provisions through the admin socket; pass --admin SOCKET of a tandem with an empty registry)")
+            skipped += 1
+            continue
+        }
+        let network = try SocketNetwork(trace: trace, targets: targets, adminSocket: adminSocket)
         let result = TraceRunner(trace: trace, network: network, timeout: timeout).run()
         print(result)
         if result.passed { passed += 1 } else { failed += 1 }

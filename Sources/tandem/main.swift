@@ -130,12 +130,24 @@ enum Server {
         var settings = Gateway.Settings(configuration)
         settings.listen = transport.listenPoints
         let timers = TimerThread()
-        let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"))
-        transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
-
-        let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current) {
-            transport.statistics.snapshot() + gateway.statistics.snapshot()
+        let location: Location
+        do {
+            location = try Location(registry: registry, now: Registry.systemClock())
+            logger.info("registrations loaded", [("bindings", String(location.count)), ("addresses", String(location.aorCount))])
+        } catch {
+            logger.error("cannot load the registrations", [("path", configuration.storagePath), ("reason", "\(error)")])
+            transport.stop()
+            exit(1)
         }
+        let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"),
+                              registry: registry, location: location, nonceSecret: configuration.authSecret)
+        transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
+        gateway.startMaintenance()
+
+        let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
+                                         authFailures: gateway.authFailures, statistics: {
+            transport.statistics.snapshot() + gateway.statistics.snapshot() + [("registered_bindings", location.count)]
+        })
         var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
                                                token: configuration.adminToken)
         adminOptions.maxConnections = configuration.adminMaxConnections
@@ -194,6 +206,7 @@ enum Server {
                 if fresh.listen != configuration.listen { restartNeeded.append("sip.listen") }
                 if fresh.storagePath != configuration.storagePath { restartNeeded.append("storage.path") }
                 if fresh.effectiveRealm != configuration.effectiveRealm { restartNeeded.append("auth.realm") }
+                if fresh.authSecret != configuration.authSecret { restartNeeded.append("auth.secret") }
                 if fresh.adminSocket != configuration.adminSocket || fresh.adminListen != configuration.adminListen
                     || fresh.adminToken != configuration.adminToken || fresh.adminMaxConnections != configuration.adminMaxConnections
                     || fresh.adminMaxRequest != configuration.adminMaxRequest || fresh.adminIdleTimeout != configuration.adminIdleTimeout {

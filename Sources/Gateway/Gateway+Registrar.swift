@@ -1,0 +1,292 @@
+import Foundation
+import Registrar
+import Registry
+import SIP
+import SIPTransaction
+import SIPTransport
+
+/// The registrar (RFC 3261 §10.3) and the interim routing of requests to registered users.
+extension Gateway {
+    // MARK: REGISTER
+
+    func handleRegister(_ request: SIPMessage, _ inbound: InboundMessage, _ key: ServerKey, _ settings: Settings) {
+        let snapshot = registry.snapshot
+        guard let (user, _) = authenticate(request, inbound, registrar: true, settings, snapshot) else {
+            statistics.registersRefused.increment()
+            return
+        }
+        let refuse: (Int, String) -> Void = { status, reason in
+            self.statistics.registersRefused.increment()
+            self.respondStatefully(to: request, inbound, key, status: status, reason: reason, settings)
+        }
+        // The address-of-record is the To URI (§10.3 step 5): the user's username or a personal number.
+        guard let to = request.to?.uri, let toUser = to.user else {
+            refuse(400, "To header names no address-of-record")
+            return
+        }
+        guard isOurs(to, settings) || to.host.caseInsensitiveEquals(settings.realm) else {
+            refuse(403, "Not a domain of this registrar")
+            return
+        }
+        let aor: String
+        if toUser == user.sipUsername {
+            aor = toUser
+        } else if let number = Self.e164(toUser), let entry = snapshot.number(number), entry.kind == .personal,
+                  entry.ownerUserID == user.id {
+            aor = number
+        } else {
+            refuse(403, "Not allowed to register \(toUser)")
+            return
+        }
+        var contacts: [ContactEntry]? = []
+        for contact in request.contacts {
+            if contact.isWildcard {
+                guard request.contacts.count == 1 else {
+                    refuse(400, "Wildcard Contact must be the only one")
+                    return
+                }
+                contacts = nil
+                continue
+            }
+            guard let uri = contact.uri else {
+                refuse(400, "Invalid Contact header")
+                return
+            }
+            let parameters = contact.parameters
+            let instance = parameters.value(named: "+sip.instance").flatMap { $0 }.map(Self.unquotedParameter)
+            contacts?.append(ContactEntry(uri: uri.description, expires: parameters.value(named: "expires").flatMap { $0 },
+                                          q: parameters.value(named: "q").flatMap { $0 }, instance: instance,
+                                          regID: parameters.value(named: "reg-id").flatMap { $0 }))
+        }
+        if contacts?.isEmpty == true {
+            // A REGISTER without Contact asks for the current bindings (§10.3 step 8).
+            let now = clock()
+            let bindings = location.bindings(aor: aor).filter { $0.expiresAt > now }
+            statistics.registersAccepted.increment()
+            respondStatefully(to: request, inbound, key, status: 200, reason: "OK", settings) { response in
+                try self.describe(bindings, now: now, in: response)
+            }
+            return
+        }
+        var paths: [String] = []
+        for value in request.headerValues("Path") {
+            for item in Self.listItems(value) {
+                guard NameAddress(parsing: item)?.uri != nil else {
+                    refuse(400, "Invalid Path header")
+                    return
+                }
+                paths.append(item)
+            }
+        }
+        let supported = Set(request.headerValues("Supported").flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        let now = clock()
+        let register = RegisterRequest(
+            aor: aor, userID: user.id, contacts: contacts, expires: request.header("Expires")?.trimmingCharacters(in: .whitespaces),
+            callID: request.callID ?? "", cseq: request.cseq?.number ?? 0, path: paths, supported: supported,
+            transport: inbound.transport.rawValue, source: inbound.source.description, local: inbound.local.description,
+            connection: inbound.connection?.rawValue, userAgent: request.header("User-Agent"))
+        let policy = settings.registrar
+        do {
+            let bindings = try location.update(aor: aor) { (current: [Binding]) throws(RegisterRefusal) in
+                // Bindings past their time count as gone even before the sweeper removes them.
+                let live = current.filter { $0.expiresAt > now }
+                let expired = current.filter { $0.expiresAt <= now }.map { BindingChange(.expired, $0) }
+                let outcome = try Registration.apply(register, to: live, now: now, policy: policy)
+                return (outcome.bindings, expired + outcome.changes, outcome.bindings)
+            }
+            statistics.registersAccepted.increment()
+            respondStatefully(to: request, inbound, key, status: 200, reason: "OK", settings) { response in
+                try self.describe(bindings, now: now, in: response)
+                for path in paths { try response.addHeader("Path", path) }
+            }
+        } catch {
+            switch error {
+            case .refused(let refusal):
+                statistics.registersRefused.increment()
+                respondStatefully(to: request, inbound, key, status: refusal.status, reason: refusal.reason, settings) { response in
+                    for header in refusal.headers { try response.addHeader(header.name, header.value) }
+                }
+            case .storage(let failure):
+                logger.error("cannot store a registration", [("aor", aor), ("reason", "\(failure)")])
+                refuse(500, "Location service unavailable")
+            }
+        }
+    }
+
+    /// The 200 OK's Contact list (§10.3 step 8): every current binding with the seconds it has left.
+    private func describe(_ bindings: [Binding], now: Int64, in response: SIPMessage) throws(SIPMessageError) {
+        for binding in bindings {
+            var value = "<\(binding.contact)>;expires=\(binding.secondsLeft(now: now))"
+            if binding.q != 1000 { value += ";q=\(Self.qText(binding.q))" }
+            if let instance = binding.instance { value += ";+sip.instance=\"\(instance)\"" }
+            if let regID = binding.regID { value += ";reg-id=\(regID)" }
+            try response.addHeader("Contact", value)
+        }
+        try response.addHeader("Date", Self.httpDate(now))
+    }
+
+    static func qText(_ thousandths: Int) -> String {
+        if thousandths == 1000 { return "1" }
+        var digits = String(thousandths).leftPadded(3)
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return "0." + digits
+    }
+
+    /// RFC 3261 §20.17: the Date header, in RFC 1123 form, GMT.
+    static func httpDate(_ milliseconds: Int64) -> String {
+        var time = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
+    /// `"<urn:uuid:…>"` → `<urn:uuid:…>` (RFC 5626 §4.1 quotes the instance in a Contact parameter).
+    static func unquotedParameter(_ text: String) -> String {
+        text.count >= 2 && text.hasPrefix("\"") && text.hasSuffix("\"") ? String(text.dropFirst().dropLast()) : text
+    }
+
+    /// The entries of a comma-separated header value such as Path (RFC 3261 §7.3.1), each then parsed
+    /// by libosip2; commas inside `<…>` or quotes do not separate.
+    static func listItems(_ value: String) -> [String] {
+        var items: [String] = []
+        var current = ""
+        var inAngle = false, inQuotes = false
+        for character in value {
+            switch character {
+            case "\"" where !inAngle: inQuotes.toggle()
+            case "<" where !inQuotes: inAngle = true
+            case ">" where !inQuotes: inAngle = false
+            case "," where !inAngle && !inQuotes:
+                items.append(current.trimmingCharacters(in: .whitespaces))
+                current = ""
+                continue
+            default: break
+            }
+            current.append(character)
+        }
+        items.append(current.trimmingCharacters(in: .whitespaces))
+        return items.filter { !$0.isEmpty }
+    }
+
+    /// Answers through a non-INVITE server transaction, so a retransmitted REGISTER gets this same
+    /// answer instead of being processed again (and refused as out of order).
+    func respondStatefully(
+        to request: SIPMessage, _ inbound: InboundMessage, _ key: ServerKey, status: Int, reason: String, _ settings: Settings,
+        _ decorate: (SIPMessage) throws -> Void = { _ in }
+    ) {
+        guard let bytes = responseBytes(to: request, status: status, reason: reason, settings, decorate),
+              let upstream = Self.responseDestination(request.topVia, inbound) else { return }
+        guard request.topVia?.hasRFC3261Branch == true else {
+            send(bytes, upstream, what: "response \(status)")
+            return
+        }
+        let effects = proxyState.withLock { state -> [ProxyEffect] in
+            guard state.servers[key] == nil else { return [] }
+            var tx = ServerTransaction(isInvite: false, reliable: inbound.transport == .tcp, timers: settings.timers)
+            let actions = tx.sendResponse(status: status, bytes: bytes)
+            state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: nil)
+            return serverEffects(actions, key, upstream, &state)
+        }
+        perform(effects, settings)
+    }
+
+    // MARK: Requests to registered users (interim routing)
+
+    /// Where a request for one of Tandem's users goes: `nil` when the Request-URI names no user or
+    /// number of the registry (the default route applies); otherwise the contacts, or an answer.
+    enum LocalDestination {
+        case contacts([Binding])
+        case refused(Int, String)
+    }
+
+    func localDestination(_ request: SIPMessage, _ settings: Settings, _ snapshot: RegistrySnapshot) -> LocalDestination? {
+        guard let uri = request.requestURI, let target = uri.user, isOurs(uri, settings) || uri.host.caseInsensitiveEquals(settings.realm) else {
+            return nil
+        }
+        var users: [Record<User>] = []
+        let accountID: String
+        if let user = snapshot.user(sipUsername: target) {
+            users = [user]
+            accountID = user.accountID
+        } else if let number = Self.e164(target), let entry = snapshot.number(number) {
+            accountID = entry.accountID
+            if entry.kind == .personal, let owner = entry.ownerUserID, let user = snapshot.user(owner) {
+                users = [user]
+            } else {
+                // A household number rings every member (the routing engine will apply availability).
+                users = snapshot.users(inAccount: entry.accountID)
+            }
+        } else {
+            return nil
+        }
+        if snapshot.account(accountID)?.status == .suspended { return .refused(403, "Account suspended") }
+        let now = clock()
+        let bindings = users.filter { $0.status == .active }.flatMap { location.bindings(userID: $0.id) }
+            .filter { $0.expiresAt > now }
+            .sorted { $0.q > $1.q }
+        guard !bindings.isEmpty else { return .refused(480, "Temporarily Unavailable") }
+        return .contacts(bindings)
+    }
+
+    /// A fork target for one binding: the contact as Request-URI; sent along its Path when it has one,
+    /// else to the address the REGISTER came from (RFC 3581: through the NAT binding it opened), over
+    /// its TCP connection while that is open.
+    func forwardTarget(_ binding: Binding) -> ForwardTarget? {
+        guard let contact = SIPURI(parsing: binding.contact) else { return nil }
+        if let first = binding.path.first, let route = NameAddress(parsing: first)?.uri {
+            return ForwardTarget(nextHop: route, requestURI: binding.contact, routes: binding.path)
+        }
+        let transport: TransportKind = binding.transport == "tcp" ? .tcp : .udp
+        guard let source = try? ListenPoint(parsing: "udp:" + binding.source).address else {
+            return ForwardTarget(nextHop: contact, requestURI: binding.contact)
+        }
+        let local = try? ListenPoint(parsing: binding.local)
+        var address = source
+        if transport == .tcp {
+            // A new connection, if the old one closed, goes to the contact's own address: the
+            // REGISTER's source port was the device's ephemeral one.
+            let contactAddress = SocketAddress(host: contact.host, port: contact.port ?? 5060)
+            if contactAddress.isNumeric { address = contactAddress }
+        }
+        let destination = Destination(transport: transport, address: address, connection: binding.connection.map(ConnectionID.init),
+                                      local: local)
+        return ForwardTarget(nextHop: contact, requestURI: binding.contact, destination: destination)
+    }
+
+    // MARK: Maintenance
+
+    /// Starts the once-a-second sweep: expired bindings (each recorded as an event), ended bans,
+    /// forgotten nonces.
+    public func startMaintenance(every interval: Double = 1) {
+        let id = newTimerID()
+        timers.schedule(id, after: interval) { [self] in
+            self.maintain()
+            self.startMaintenance(every: interval)
+        }
+    }
+
+    /// One sweep (the maintenance timer's work; tests call it directly).
+    public func maintain() {
+        let now = clock()
+        do {
+            let expired = try location.sweep(now: now)
+            if !expired.isEmpty {
+                statistics.bindingsExpired.add(expired.count)
+                logger.info("registrations expired", [("count", String(expired.count))])
+            }
+        } catch {
+            logger.error("cannot remove expired registrations", [("reason", "\(error)")])
+        }
+        authFailures.sweep(now: now)
+        nonceCounts.forget(issuedBefore: now / 1000 - Int64(currentSettings.nonceLifetime))
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
