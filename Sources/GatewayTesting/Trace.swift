@@ -29,7 +29,7 @@ public struct Trace: Sendable {
         case set(name: String, value: String, line: Int)
         /// An admin call (JSON-RPC method and JSON params, variables expanded) that must succeed; with
         /// `error`, it must fail with that error code.
-        case admin(method: String, params: String, expectError: Int?, line: Int)
+        case admin(method: String, params: String, expectError: Int?, resultPattern: String?, line: Int)
         /// Computes a digest `Authorization` value (RFC 7616, qop=auth) into a variable.
         case digest(name: String, fields: [String: String], line: Int)
     }
@@ -181,7 +181,7 @@ public struct Trace: Sendable {
             case "admin":
                 // admin METHOD [error=CODE] [JSON params]
                 guard words.count >= 2 else { throw fail(lineNumber, "expected 'admin METHOD [error=CODE] [JSON]'") }
-                var rest = line.dropFirst("admin".count).trimmingCharacters(in: .whitespaces).dropFirst(words[1].count)
+                var rest: String = line.dropFirst("admin".count).trimmingCharacters(in: .whitespaces).dropFirst(words[1].count)
                     .trimmingCharacters(in: .whitespaces)
                 var expectError: Int?
                 if rest.hasPrefix("error=") {
@@ -190,8 +190,17 @@ public struct Trace: Sendable {
                     expectError = value
                     rest = rest.dropFirst("error=".count + code.count).trimmingCharacters(in: .whitespaces)
                 }
+                var pattern: String?
+                if let arrow = rest.range(of: " => ") {
+                    pattern = String(rest[arrow.upperBound...]).trimmingCharacters(in: .whitespaces)
+                    rest = String(rest[..<arrow.lowerBound])
+                } else if rest.hasPrefix("=> ") {
+                    pattern = String(rest.dropFirst(3)).trimmingCharacters(in: .whitespaces)
+                    rest = ""
+                }
                 trace.usesAdmin = true
-                trace.steps.append(.admin(method: words[1], params: rest.isEmpty ? "{}" : rest, expectError: expectError, line: lineNumber))
+                trace.steps.append(.admin(method: words[1], params: rest.isEmpty ? "{}" : rest, expectError: expectError,
+                                          resultPattern: pattern, line: lineNumber))
             case "digest":
                 // digest NAME key=value…: user, password, method, uri, nonce; realm, algorithm, nc, cnonce optional
                 guard words.count >= 3 else { throw fail(lineNumber, "expected 'digest NAME user=… password=… method=… uri=… nonce=…'") }

@@ -130,7 +130,7 @@ public final class TraceRunner {
             network.wait(seconds)
         case .set(let name, let value, let line):
             variables[name] = try expand(value, peer: nil, line: line)
-        case .admin(let method, let params, let expectError, let line):
+        case .admin(let method, let params, let expectError, let pattern, let line):
             let text = try expand(params, peer: nil, line: line)
             guard let value = try? JSONValue.parse(text) else { throw Failure(line: line, text: "admin params are not JSON: \(text)") }
             let response: JSONValue
@@ -141,6 +141,14 @@ public final class TraceRunner {
             let code = response["error"]?["code"]?.integerValue.map(Int.init)
             if code != expectError {
                 throw Failure(line: line, text: "admin \(method): expected \(expectError.map { "error \($0)" } ?? "success"), got \(response)")
+            }
+            if let pattern {
+                let expanded = try expand(pattern, peer: nil, line: line)
+                let answer = (response["result"] ?? response["error"] ?? .null).description
+                guard let regex = try? Regex(expanded) else { throw Failure(line: line, text: "invalid pattern: \(expanded)") }
+                guard answer.contains(regex) else {
+                    throw Failure(line: line, text: "admin \(method): the answer does not match \(expanded):\n    \(answer)")
+                }
             }
         case .digest(let name, let fields, let line):
             var values: [String: String] = [:]

@@ -118,11 +118,13 @@ public enum Registration {
         guard let contacts = request.contacts else {
             // Contact: * removes every binding, and only with Expires: 0 (§10.3 step 6).
             guard headerExpires == 0 else { throw RegisterRefusal(400, "Wildcard Contact requires Expires: 0") }
-            for binding in current where binding.callID == request.callID && request.cseq <= binding.cseq {
-                throw RegisterRefusal(500, "Out of order REGISTER (CSeq \(request.cseq) not above \(binding.cseq))")
-            }
+            try checkOrder(request, current)
             return ([], current.map { BindingChange(.removed, $0) })
         }
+        // §10.3 step 7, applied to the whole address-of-record: a REGISTER on a Call-ID already seen
+        // must carry a higher CSeq than the last one, whichever contacts it names — a delayed older
+        // request must not undo a newer one.
+        try checkOrder(request, current)
         var bindings = current
         var changes: [BindingChange] = []
         for entry in contacts {
@@ -146,13 +148,6 @@ public enum Registration {
                 regID = value
             }
             let existing = bindings.firstIndex { Self.sameContact($0.contact, entry.uri) }
-            if let existing {
-                let old = bindings[existing]
-                if old.callID == request.callID && request.cseq <= old.cseq {
-                    // §10.3 step 7: a REGISTER older than the one that made the binding.
-                    throw RegisterRefusal(500, "Out of order REGISTER (CSeq \(request.cseq) not above \(old.cseq))")
-                }
-            }
             if seconds == 0 {
                 if let existing {
                     changes.append(BindingChange(.removed, bindings[existing]))
@@ -187,6 +182,12 @@ public enum Registration {
             throw RegisterRefusal(403, "Too many contacts for this address (at most \(policy.maxContacts))")
         }
         return (bindings, changes)
+    }
+
+    static func checkOrder(_ request: RegisterRequest, _ current: [Binding]) throws(RegisterRefusal) {
+        for binding in current where binding.callID == request.callID && request.cseq <= binding.cseq {
+            throw RegisterRefusal(500, "Out of order REGISTER (CSeq \(request.cseq) not above \(binding.cseq))")
+        }
     }
 
     /// RFC 3261 §10.3 step 5: URIs are compared with §19.1.4 rules; here scheme, user and host are
