@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "SIPTransportTests", dependencies: ["SIPTransport", "SIP"]),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Crypto"]),
-        .testTarget(name: "AdminTests", dependencies: ["Admin", "Registry", "JSON", "CLinux"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "Registry", "Registrar", "JSON", "CLinux"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "RegistrarTests", dependencies: ["Registrar", "Registry", "SIP", "Crypto"]),

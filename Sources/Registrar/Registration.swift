@@ -199,8 +199,8 @@ public enum Registration {
     /// A q-value (RFC 3261 §25.1: `0`–`1` with up to three decimals) in thousandths.
     static func qValue(_ text: String) -> Int? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let whole = Int(parts[0]), (0...1).contains(whole),
-              parts[0].allSatisfy(\.isASCII) else { return nil }
+        guard (1...2).contains(parts.count), parts[0].count == 1, parts[0].allSatisfy({ $0 == "0" || $0 == "1" }),
+              let whole = Int(parts[0]) else { return nil }
         var thousandths = whole * 1000
         if parts.count == 2 {
             let digits = parts[1]

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 @testable import Admin
+import Registrar
 @testable import Registry
 
 /// A dispatcher over a fresh registry file, and a way to call it as a client would.
@@ -8,11 +9,17 @@ final class AdminFixture {
     let path: String
     let registry: Registry
     let dispatcher: AdminDispatcher
+    let location: Location
+    let authFailures = AuthFailures(policy: BanPolicy(maxFailures: 1, window: 60, banTime: 600))
+    /// 2026-11-21T00:00:00Z.
+    static let now: Int64 = 1_795_219_200_000
 
     init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-admin-\(UUID().uuidString).db").path
         registry = try Registry(database: try Database(path: path), realm: "tandem.test")
-        dispatcher = AdminDispatcher(registry: registry, version: "test") { [("udp.received", 7)] }
+        location = try Location(registry: registry, now: Self.now)
+        dispatcher = AdminDispatcher(registry: registry, version: "test", location: location, authFailures: authFailures,
+                                     statistics: { [("udp.received", 7)] }, clock: { AdminFixture.now })
     }
 
     deinit {

@@ -3,6 +3,7 @@ import JSON
 import Synchronization
 import Testing
 @testable import Admin
+import Registrar
 @testable import Registry
 
 @Suite struct AdminMethodTests {
@@ -78,6 +79,29 @@ import Testing
         #expect(stats["udp"]?["received"] == 7)
         #expect(stats["registry"]?["accounts"] == 2)
         #expect((stats["admin"]?["requests"]?.integerValue ?? 0) > 30)
+
+        // Bindings are made by REGISTERs through the gateway; here one is put in place directly.
+        let now = AdminFixture.now
+        _ = try admin.location.update(aor: "alice") { (_: [Binding]) throws(RegistryError) in
+            let binding = Binding(aor: "alice", contact: "sip:alice@192.0.2.10:5060", userID: "alice", expiresAt: now + 600_000,
+                                  callID: "c1", cseq: 1, transport: "udp", source: "192.0.2.10:5060", local: "udp:127.0.0.1:5060",
+                                  registeredAt: now, updatedAt: now)
+            return ([binding], [BindingChange(.added, binding)], ())
+        }
+        let bindings = ok("location.list", ["account_id": "smith"])
+        #expect(bindings["total"] == 1 && bindings["bindings"]?.arrayValue?.first?["expires_in"] == 600)
+        #expect(ok("location.list", ["acting_user": "tom"])["total"] == 1)
+        #expect(admin.call("location.list", ["account_id": "jones", "acting_user": "tom"])["error"]?["code"]
+                == .integer(Int64(RPCError.forbiddenCode)))
+        #expect(ok("location.remove", ["aor": "alice", "contact": "sip:alice@192.0.2.10:5060"])["removed"] == 1)
+        #expect(admin.call("location.remove", ["aor": "alice"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        #expect(ok("location.list")["total"] == 0)
+        _ = admin.authFailures.recordFailure(source: "192.0.2.66", username: "alice", now: now)
+        #expect(admin.authFailures.recordFailure(source: "192.0.2.66", username: "alice", now: now + 1) != nil)
+        #expect(ok("auth.bans")["bans"]?.arrayValue?.first?["source"] == "192.0.2.66")
+        #expect(ok("auth.unban", ["source": "192.0.2.66"])["unbanned"] == true)
+        #expect(admin.call("auth.unban", ["source": "192.0.2.66"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        #expect(ok("auth.bans")["bans"] == [])
 
         #expect(admin.call("provider.delete", ["id": "othertelco"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         #expect(admin.call("provider.delete", ["id": "vmcorp"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))

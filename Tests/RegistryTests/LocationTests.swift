@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import Registry
+
+@Suite struct LocationTests {
+    static let now: Int64 = 1_795_000_000_000
+
+    static func binding(_ contact: String, user: String = "alice", aor: String = "alice", expiresIn seconds: Int64 = 600,
+                        path: [String] = []) -> Binding {
+        Binding(aor: aor, contact: contact, userID: user, instance: "<urn:uuid:1>", regID: 1, q: 500, expiresAt: now + seconds * 1000,
+                callID: "c-\(contact)", cseq: 7, path: path, transport: "tcp", source: "192.0.2.1:40000", local: "tcp:127.0.0.1:5060",
+                userAgent: "phone/1.0", registeredAt: now, updatedAt: now, connection: 42)
+    }
+
+    func put(_ location: Location, _ aor: String, _ bindings: [Binding]) throws {
+        try location.update(aor: aor) { (current: [Binding]) throws(RegistryError) in
+            (bindings, bindings.map { BindingChange(.added, $0) } + current.map { BindingChange(.removed, $0) }, ())
+        }
+    }
+
+    @Test func bindingsSurviveARestartWithoutTheirConnection() throws {
+        let fixture = try RegistryFixture()
+        try fixture.household()
+        let location = try Location(registry: fixture.registry, now: Self.now)
+        try put(location, "alice", [Self.binding("sip:alice@192.0.2.1:5060", path: ["<sip:edge.example;lr>"]),
+                                    Self.binding("sip:alice@192.0.2.2:5060", expiresIn: 5)])
+        try put(location, "+33612345678", [Self.binding("sip:bob@192.0.2.3", user: "bob", aor: "+33612345678")])
+        #expect(location.count == 3 && location.aorCount == 2)
+        #expect(location.bindings(userID: "alice").count == 2)
+        #expect(location.bindings(userID: "bob").map(\.aor) == ["+33612345678"])
+
+        // Reopened 10 s later: the 5 s binding is gone, the others are back as written, minus the
+        // TCP connection (connection numbers mean nothing in a new process).
+        let reopened = try Registry(database: try Database(path: fixture.path), realm: "tandem.test")
+        let restarted = try Location(registry: reopened, now: Self.now + 10_000)
+        var expected = Self.binding("sip:alice@192.0.2.1:5060", path: ["<sip:edge.example;lr>"])
+        expected.connection = nil
+        #expect(restarted.bindings(aor: "alice") == [expected])
+        #expect(restarted.count == 2)
+        let events = try reopened.read { s throws(RegistryError) in try s.events(since: 0, type: "registration.changed", limit: 100) }
+        #expect(events.count == 3 && events.allSatisfy { $0.source == "registrar" })
+    }
+
+    @Test func sweepRemovesExpiredAndRecordsIt() throws {
+        let fixture = try RegistryFixture()
+        try fixture.household()
+        let location = try Location(registry: fixture.registry, now: Self.now)
+        try put(location, "alice", [Self.binding("sip:a@192.0.2.1", expiresIn: 60), Self.binding("sip:b@192.0.2.1", expiresIn: 120)])
+        #expect(try location.sweep(now: Self.now + 59_999).isEmpty)
+        #expect(try location.sweep(now: Self.now + 60_000).map(\.contact) == ["sip:a@192.0.2.1"])
+        #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:b@192.0.2.1"])
+        let events = try fixture.registry.read { s throws(RegistryError) in try s.events(since: 0, type: "registration.changed", limit: 100) }
+        #expect(events.last?.payload.contains("\"change\":\"expired\"") == true)
+        let stored = try fixture.registry.read { s throws(RegistryError) in try s.count("SELECT count(*) FROM bindings") }
+        #expect(stored == 1)
+    }
+
+    @Test func aRefusedDecisionChangesNothing() throws {
+        let fixture = try RegistryFixture()
+        try fixture.household()
+        let location = try Location(registry: fixture.registry, now: Self.now)
+        try put(location, "alice", [Self.binding("sip:a@192.0.2.1")])
+        struct Refusal: Error {}
+        #expect(throws: LocationError<Refusal>.self) {
+            try location.update(aor: "alice") { (_: [Binding]) throws(Refusal) -> ([Binding], [BindingChange], Void) in throw Refusal() }
+        }
+        // A binding of a user who does not exist fails the foreign key: nothing changes in memory.
+        #expect(throws: LocationError<RegistryError>.self) { try put(location, "alice", [Self.binding("sip:z@192.0.2.1", user: "nobody")]) }
+        #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:a@192.0.2.1"])
+    }
+}
