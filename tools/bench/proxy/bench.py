@@ -60,7 +60,7 @@ def start_proxy(name, proxy_port, uas_port, work, tandem_bin):
     if name == "tandem":
         cmd = [tandem_bin, "--config", os.path.join(ROOT, "Config/tandem.conf"),
                "--set", f"sip.listen=udp:127.0.0.1:{proxy_port}",
-               "--set", f"routing.default_route=sip:127.0.0.1:{uas_port}",
+               "--set", f"routing.default_route=sip:127.0.0.1:{uas_port}", "--set", "auth.trusted_sources=127.0.0.1",
                "--set", f"storage.path={work}/tandem.db", "--set", f"admin.socket={work}/tandem.sock", "--set", "log.level=warning"]
         process = subprocess.Popen(cmd, stderr=open(f"{work}/tandem.log", "a"), start_new_session=True)
     else:
