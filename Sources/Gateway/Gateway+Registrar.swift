@@ -81,11 +81,15 @@ extension Gateway {
         let supported = Set(request.headerValues("Supported").flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
         let now = clock()
+        // RFC 3581 §4: a Via whose sent-by is not where the request came from means a NAT in between.
+        let via = request.topVia
+        let sentBy = via.map { SocketAddress(host: $0.host, port: $0.port ?? 5060) }
+        let behindNAT = sentBy != inbound.source
         let register = RegisterRequest(
             aor: aor, userID: user.id, contacts: contacts, expires: request.header("Expires")?.trimmingCharacters(in: .whitespaces),
             callID: request.callID ?? "", cseq: request.cseq?.number ?? 0, path: paths, supported: supported,
             transport: inbound.transport.rawValue, source: inbound.source.description, local: inbound.local.description,
-            connection: inbound.connection?.rawValue, userAgent: request.header("User-Agent"))
+            behindNAT: behindNAT, connection: inbound.connection?.rawValue, userAgent: request.header("User-Agent"))
         let policy = settings.registrar
         do {
             let bindings = try location.update(aor: aor) { (current: [Binding]) throws(RegisterRefusal) in
@@ -233,29 +237,31 @@ extension Gateway {
         return .contacts(bindings)
     }
 
-    /// A fork target for one binding: the contact as Request-URI; sent along its Path when it has one,
-    /// else to the address the REGISTER came from (RFC 3581: through the NAT binding it opened), over
-    /// its TCP connection while that is open.
+    /// A fork target for one binding: the contact as Request-URI, sent along its Path when it has one
+    /// (RFC 3327); over TCP, on the connection the REGISTER came on while it is open (RFC 5626 flows);
+    /// for a device behind a NAT, to the address the REGISTER came from (RFC 3581), through the NAT
+    /// binding it opened; otherwise to the Contact itself.
     func forwardTarget(_ binding: Binding) -> ForwardTarget? {
         guard let contact = SIPURI(parsing: binding.contact) else { return nil }
         if let first = binding.path.first, let route = NameAddress(parsing: first)?.uri {
             return ForwardTarget(nextHop: route, requestURI: binding.contact, routes: binding.path)
         }
-        let transport: TransportKind = binding.transport == "tcp" ? .tcp : .udp
-        guard let source = try? ListenPoint(parsing: "udp:" + binding.source).address else {
-            return ForwardTarget(nextHop: contact, requestURI: binding.contact)
-        }
         let local = try? ListenPoint(parsing: binding.local)
-        var address = source
-        if transport == .tcp {
-            // A new connection, if the old one closed, goes to the contact's own address: the
-            // REGISTER's source port was the device's ephemeral one.
-            let contactAddress = SocketAddress(host: contact.host, port: contact.port ?? 5060)
-            if contactAddress.isNumeric { address = contactAddress }
+        let source = try? ListenPoint(parsing: "udp:" + binding.source).address
+        let contactAddress = SocketAddress(host: contact.host, port: contact.port ?? 5060)
+        if binding.transport == "tcp", let connection = binding.connection {
+            // A new connection, if this one closed, goes to the contact's own address (the REGISTER's
+            // source port was the device's ephemeral one).
+            let fallback = contactAddress.isNumeric ? contactAddress : (source ?? contactAddress)
+            let destination = Destination(transport: .tcp, address: fallback, connection: ConnectionID(connection), local: local)
+            return ForwardTarget(nextHop: contact, requestURI: binding.contact, destination: destination)
         }
-        let destination = Destination(transport: transport, address: address, connection: binding.connection.map(ConnectionID.init),
-                                      local: local)
-        return ForwardTarget(nextHop: contact, requestURI: binding.contact, destination: destination)
+        if binding.behindNAT, let source {
+            let transport: TransportKind = binding.transport == "tcp" ? .tcp : .udp
+            return ForwardTarget(nextHop: contact, requestURI: binding.contact,
+                                 destination: Destination(transport: transport, address: source, local: local))
+        }
+        return ForwardTarget(nextHop: contact, requestURI: binding.contact)
     }
 
     // MARK: Maintenance

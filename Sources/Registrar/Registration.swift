@@ -38,12 +38,14 @@ public struct RegisterRequest: Sendable {
     public var transport: String
     public var source: String
     public var local: String
+    /// The source differs from the Via's sent-by (RFC 3581).
+    public var behindNAT: Bool
     public var connection: UInt64?
     public var userAgent: String?
 
     public init(aor: String, userID: String, contacts: [ContactEntry]?, expires: String?, callID: String, cseq: UInt32,
                 path: [String] = [], supported: Set<String> = [], transport: String, source: String, local: String,
-                connection: UInt64? = nil, userAgent: String? = nil) {
+                behindNAT: Bool = false, connection: UInt64? = nil, userAgent: String? = nil) {
         self.aor = aor
         self.userID = userID
         self.contacts = contacts
@@ -55,6 +57,7 @@ public struct RegisterRequest: Sendable {
         self.transport = transport
         self.source = source
         self.local = local
+        self.behindNAT = behindNAT
         self.connection = connection
         self.userAgent = userAgent
     }
@@ -158,7 +161,8 @@ public enum Registration {
             var binding = Binding(
                 aor: request.aor, contact: entry.uri, userID: request.userID, instance: entry.instance, regID: regID, q: q,
                 expiresAt: now + Int64(seconds) * 1000, callID: request.callID, cseq: request.cseq, path: request.path,
-                transport: request.transport, source: request.source, local: request.local, userAgent: request.userAgent,
+                transport: request.transport, source: request.source, local: request.local, behindNAT: request.behindNAT,
+                userAgent: request.userAgent,
                 registeredAt: now, updatedAt: now, connection: request.connection)
             if let existing {
                 binding.registeredAt = bindings[existing].registeredAt

@@ -27,6 +27,9 @@ public struct Binding: Sendable, Equatable {
     public var source: String
     /// The listen point it arrived on (`udp:127.0.0.1:5060`), so requests leave from the same one.
     public var local: String
+    /// The REGISTER came from another address than its Via names (RFC 3581): the device is behind a
+    /// NAT, so requests go to `source`, through the NAT binding it opened, not to the Contact.
+    public var behindNAT: Bool
     public var userAgent: String?
     public var registeredAt: Int64
     public var updatedAt: Int64
@@ -35,7 +38,7 @@ public struct Binding: Sendable, Equatable {
 
     public init(aor: String, contact: String, userID: String, instance: String? = nil, regID: Int? = nil, q: Int = 1000,
                 expiresAt: Int64, callID: String, cseq: UInt32, path: [String] = [], transport: String, source: String,
-                local: String, userAgent: String? = nil, registeredAt: Int64, updatedAt: Int64, connection: UInt64? = nil) {
+                local: String, behindNAT: Bool = false, userAgent: String? = nil, registeredAt: Int64, updatedAt: Int64, connection: UInt64? = nil) {
         self.aor = aor
         self.contact = contact
         self.userID = userID
@@ -49,6 +52,7 @@ public struct Binding: Sendable, Equatable {
         self.transport = transport
         self.source = source
         self.local = local
+        self.behindNAT = behindNAT
         self.userAgent = userAgent
         self.registeredAt = registeredAt
         self.updatedAt = updatedAt
@@ -203,7 +207,7 @@ public final class Location: Sendable {
 
     // MARK: Storage
 
-    static let columns = "aor, contact, user_id, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, local, user_agent, registered_at, updated_at"
+    static let columns = "aor, contact, user_id, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, local, user_agent, registered_at, updated_at, behind_nat"
 
     static func binding(_ row: Row) -> Binding {
         let path: [String]
@@ -215,7 +219,7 @@ public final class Location: Sendable {
         return Binding(aor: row.text(0), contact: row.text(1), userID: row.text(2), instance: row.optionalText(3),
                        regID: row.optionalInt(4), q: row.int(5), expiresAt: Int64(row.int(6)), callID: row.text(7),
                        cseq: UInt32(truncatingIfNeeded: row.int(8)), path: path, transport: row.text(10),
-                       source: row.text(11), local: row.text(12), userAgent: row.optionalText(13),
+                       source: row.text(11), local: row.text(12), behindNAT: row.int(16) != 0, userAgent: row.optionalText(13),
                        registeredAt: Int64(row.int(14)), updatedAt: Int64(row.int(15)))
     }
 
@@ -233,13 +237,13 @@ public final class Location: Sendable {
                     guard stored != binding else { continue }
                     try store.sql("""
                         INSERT OR REPLACE INTO bindings (\(Self.columns))
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, [.text(binding.aor), .text(binding.contact), .text(binding.userID), .optional(binding.instance),
                               binding.regID.map { .int($0) } ?? .null, .int(binding.q), .integer(binding.expiresAt),
                               .text(binding.callID), .integer(Int64(binding.cseq)),
                               .text(JSONValue.array(binding.path.map { .string($0) }).description), .text(binding.transport),
                               .text(binding.source), .text(binding.local), .optional(binding.userAgent),
-                              .integer(binding.registeredAt), .integer(binding.updatedAt)])
+                              .integer(binding.registeredAt), .integer(binding.updatedAt), .int(binding.behindNAT ? 1 : 0)])
                 }
                 for change in changes where change.kind != .refreshed {
                     let binding = change.binding

@@ -130,6 +130,7 @@ enum Schema {
         transport      TEXT NOT NULL CHECK (transport IN ('udp', 'tcp')),
         source         TEXT NOT NULL,
         local          TEXT NOT NULL,
+        behind_nat     INTEGER NOT NULL CHECK (behind_nat IN (0, 1)),
         user_agent     TEXT,
         registered_at  INTEGER NOT NULL,
         updated_at     INTEGER NOT NULL,
