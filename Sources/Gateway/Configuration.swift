@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Registrar
 import SIP
@@ -57,6 +58,7 @@ public struct Configuration: Sendable, Equatable {
     public var realm: String? = nil
     public var authSecret: String? = nil
     public var nonceLifetime = 300
+    public var digestAlgorithms: [DigestAlgorithm] = [.sha256, .md5]
     public var trustedSources: [AddressBlock] = []
     public var banPolicy = BanPolicy()
     // [registrar]
@@ -257,6 +259,20 @@ public struct Configuration: Sendable, Equatable {
             summary: "Seconds a digest nonce stays valid; an older one is challenged again with stale=true.") {
             config, value throws(KeyError) in
             config.nonceLifetime = try integer(value, in: 10...86_400)
+        },
+        Key(name: "auth.algorithms", defaultText: "SHA-256, MD5",
+            summary: "Digest algorithms offered in each challenge, one WWW-/Proxy-Authenticate header each, in this order (RFC 8760: preferred first). Clients that read only the first header need theirs first.") {
+            config, value throws(KeyError) in
+            var algorithms: [DigestAlgorithm] = []
+            for item in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                guard let algorithm = DigestAlgorithm.allCases.first(where: { $0.rawValue.caseInsensitiveCompare(item) == .orderedSame }) else {
+                    throw KeyError(reason: "'\(item)' is not SHA-256 or MD5")
+                }
+                guard !algorithms.contains(algorithm) else { throw KeyError(reason: "\(algorithm.rawValue) is listed twice") }
+                algorithms.append(algorithm)
+            }
+            guard !algorithms.isEmpty else { throw KeyError(reason: "at least one algorithm is required") }
+            config.digestAlgorithms = algorithms
         },
         Key(name: "auth.trusted_sources", defaultText: "(empty)",
             summary: "Comma-separated IP addresses or CIDR blocks whose requests are not challenged (a load balancer, a test harness); for them Tandem is a plain proxy. Providers' own trusted sources are set in the registry.") {

@@ -1,3 +1,4 @@
+import Crypto
 import JSON
 import Registrar
 import Registry
@@ -88,7 +89,7 @@ extension Gateway {
             failed(request, inbound, registrar: registrar, username: username, why: "unknown user or no password", settings)
             return nil
         }
-        guard let algorithm = DigestVerifier.algorithm(of: credentials) else {
+        guard let algorithm = DigestVerifier.algorithm(of: credentials), settings.digestAlgorithms.contains(algorithm) else {
             challenge(request, inbound, registrar: registrar, stale: false, settings)
             return nil
         }
@@ -152,7 +153,7 @@ extension Gateway {
         let header = registrar ? "WWW-Authenticate" : "Proxy-Authenticate"
         respond(to: request, inbound, status: registrar ? 401 : 407,
                 reason: registrar ? "Unauthorized" : "Proxy Authentication Required", settings) { response in
-            for offer in DigestChallenge.offer(realm: settings.realm, nonce: nonce, stale: stale) {
+            for offer in DigestChallenge.offer(settings.digestAlgorithms, realm: settings.realm, nonce: nonce, stale: stale) {
                 try response.addHeader(header, offer.headerValue)
             }
         }

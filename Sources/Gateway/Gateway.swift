@@ -28,6 +28,7 @@ public final class Gateway: Sendable {
         /// The digest realm challenges name (fixed at start: stored credentials are hashed with it).
         public var realm: String
         public var nonceLifetime: Int
+        public var digestAlgorithms: [DigestAlgorithm]
         public var trustedSources: [AddressBlock]
         public var banPolicy: BanPolicy
         public var registrar: RegistrarPolicy
@@ -47,6 +48,7 @@ public final class Gateway: Sendable {
             serialTimeout = configuration.serialTimeout
             realm = configuration.effectiveRealm
             nonceLifetime = configuration.nonceLifetime
+            digestAlgorithms = configuration.digestAlgorithms
             trustedSources = configuration.trustedSources
             banPolicy = configuration.banPolicy
             registrar = configuration.registrar

@@ -91,11 +91,11 @@ public struct DigestChallenge: Sendable, Equatable {
         return value
     }
 
-    /// RFC 8760 §2.4 / RFC 7616 §3.7: one challenge per algorithm, the preferred (SHA-256) first,
-    /// all with the same nonce.
-    public static func offer(realm: String, nonce: String, stale: Bool) -> [DigestChallenge] {
-        [DigestChallenge(realm: realm, nonce: nonce, algorithm: .sha256, stale: stale),
-         DigestChallenge(realm: realm, nonce: nonce, algorithm: .md5, stale: stale)]
+    /// RFC 8760 §2.4 / RFC 7616 §3.7: one challenge per algorithm, in preference order, all with the
+    /// same nonce.
+    public static func offer(_ algorithms: [DigestAlgorithm] = [.sha256, .md5], realm: String, nonce: String,
+                             stale: Bool) -> [DigestChallenge] {
+        algorithms.map { DigestChallenge(realm: realm, nonce: nonce, algorithm: $0, stale: stale) }
     }
 }
 
