@@ -89,8 +89,9 @@ public struct BindingChange: Sendable, Equatable {
 /// The location service: every binding in memory for the call path, each change written to the
 /// registry's SQLite file before it takes effect, so bindings survive a restart.
 ///
-/// Changes to one address-of-record are serialized (two REGISTERs of one device racing on two
-/// threads cannot both win); the in-memory table changes only after the write committed.
+/// Changes are serialized by one writer lock (two REGISTERs of one device racing on two threads
+/// cannot both win; SQLite has one writer anyway); readers never wait for it, and the in-memory
+/// table changes only after the write committed.
 public final class Location: Sendable {
     private struct Table {
         var byAOR: [String: [Binding]] = [:]
@@ -115,8 +116,8 @@ public final class Location: Sendable {
 
     private let registry: Registry
     private let table = Mutex(Table())
-    /// Held while an address-of-record is read, decided on and written; never while waiting on I/O
-    /// other than the registry's own SQLite write.
+    /// Held while an address-of-record is read, decided on and written; the only I/O under it is the
+    /// registry's own SQLite write.
     private let writer = Mutex(())
 
     /// Loads every stored binding not yet expired at `now`; expired ones are deleted.
