@@ -77,6 +77,20 @@ def start_proxy(name, proxy_port, uas_port, work, tandem_bin):
     return process
 
 
+def sipp_outcome(stat, expected):
+    """(successful, failed) from a sipp statistics file; calls sipp never finished count as failed."""
+    ok = failed = 0
+    try:
+        rows = list(csv.reader(open(stat), delimiter=";"))
+        header, last = rows[0], rows[-1]
+        ok = int(last[header.index("SuccessfulCall(C)")])
+        failed = int(last[header.index("FailedCall(C)")])
+    except (OSError, ValueError, IndexError):
+        failed = expected
+    failed += expected - ok - failed if ok + failed < expected else 0
+    return ok, failed
+
+
 def stop(process):
     if process and process.poll() is None:
         try:
@@ -115,15 +129,7 @@ def step(name, rate, seconds, work, tandem_bin):
     peak = max(peak, pss_kb(group_pids(proxy.pid)))
     stop(uas)
     stop(proxy)
-    ok = failed = 0
-    try:
-        rows = list(csv.reader(open(stat), delimiter=";"))
-        header, last = rows[0], rows[-1]
-        ok = int(last[header.index("SuccessfulCall(C)")])
-        failed = int(last[header.index("FailedCall(C)")])
-    except (OSError, ValueError, IndexError):
-        failed = calls
-    failed += calls - ok - failed if ok + failed < calls else 0
+    ok, failed = sipp_outcome(stat, calls)
     cpu_us = (after - before) / ok * 1e6 if ok else float("nan")
     return ok, failed, cpu_us, peak / 1024
 

@@ -4,10 +4,10 @@ run. Each step runs RATE x SECONDS registrations at RATE registrations/s over US
 first pass, re-registrations of known contacts); a step passes only with zero failures. Reports the
 highest passing rate and the registrar's CPU-microseconds per registration (two REGISTERs), from
 /proc, as the proxy benchmark does."""
-import argparse, csv, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "proxy"))
-from bench import free_port, group_pids, cpu_seconds, pss_kb, stop  # noqa: E402
+from bench import free_port, group_pids, cpu_seconds, pss_kb, sipp_outcome, stop  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -79,15 +79,7 @@ def step(name, rate, seconds, users, work, tandem):
         time.sleep(0.5)
     after = cpu_seconds(group_pids(registrar.pid))
     stop(registrar)
-    ok = failed = 0
-    try:
-        rows = list(csv.reader(open(stat), delimiter=";"))
-        header, last = rows[0], rows[-1]
-        ok = int(last[header.index("SuccessfulCall(C)")])
-        failed = int(last[header.index("FailedCall(C)")])
-    except (OSError, ValueError, IndexError):
-        failed = count
-    failed += count - ok - failed if ok + failed < count else 0
+    ok, failed = sipp_outcome(stat, count)
     return ok, failed, (after - before) / ok * 1e6 if ok else float("nan"), peak / 1024
 
 
