@@ -122,19 +122,12 @@ extension Gateway {
     private func describe(_ bindings: [Binding], now: Int64, in response: SIPMessage) throws(SIPMessageError) {
         for binding in bindings {
             var value = "<\(binding.contact)>;expires=\(binding.secondsLeft(now: now))"
-            if binding.q != 1000 { value += ";q=\(Self.qText(binding.q))" }
+            if binding.q != 1000 { value += ";q=\(Registration.qText(binding.q))" }
             if let instance = binding.instance { value += ";+sip.instance=\"\(instance)\"" }
             if let regID = binding.regID { value += ";reg-id=\(regID)" }
             try response.addHeader("Contact", value)
         }
         try response.addHeader("Date", Self.httpDate(now))
-    }
-
-    static func qText(_ thousandths: Int) -> String {
-        if thousandths == 1000 { return "1" }
-        var digits = String(thousandths).leftPadded(3)
-        while digits.hasSuffix("0") { digits.removeLast() }
-        return "0." + digits
     }
 
     /// RFC 3261 §20.17: the Date header, in RFC 1123 form, GMT.
@@ -291,8 +284,4 @@ extension Gateway {
         authFailures.sweep(now: now)
         nonceCounts.forget(issuedBefore: now / 1000 - Int64(currentSettings.nonceLifetime))
     }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -10,11 +10,6 @@ extension Gateway {
         let via = request.topVia!
         let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: method == "ACK" ? "INVITE" : method)
 
-        if isBlocked(request, settings) {
-            statistics.blockedUserAgents.increment()
-            logger.debug("request from a blocked user agent dropped", [("from", "\(inbound.source)")])
-            return
-        }
         if method == "ACK" {
             handleAck(request, inbound, key, settings)
             return
@@ -32,6 +27,14 @@ extension Gateway {
         }) {
             statistics.retransmissionsAbsorbed.increment()
             perform(effects, settings)
+            return
+        }
+
+        // Scanners open with out-of-dialog requests; looking for their User-Agent there keeps the
+        // header scan off in-dialog traffic and retransmissions.
+        if request.toTag == nil, isBlocked(request, settings) {
+            statistics.blockedUserAgents.increment()
+            logger.debug("request from a blocked user agent dropped", [("from", "\(inbound.source)")])
             return
         }
 

@@ -200,6 +200,15 @@ public enum Registration {
         a == b || a.lowercased() == b.lowercased()
     }
 
+    /// A q-value in thousandths as a Contact parameter writes it: `1`, `0.5`, `0.125`, `0`.
+    public static func qText(_ thousandths: Int) -> String {
+        guard thousandths > 0 else { return "0" }
+        guard thousandths < 1000 else { return "1" }
+        var text = String(thousandths + 1000).dropFirst()
+        while text.hasSuffix("0") { text.removeLast() }
+        return "0." + text
+    }
+
     /// A q-value (RFC 3261 §25.1: `0`–`1` with up to three decimals) in thousandths.
     static func qValue(_ text: String) -> Int? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)

@@ -98,9 +98,10 @@ public final class Location: Sendable {
         var aorsByUser: [String: Set<String>] = [:]
         var count = 0
 
-        mutating func replace(_ aor: String, with bindings: [Binding], userIDs: Set<String>) {
-            count -= byAOR[aor]?.count ?? 0
-            for user in userIDs {
+        mutating func replace(_ aor: String, with bindings: [Binding]) {
+            let old = byAOR[aor] ?? []
+            count -= old.count
+            for user in Set(old.map(\.userID)) {
                 aorsByUser[user]?.remove(aor)
                 if aorsByUser[user]?.isEmpty == true { aorsByUser[user] = nil }
             }
@@ -130,7 +131,7 @@ public final class Location: Sendable {
         table.withLock { table in
             var grouped: [String: [Binding]] = [:]
             for binding in stored { grouped[binding.aor, default: []].append(binding) }
-            for (aor, bindings) in grouped { table.replace(aor, with: bindings, userIDs: []) }
+            for (aor, bindings) in grouped { table.replace(aor, with: bindings) }
         }
     }
 
@@ -168,8 +169,7 @@ public final class Location: Sendable {
             do throws(RegistryError) { try persist(aor: aor, old: current, new: decision.bindings, changes: decision.changes) } catch {
                 throw .storage(error)
             }
-            let users = Set(current.map(\.userID))
-            table.withLock { $0.replace(aor, with: decision.bindings, userIDs: users) }
+            table.withLock { $0.replace(aor, with: decision.bindings) }
             return decision.result
         }
     }

@@ -36,6 +36,7 @@ import Testing
     @Test(arguments: [("1", 1000), ("0.5", 500), ("0.001", 1), ("0", 0), ("1.000", 1000)])
     func qValues(_ text: String, _ thousandths: Int) {
         #expect(Registration.qValue(text) == thousandths)
+        #expect(Registration.qValue(Registration.qText(thousandths)) == thousandths)
     }
 
     @Test(arguments: ["1.5", "2", "0.0001", "-0.1", "", "x", "0,5"])
