@@ -34,6 +34,7 @@ public final class Database {
         """,
         Schema.registry,
         Schema.location,
+        Schema.routing,
     ]
 
     public init(path: String) throws(StoreError) {

@@ -65,8 +65,29 @@ public struct TelephoneNumber: Sendable, Equatable {
     public var ownerUserID: String?
     /// The carrier that gives the number its connectivity.
     public var providerID: String?
+    /// How a call to the number rings its users' devices.
+    public var delivery: Delivery = Delivery()
     public var createdAt: String
     public var updatedAt: String
+}
+
+/// How calls to a number reach the callee's devices and where a transfer mode sends them.
+public struct Delivery: Sendable, Equatable {
+    public enum Fork: String, Sendable, CaseIterable { case parallel, serial }
+    /// A transfer mode either answers `302 Moved Temporarily` (the caller's side re-dials) or proxies
+    /// the call to the target itself (the call stays in Tandem's path).
+    public enum Transfer: String, Sendable, CaseIterable { case redirect, proxy }
+    public static let ringTimeoutRange = 5...300
+    /// Seconds the devices ring before the call fails over (voicemail) or ends unanswered.
+    public var ringTimeout: Int
+    public var fork: Fork
+    public var transfer: Transfer
+
+    public init(ringTimeout: Int = 30, fork: Fork = .parallel, transfer: Transfer = .redirect) {
+        self.ringTimeout = ringTimeout
+        self.fork = fork
+        self.transfer = transfer
+    }
 }
 
 /// How a provider knows a subscriber.
@@ -164,4 +185,127 @@ public struct RegistryEvent: Sendable, Equatable {
     public var subject: String?
     /// JSON text.
     public var payload: String
+}
+
+/// A user's availability: modes saying whether and how calls reach them, profiles whose weekly rules
+/// switch between modes, an explicit override, and the callers treated specially.
+public struct Availability: Sendable, Equatable {
+    public enum State: String, Sendable, CaseIterable {
+        case available
+        case notAvailable = "not_available"
+        case transfer
+        /// Calls still ring; the user's state is reported as unknown to everyone.
+        case hidden
+    }
+    /// How the user is told of calls a mode holds back.
+    public enum Notify: String, Sendable, CaseIterable { case ring, silent, none }
+    /// Who may learn the user's connectability: everyone, or only the `authorised` callers.
+    public enum Sharing: String, Sendable, CaseIterable { case everyone, authorised }
+
+    public struct Mode: Sendable, Equatable {
+        public var name: String
+        public var state: State
+        /// E.164 number (or SIP username) a `transfer` mode sends calls to.
+        public var target: String?
+        public var notify: Notify
+        /// Callers the mode applies to (empty: everyone) and callers it never applies to; a caller it
+        /// does not apply to gets the profile's default mode. Entries are E.164 numbers or user ids.
+        public var allow: [String]
+        public var deny: [String]
+
+        public init(name: String, state: State, target: String? = nil, notify: Notify = .ring, allow: [String] = [], deny: [String] = []) {
+            self.name = name
+            self.state = state
+            self.target = target
+            self.notify = notify
+            self.allow = allow
+            self.deny = deny
+        }
+    }
+
+    /// A weekly window in the account's time zone: on `days` (1 = Monday … 7 = Sunday) from `start`
+    /// to `end` (minutes after midnight, local wall-clock time), `mode` is active. `end <= start`
+    /// means the window runs past midnight into the next day.
+    public struct Rule: Sendable, Equatable {
+        public var days: Set<Int>
+        public var start: Int
+        public var end: Int
+        public var mode: String
+
+        public init(days: Set<Int>, start: Int, end: Int, mode: String) {
+            self.days = days
+            self.start = start
+            self.end = end
+            self.mode = mode
+        }
+    }
+
+    public struct Profile: Sendable, Equatable {
+        public var name: String
+        /// The mode when no rule matches, and for callers an active mode does not apply to.
+        public var defaultMode: String
+        /// Checked in order; the first window containing the moment wins.
+        public var rules: [Rule]
+
+        public init(name: String, defaultMode: String = "available", rules: [Rule] = []) {
+            self.name = name
+            self.defaultMode = defaultMode
+            self.rules = rules
+        }
+    }
+
+    /// `availability.set mode=… until=…`: wins over the rules until it expires (nil: until cleared).
+    public struct Override: Sendable, Equatable {
+        public var mode: String
+        /// Milliseconds since the Unix epoch.
+        public var until: Int64?
+
+        public init(mode: String, until: Int64?) {
+            self.mode = mode
+            self.until = until
+        }
+    }
+
+    public var userID: String
+    public var modes: [Mode]
+    public var profiles: [Profile]
+    public var activeProfile: String
+    public var override: Override?
+    /// Callers who reach the user whatever the mode when their INVITE says `Priority: urgent` or
+    /// `emergency`.
+    public var urgent: [String]
+    /// Callers declined with 603.
+    public var blocked: [String]
+    public var sharing: Sharing
+    public var authorised: [String]
+    public var updatedAt: String
+
+    /// What a user without a stored definition has: always available, shared with everyone.
+    public static func standard(userID: String) -> Availability {
+        Availability(userID: userID, modes: [Mode(name: "available", state: .available)],
+                     profiles: [Profile(name: "default")], activeProfile: "default", override: nil,
+                     urgent: [], blocked: [], sharing: .everyone, authorised: [], updatedAt: "")
+    }
+
+    public init(userID: String, modes: [Mode], profiles: [Profile], activeProfile: String, override: Override?,
+                urgent: [String], blocked: [String], sharing: Sharing, authorised: [String], updatedAt: String) {
+        self.userID = userID
+        self.modes = modes
+        self.profiles = profiles
+        self.activeProfile = activeProfile
+        self.override = override
+        self.urgent = urgent
+        self.blocked = blocked
+        self.sharing = sharing
+        self.authorised = authorised
+        self.updatedAt = updatedAt
+    }
+
+    public func mode(named name: String) -> Mode? {
+        if let mode = modes.first(where: { $0.name == name }) { return mode }
+        // Every definition has an implicit `available` mode so a profile can always fall back to it.
+        return name == "available" ? Mode(name: "available", state: .available) : nil
+    }
+
+    public var profile: Profile? { profiles.first { $0.name == activeProfile } }
 }

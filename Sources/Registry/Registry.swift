@@ -77,8 +77,10 @@ struct Touched {
     var providers: Set<String> = []
     var apps: Set<String> = []
     var activations: Set<String> = []
+    var availabilities: Set<String> = []
 
     var isEmpty: Bool {
         accounts.isEmpty && users.isEmpty && numbers.isEmpty && providers.isEmpty && apps.isEmpty && activations.isEmpty
+            && availabilities.isEmpty
     }
 }

@@ -20,8 +20,10 @@ public struct NumberEntry: Sendable, Equatable {
     public let kind: TelephoneNumber.Kind
     public let ownerUserID: String?
     public let providerID: String?
+    public let delivery: Delivery
 
     init(_ record: TelephoneNumber) {
+        delivery = record.delivery
         number = record.number
         accountID = record.accountID
         kind = record.kind
@@ -58,6 +60,7 @@ public struct RegistrySnapshot: Sendable {
     /// Every activation of a number, active or not, in chain order.
     var activationsByNumber = PersistentMap<String, [Activation]>()
     var numberBySubscriber = PersistentMap<SubscriberKey, String>()
+    var availabilities = PersistentMap<String, Record<Availability>>()
 
     public init() {}
 
@@ -89,6 +92,8 @@ public struct RegistrySnapshot: Sendable {
         return entry.kind == .household || entry.ownerUserID == user.id
     }
     public func provider(_ id: String) -> Record<Provider>? { providers[id] }
+    /// The user's stored availability; nil for users who never defined one (always available).
+    public func availability(of userID: String) -> Record<Availability>? { availabilities[userID] }
     public func app(_ id: String) -> Record<App>? { apps[id] }
     /// Every provider (for the trusted source table, rebuilt once per snapshot version).
     public var allProviders: [Provider] { providers.values.map(\.value) }

@@ -3,9 +3,10 @@ import JSON
 extension RegistryStore {
     /// Adds a number to an account. Personal numbers name their owner, a user of the same account.
     public func createNumber(_ number: String, accountID: String, kind: TelephoneNumber.Kind, ownerUserID: String?,
-                             providerID: String?, acting: String?) throws(RegistryError) -> TelephoneNumber {
+                             providerID: String?, delivery: Delivery = Delivery(), acting: String?) throws(RegistryError) -> TelephoneNumber {
         try requireOperator(acting, "assign numbers")
         let number = try Validate.e164("number", number)
+        try Validate.delivery(delivery)
         guard try fetchAccount(accountID) != nil else {
             throw .notFound("account", "no account '\(accountID)'")
         }
@@ -15,11 +16,13 @@ extension RegistryStore {
             throw .conflict("number", "\(number) already exists")
         }
         let now = timestamp()
-        try sql("INSERT INTO numbers (number, account_id, kind, owner_user_id, provider_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(number), .text(accountID), .text(kind.rawValue), .optional(ownerUserID), .optional(providerID), .text(now), .text(now)])
+        try sql("INSERT INTO numbers (number, account_id, kind, owner_user_id, provider_id, ring_timeout, fork, transfer, created_at, updated_at) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(number), .text(accountID), .text(kind.rawValue), .optional(ownerUserID), .optional(providerID),
+                 .int(delivery.ringTimeout), .text(delivery.fork.rawValue), .text(delivery.transfer.rawValue), .text(now), .text(now)])
         touched.numbers.insert(number)
         return TelephoneNumber(number: number, accountID: accountID, kind: kind, ownerUserID: ownerUserID, providerID: providerID,
-                               createdAt: now, updatedAt: now)
+                               delivery: delivery, createdAt: now, updatedAt: now)
     }
 
     func checkOwner(kind: TelephoneNumber.Kind, owner: String?, account: String) throws(RegistryError) {
@@ -61,9 +64,11 @@ extension RegistryStore {
         return Page(items: items, total: total)
     }
 
-    /// The account's primary user may make a number household or personal (owned by one of its users).
-    /// The carrier changes only through `switchProvider`, which keeps every activation.
+    /// The account's primary user may make a number household or personal (owned by one of its users)
+    /// and change how it rings. The carrier changes only through `switchProvider`, which keeps every
+    /// activation.
     public func updateNumber(_ number: String, kind: TelephoneNumber.Kind?, ownerUserID: String?,
+                             ringTimeout: Int? = nil, fork: Delivery.Fork? = nil, transfer: Delivery.Transfer? = nil,
                              acting: String?) throws(RegistryError) -> TelephoneNumber {
         var record = try self.number(number, acting: nil)
         try requirePrimary(acting, account: record.accountID, "change numbers")
@@ -75,9 +80,14 @@ extension RegistryStore {
         try checkOwner(kind: kind, owner: owner, account: record.accountID)
         record.kind = kind
         record.ownerUserID = owner
+        if let ringTimeout { record.delivery.ringTimeout = ringTimeout }
+        if let fork { record.delivery.fork = fork }
+        if let transfer { record.delivery.transfer = transfer }
+        try Validate.delivery(record.delivery)
         record.updatedAt = timestamp()
-        try sql("UPDATE numbers SET kind = ?, owner_user_id = ?, updated_at = ? WHERE number = ?",
-                [.text(kind.rawValue), .optional(owner), .text(record.updatedAt), .text(record.number)])
+        try sql("UPDATE numbers SET kind = ?, owner_user_id = ?, ring_timeout = ?, fork = ?, transfer = ?, updated_at = ? WHERE number = ?",
+                [.text(kind.rawValue), .optional(owner), .int(record.delivery.ringTimeout), .text(record.delivery.fork.rawValue),
+                 .text(record.delivery.transfer.rawValue), .text(record.updatedAt), .text(record.number)])
         touched.numbers.insert(record.number)
         return record
     }

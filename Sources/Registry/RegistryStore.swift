@@ -41,10 +41,12 @@ public final class RegistryStore {
                     grants: grants, createdAt: row.text(9), updatedAt: row.text(10))
     }
 
-    static let numberColumns = "number, account_id, kind, owner_user_id, provider_id, created_at, updated_at"
+    static let numberColumns = "number, account_id, kind, owner_user_id, provider_id, created_at, updated_at, ring_timeout, fork, transfer"
     static func number(_ row: Row) -> TelephoneNumber {
         TelephoneNumber(number: row.text(0), accountID: row.text(1), kind: TelephoneNumber.Kind(rawValue: row.text(2)) ?? .household,
                         ownerUserID: row.optionalText(3), providerID: row.optionalText(4),
+                        delivery: Delivery(ringTimeout: row.int(7), fork: Delivery.Fork(rawValue: row.text(8)) ?? .parallel,
+                                           transfer: Delivery.Transfer(rawValue: row.text(9)) ?? .redirect),
                         createdAt: row.text(5), updatedAt: row.text(6))
     }
 
@@ -152,6 +154,9 @@ public final class RegistryStore {
                 activations[activation.number, default: []].append(activation)
             }
             for (number, list) in activations { next.activationsByNumber[number] = list }
+            for availability in try database.rows("SELECT \(Self.availabilityColumns) FROM availability", [], Self.availability) {
+                next.availabilities[availability.userID] = Record(availability)
+            }
             for (provider, subscriber, number) in try database.rows("SELECT provider_id, subscriber_id, number FROM subscriber_ids", [],
                                                                     { ($0.text(0), $0.text(1), $0.text(2)) }) {
                 next.numberBySubscriber[SubscriberKey(providerID: provider, subscriberID: subscriber)] = number
@@ -220,6 +225,7 @@ public final class RegistryStore {
                 snapshot.numberBySubscriber[SubscriberKey(providerID: provider, subscriberID: subscriber)] = number
             }
         }
+        for id in touched.availabilities { snapshot.availabilities[id] = try fetchAvailability(id).map(Record.init) }
         snapshot.version += 1
     }
 

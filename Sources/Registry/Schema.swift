@@ -139,4 +139,23 @@ enum Schema {
     CREATE INDEX bindings_by_user ON bindings(user_id);
     CREATE INDEX bindings_by_expiry ON bindings(expires_at);
     """
+
+    /// What routing reads besides the registry proper: how each number rings, and each user's
+    /// availability. The availability definition (modes, profiles, rules, caller lists) is one JSON
+    /// document validated on write and replaced whole: it is read and written as a unit, never queried
+    /// piecewise, and a partial update could leave a profile naming a mode that no longer exists.
+    static let routing = """
+    ALTER TABLE numbers ADD COLUMN ring_timeout INTEGER NOT NULL DEFAULT 30 CHECK (ring_timeout BETWEEN 5 AND 300);
+    ALTER TABLE numbers ADD COLUMN fork TEXT NOT NULL DEFAULT 'parallel' CHECK (fork IN ('parallel', 'serial'));
+    ALTER TABLE numbers ADD COLUMN transfer TEXT NOT NULL DEFAULT 'redirect' CHECK (transfer IN ('redirect', 'proxy'));
+
+    CREATE TABLE availability (
+        user_id         TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        definition      TEXT NOT NULL,
+        active_profile  TEXT NOT NULL,
+        override_mode   TEXT,
+        override_until  INTEGER,
+        updated_at      TEXT NOT NULL
+    ) STRICT;
+    """
 }

@@ -26,6 +26,12 @@ enum Validate {
         return value
     }
 
+    static func delivery(_ delivery: Delivery) throws(RegistryError) {
+        guard Delivery.ringTimeoutRange.contains(delivery.ringTimeout) else {
+            throw .invalid("ring_timeout", "\(delivery.ringTimeout) is outside \(Delivery.ringTimeoutRange.lowerBound) to \(Delivery.ringTimeoutRange.upperBound) seconds")
+        }
+    }
+
     static func isAlphanumeric(_ byte: UInt8) -> Bool {
         (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
     }

@@ -1,0 +1,176 @@
+import Foundation
+import Registry
+import Synchronization
+
+/// A moment as a wall clock in some time zone shows it, to the minute.
+public struct LocalTime: Sendable, Equatable, CustomStringConvertible {
+    /// 1 = Monday … 7 = Sunday (ISO 8601).
+    public var weekday: Int
+    /// Minutes after local midnight.
+    public var minute: Int
+
+    public init(weekday: Int, minute: Int) {
+        self.weekday = weekday
+        self.minute = minute
+    }
+
+    static let zones = Mutex<[String: TimeZone]>([:])
+
+    /// `milliseconds` since the epoch in the IANA `zone` (UTC when unknown): the offset in force at
+    /// that instant, so windows follow daylight-saving changes.
+    public static func at(_ milliseconds: Int64, zone: String) -> LocalTime {
+        let timeZone = zones.withLock { cache -> TimeZone in
+            if let known = cache[zone] { return known }
+            let loaded = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
+            if cache.count < 1024 { cache[zone] = loaded }
+            return loaded
+        }
+        let seconds = milliseconds.floorDivided(by: 1000)
+        let offset = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds))))
+        let local = seconds + offset
+        let days = local.floorDivided(by: 86_400)
+        // 1970-01-01 was a Thursday (ISO weekday 4).
+        let weekday = Int((days + 3).modulo(7)) + 1
+        let minute = Int(local.modulo(86_400) / 60)
+        return LocalTime(weekday: weekday, minute: minute)
+    }
+
+    static let dayNames = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    public var description: String {
+        let hours = minute / 60, minutes = minute % 60
+        return "\(Self.dayNames[weekday - 1]) \(hours < 10 ? "0" : "")\(hours):\(minutes < 10 ? "0" : "")\(minutes)"
+    }
+}
+
+extension Int64 {
+    func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+    }
+    func modulo(_ divisor: Int64) -> Int64 {
+        let rest = self % divisor
+        return rest < 0 ? rest + divisor : rest
+    }
+}
+
+/// Who is calling, as availability lists name callers: an E.164 number and, for Tandem's own users,
+/// their user id.
+public struct CallerIdentity: Sendable, Equatable {
+    public var number: String?
+    public var userID: String?
+
+    public init(number: String? = nil, userID: String? = nil) {
+        self.number = number
+        self.userID = userID
+    }
+
+    func isListed(in entries: [String]) -> Bool {
+        entries.contains { $0 == number || $0 == userID }
+    }
+
+    public var description: String {
+        switch (number, userID) {
+        case (let number?, let user?): "\(number) (user \(user))"
+        case (let number?, nil): number
+        case (nil, let user?): "user \(user)"
+        case (nil, nil): "an anonymous caller"
+        }
+    }
+}
+
+/// Whether a user can be called now, as the user lets others see it.
+public enum ConnectabilityState: String, Sendable, CaseIterable {
+    case connectable
+    case notConnectable = "not_connectable"
+    /// The user shares their state only with authorised contacts, and the asker is not one.
+    case subjectToAuthorisation = "subject_to_authorisation"
+    case inTransfer = "in_transfer"
+    /// Not registered with Tandem, or hidden.
+    case unknown
+}
+
+/// Which mode applies, and why.
+public struct ModeChoice: Sendable {
+    public var mode: Availability.Mode
+    public var reasons: [String]
+}
+
+extension Availability {
+    /// The mode in force at `now` regardless of caller: an unexpired override, else the first rule of
+    /// the active profile whose weekly window contains the local time, else the profile's default.
+    public func scheduledMode(now: Int64, local: LocalTime) -> ModeChoice {
+        if let override, override.until.map({ $0 > now }) ?? true, let mode = mode(named: override.mode) {
+            let until = override.until.map { " until \(Timestamp.rfc3339(milliseconds: $0))" } ?? " until cleared"
+            return ModeChoice(mode: mode, reasons: ["override sets mode '\(mode.name)'\(until)"])
+        }
+        let profile = self.profile ?? profiles.first ?? Profile(name: "default")
+        for (index, rule) in profile.rules.enumerated() where rule.contains(local) {
+            if let mode = mode(named: rule.mode) {
+                return ModeChoice(mode: mode, reasons: [
+                    "profile '\(profile.name)' rule \(index + 1) (\(rule.summary)) holds at \(local): mode '\(mode.name)'",
+                ])
+            }
+        }
+        let fallback = mode(named: profile.defaultMode) ?? Mode(name: "available", state: .available)
+        return ModeChoice(mode: fallback, reasons: ["no rule of profile '\(profile.name)' holds at \(local): default mode '\(fallback.name)'"])
+    }
+
+    /// The mode that governs a call from `caller`: the scheduled mode when it applies to them (its
+    /// allow list names them or is empty, and its deny list does not), else the profile's default.
+    public func mode(for caller: CallerIdentity, now: Int64, local: LocalTime) -> ModeChoice {
+        var choice = scheduledMode(now: now, local: local)
+        let mode = choice.mode
+        let allowed = mode.allow.isEmpty || caller.isListed(in: mode.allow)
+        let denied = caller.isListed(in: mode.deny)
+        if allowed && !denied { return choice }
+        let profile = self.profile ?? profiles.first ?? Profile(name: "default")
+        let fallback = self.mode(named: profile.defaultMode) ?? Mode(name: "available", state: .available)
+        choice.reasons.append(denied ? "mode '\(mode.name)' excludes \(caller.description): default mode '\(fallback.name)'"
+                                     : "mode '\(mode.name)' applies only to its allow list: default mode '\(fallback.name)' for \(caller.description)")
+        choice.mode = fallback
+        return choice
+    }
+
+    /// Connectability as `asker` may see it (RFC-free, Tandem's own model): an unauthorised asker of a
+    /// user who shares only with authorised contacts learns nothing more than that.
+    public func connectability(for asker: CallerIdentity?, registered: Bool, now: Int64, local: LocalTime) -> (ConnectabilityState, [String]) {
+        let isSelf = asker?.userID == userID
+        if sharing == .authorised, !isSelf, asker.map({ !$0.isListed(in: authorised) }) ?? false {
+            return (.subjectToAuthorisation, ["the user shares their state only with authorised contacts"])
+        }
+        let choice = asker.map { mode(for: $0, now: now, local: local) } ?? scheduledMode(now: now, local: local)
+        var reasons = choice.reasons
+        let state: ConnectabilityState
+        switch choice.mode.state {
+        case .hidden: state = .unknown; reasons.append("mode '\(choice.mode.name)' is hidden")
+        case .transfer: state = .inTransfer; reasons.append("calls are transferred to \(choice.mode.target ?? "?")")
+        case .notAvailable: state = .notConnectable; reasons.append("mode '\(choice.mode.name)' is not available")
+        case .available:
+            state = registered ? .connectable : .unknown
+            reasons.append(registered ? "available with a live registration" : "available but no device is registered")
+        }
+        return (state, reasons)
+    }
+}
+
+extension Availability.Rule {
+    /// Whether the weekly window holds at `local`. A window ending at or before its start runs past
+    /// midnight: its days name the day it starts.
+    public func contains(_ local: LocalTime) -> Bool {
+        if start < end {
+            return days.contains(local.weekday) && local.minute >= start && local.minute < end
+        }
+        let previous = local.weekday == 1 ? 7 : local.weekday - 1
+        return (days.contains(local.weekday) && local.minute >= start) || (days.contains(previous) && local.minute < end)
+    }
+
+    var summary: String {
+        let names = LocalTime.dayNames
+        let list = days.sorted().map { names[$0 - 1] }.joined(separator: ",")
+        func time(_ minutes: Int) -> String {
+            let hours = minutes / 60, rest = minutes % 60
+            return (hours < 10 ? "0" : "") + "\(hours):" + (rest < 10 ? "0" : "") + "\(rest)"
+        }
+        return "\(list) \(time(start))–\(time(end)) → \(mode)"
+    }
+}
