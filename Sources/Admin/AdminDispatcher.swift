@@ -37,18 +37,21 @@ public final class AdminDispatcher: Sendable {
     let gatewayStatistics: @Sendable () -> [(String, Int)]
     let location: Location?
     let authFailures: AuthFailures?
+    let routing: RoutingAccess?
     let clock: @Sendable () -> Int64
 
     /// - Parameters:
     ///   - location, authFailures: the gateway's registered devices and bans (`location.*`,
     ///     `auth.*`); without them those methods answer that no gateway runs.
     public init(registry: Registry, version: String, location: Location? = nil, authFailures: AuthFailures? = nil,
+                routing: RoutingAccess? = nil,
                 statistics: @escaping @Sendable () -> [(String, Int)] = { [] },
                 clock: @escaping @Sendable () -> Int64 = Registry.systemClock) {
         self.registry = registry
         self.version = version
         self.location = location
         self.authFailures = authFailures
+        self.routing = routing
         self.clock = clock
         self.gatewayStatistics = statistics
         self.methods = Dictionary(uniqueKeysWithValues: AdminMethods.all.map { ($0.name, $0) })
@@ -129,7 +132,7 @@ public final class AdminDispatcher: Sendable {
         }
         let invocation = Invocation(registry: registry, version: version, statistics: { [self] in gatewayStatistics() + statistics.snapshot() },
                                     methods: AdminMethods.all, startedAt: startedAt,
-                                    session: session, location: location, authFailures: authFailures, clock: clock)
+                                    session: session, location: location, authFailures: authFailures, routing: routing, clock: clock)
         do {
             let arguments = try Arguments(params, declared: method.parameters)
             return .success(try method.run(arguments, invocation))

@@ -26,7 +26,13 @@ public struct Invocation: Sendable {
     public var session: AdminSession
     public var location: Location?
     public var authFailures: AuthFailures?
+    public var routing: RoutingAccess?
     public var clock: @Sendable () -> Int64
+
+    func requireRouting() throws(RPCError) -> RoutingAccess {
+        guard let routing else { throw RPCError(code: RPCError.internalErrorCode, message: "Internal error", data: ["reason": "no gateway runs in this process"]) }
+        return routing
+    }
 
     func requireLocation() throws(RPCError) -> Location {
         guard let location else { throw RPCError(code: RPCError.internalErrorCode, message: "Internal error", data: ["reason": "no gateway runs in this process"]) }

@@ -1,10 +1,12 @@
 import JSON
 import Registrar
 import Registry
+import SIP
 
 /// Every method of the admin socket, in the order the documentation lists them.
 public enum AdminMethods {
     public static let all: [AdminMethod] = system + accounts + users + numbers + providers + apps + activations + registry
+        + availability + routingMethods
 
     static let system: [AdminMethod] = [
         AdminMethod(name: "system.version", summary: "Tandem's version, the store's schema version and uptime.", parameters: [],
@@ -194,13 +196,20 @@ public enum AdminMethods {
                         .required("number", .string, "E.164, e.g. `+33612345678`."), .required("account", .string, "Owning account."),
                         .optional("kind", .string, "`household` (default; rings the account's available members) or `personal`."),
                         .optional("owner", .string, "User id owning a personal number."),
-                        .optional("provider", .string, "Primary provider: the carrier giving the number connectivity."), .acting,
+                        .optional("provider", .string, "Primary provider: the carrier giving the number connectivity."),
+                        .optional("ring_timeout", .integer, "Seconds its devices ring before voicemail or 480 (5–300, default 30)."),
+                        .optional("fork", .string, "`parallel` (default: every device at once) or `serial` (by q-value, each for ring_timeout)."),
+                        .optional("transfer", .string, "How a transfer mode sends calls on: `redirect` (302, default) or `proxy`."), .acting,
                     ], result: "the number",
                     example: ["number": "+33612345678", "account": "smith", "kind": "personal", "owner": "alice", "provider": "telco"]) { a, call throws(RPCError) in
             let kind = try a.choice("kind", as: TelephoneNumber.Kind.self) ?? .household
+            var delivery = Delivery()
+            if let timeout = try a.integer("ring_timeout") { delivery.ringTimeout = timeout }
+            if let fork = try a.choice("fork", as: Delivery.Fork.self) { delivery.fork = fork }
+            if let transfer = try a.choice("transfer", as: Delivery.Transfer.self) { delivery.transfer = transfer }
             return try call.write { s throws(RegistryError) in
                 try s.createNumber(a.text("number"), accountID: a.text("account"), kind: kind, ownerUserID: a.string("owner"),
-                                   providerID: a.string("provider"), acting: a.acting)
+                                   providerID: a.string("provider"), delivery: delivery, acting: a.acting)
             }.json
         },
         AdminMethod(name: "number.get", summary: "One number.", parameters: [.required("number", .string, "E.164 number."), .acting],
@@ -221,11 +230,18 @@ public enum AdminMethods {
         },
         AdminMethod(name: "number.update", summary: "Makes a number household or personal (primary user of the account or operator).",
                     parameters: [.required("number", .string, "E.164 number."), .optional("kind", .string, "`household` or `personal`."),
-                                 .optional("owner", .string, "Owner of a personal number."), .acting],
+                                 .optional("owner", .string, "Owner of a personal number."),
+                                 .optional("ring_timeout", .integer, "Seconds its devices ring (5–300)."),
+                                 .optional("fork", .string, "`parallel` or `serial`."),
+                                 .optional("transfer", .string, "`redirect` or `proxy`."), .acting],
                     result: "the number", example: ["number": "+33612345678", "kind": "household"]) { a, call throws(RPCError) in
             let kind = try a.choice("kind", as: TelephoneNumber.Kind.self)
+            let timeout = try a.integer("ring_timeout")
+            let fork = try a.choice("fork", as: Delivery.Fork.self)
+            let transfer = try a.choice("transfer", as: Delivery.Transfer.self)
             return try call.write { s throws(RegistryError) in
-                try s.updateNumber(a.text("number"), kind: kind, ownerUserID: a.string("owner"), acting: a.acting)
+                try s.updateNumber(a.text("number"), kind: kind, ownerUserID: a.string("owner"), ringTimeout: timeout, fork: fork,
+                                   transfer: transfer, acting: a.acting)
             }.json
         },
         AdminMethod(name: "number.delete", summary: "Deletes a number with no active app (operator only); its inactive activations and subscriber IDs go with it.",
@@ -495,6 +511,46 @@ public enum AdminMethods {
                 case .storage(let error): throw RPCError(error)
                 }
             }
+        },
+        AdminMethod(name: "location.add",
+                    summary: "Adds a device binding by hand (a static contact, as Kamailio's `ul.add`): the user's devices ring there until it expires; recorded as `registration.changed`.",
+                    parameters: [.required("user", .string, "User id the binding belongs to."),
+                                 .required("contact", .string, "The Contact SIP URI (an IP literal host)."),
+                                 .optional("aor", .string, "Address-of-record; default the user's SIP username."),
+                                 .optional("expires", .integer, "Seconds until it expires (default 3600, at most 31536000)."),
+                                 .optional("q", .integer, "Preference in thousandths, 0–1000 (default 1000).")],
+                    result: "`{aor, contact, expires}`",
+                    example: ["user": "alice", "contact": "sip:alice@192.0.2.10:5060", "expires": 3600]) { a, call throws(RPCError) in
+            let location = try call.requireLocation()
+            let userID = a.text("user")
+            guard let user = call.registry.snapshot.user(userID) else { throw RPCError(.notFound("user", "no user '\(userID)'")) }
+            let contact = a.text("contact")
+            guard let uri = SIPURI(parsing: contact), ["sip", "sips"].contains(uri.scheme.lowercased()) else {
+                throw RPCError.invalidParams("contact", "'\(contact)' is not a SIP URI")
+            }
+            let expires = try a.integer("expires") ?? 3600
+            guard (1...31_536_000).contains(expires) else { throw RPCError.invalidParams("expires", "must be 1 to 31536000 seconds") }
+            let q = try a.integer("q") ?? 1000
+            guard (0...1000).contains(q) else { throw RPCError.invalidParams("q", "must be 0 to 1000") }
+            let aor = a.string("aor") ?? user.sipUsername
+            let now = call.clock()
+            let transport = uri.transport == "tcp" ? "tcp" : "udp"
+            let binding = Binding(aor: aor, contact: contact, userID: userID, q: q, expiresAt: now + Int64(expires) * 1000,
+                                  callID: "admin-\(now)", cseq: 1, transport: transport, source: "\(uri.host):\(uri.port ?? 5060)",
+                                  local: "", registeredAt: now, updatedAt: now)
+            do throws(LocationError<RPCError>) {
+                try location.update(aor: aor) { (current: [Binding]) throws(RPCError) in
+                    let others = current.filter { $0.contact != contact }
+                    let replaced = others.count != current.count
+                    return (others + [binding], [BindingChange(replaced ? .replaced : .added, binding)], ())
+                }
+            } catch {
+                switch error {
+                case .refused(let error): throw error
+                case .storage(let error): throw RPCError(error)
+                }
+            }
+            return ["aor": .string(aor), "contact": .string(contact), "expires": JSONValue(expires)]
         },
         AdminMethod(name: "auth.bans", summary: "Source addresses refused for repeated failed authentications (`auth.max_failures`).",
                     parameters: [],

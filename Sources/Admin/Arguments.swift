@@ -6,6 +6,7 @@ public struct Parameter: Sendable {
     public enum Kind: String, Sendable {
         case string, integer, boolean
         case strings = "array of strings"
+        case object
     }
     public var name: String
     public var kind: Kind
@@ -48,6 +49,7 @@ public struct Arguments: Sendable {
             let fits: Bool = switch (parameter.kind, value) {
             case (.string, .string), (.integer, .integer), (.boolean, .bool): true
             case (.strings, .array(let items)): items.allSatisfy { $0.stringValue != nil }
+            case (.object, .object): true
             default: false
             }
             guard fits else { throw RPCError.invalidParams(parameter.name, "must be \(article(parameter.kind)), not \(value.typeName)") }
@@ -83,6 +85,18 @@ public struct Arguments: Sendable {
         return values[name]?.arrayValue?.compactMap(\.stringValue)
     }
 
+    public func object(_ name: String) -> JSONValue? {
+        check(name)
+        guard let value = values[name], value != .null else { return nil }
+        return value
+    }
+
+    /// Whether the call named the parameter, even as null (`mode: null` clears an override).
+    public func isPresent(_ name: String) -> Bool {
+        check(name)
+        return values[name] != nil
+    }
+
     public func choice<T: RawRepresentable & CaseIterable>(_ name: String, as type: T.Type) throws(RPCError) -> T? where T.RawValue == String {
         guard let text = string(name) else { return nil }
         do { return try parseChoice(name, text, as: type) } catch { throw RPCError(error) }
@@ -95,5 +109,6 @@ private func article(_ kind: Parameter.Kind) -> String {
     case .integer: "an integer"
     case .boolean: "true or false"
     case .strings: "an array of strings"
+    case .object: "an object"
     }
 }

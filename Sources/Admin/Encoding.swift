@@ -22,7 +22,8 @@ extension User {
 extension TelephoneNumber {
     var json: JSONValue {
         ["number": .string(number), "account": .string(accountID), "kind": .string(kind.rawValue), "owner": JSONValue(ownerUserID),
-         "provider": JSONValue(providerID), "created_at": .string(createdAt), "updated_at": .string(updatedAt)]
+         "provider": JSONValue(providerID), "ring_timeout": JSONValue(delivery.ringTimeout), "fork": .string(delivery.fork.rawValue),
+         "transfer": .string(delivery.transfer.rawValue), "created_at": .string(createdAt), "updated_at": .string(updatedAt)]
     }
 }
 

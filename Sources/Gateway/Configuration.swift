@@ -1,3 +1,4 @@
+import Routing
 import Crypto
 import Foundation
 import Registrar
@@ -45,6 +46,11 @@ public struct Configuration: Sendable, Equatable {
     public var defaultRoute: [SIPURI] = []
     public var fork = ForkMode.parallel
     public var serialTimeout = 20.0
+    public var dialplanDirectory: String? = "Dialplans"
+    public var userDialplan: String? = "users"
+    public var providerDialplan: String? = "inbound"
+    public var peerDialplan: String? = nil
+    public var maxTransfers = 3
     // [storage]
     public var storagePath = "var/tandem.db"
     // [admin]
@@ -193,6 +199,31 @@ public struct Configuration: Sendable, Equatable {
             config, value throws(KeyError) in
             config.serialTimeout = Double(try integer(value, in: 1...3_600))
         },
+        Key(name: "routing.dialplans", defaultText: "Dialplans",
+            summary: "Folder of `*.dialplan` files (docs/dialplans.md), read at start, on SIGHUP and on `dialplan.reload`; empty loads none.") {
+            config, value throws(KeyError) in
+            config.dialplanDirectory = value.isEmpty ? nil : value
+        },
+        Key(name: "routing.user_dialplan", defaultText: "users",
+            summary: "Dialplan for numbers dialled by Tandem's own users; empty keeps them as dialled.") {
+            config, value throws(KeyError) in
+            config.userDialplan = try dialplanName(value)
+        },
+        Key(name: "routing.provider_dialplan", defaultText: "inbound",
+            summary: "Dialplan for calls from providers' trusted sources (carriers delivering calls, apps); empty keeps them as dialled.") {
+            config, value throws(KeyError) in
+            config.providerDialplan = try dialplanName(value)
+        },
+        Key(name: "routing.peer_dialplan", defaultText: "(empty)",
+            summary: "Dialplan for calls from `auth.trusted_sources` peers; empty keeps them as dialled.") {
+            config, value throws(KeyError) in
+            config.peerDialplan = try dialplanName(value)
+        },
+        Key(name: "routing.max_transfers", defaultText: "3",
+            summary: "Most transfers (proxied transfer modes) one call follows before it is refused 482.") {
+            config, value throws(KeyError) in
+            config.maxTransfers = try integer(value, in: 0...10)
+        },
         Key(name: "storage.path", defaultText: "var/tandem.db",
             summary: "The SQLite database file, relative to the working directory; its folder is created if missing.") {
             config, value throws(KeyError) in
@@ -336,6 +367,14 @@ public struct Configuration: Sendable, Equatable {
 
     /// Sections that exist so a file may name them, even before they hold keys.
     public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "security", "storage", "routing", "log"]
+
+    static func dialplanName(_ value: String) throws(KeyError) -> String? {
+        guard !value.isEmpty else { return nil }
+        guard value.utf8.allSatisfy({ DialplanSet.isWordByte($0) }) else {
+            throw KeyError(reason: "'\(value)' is not a dialplan name (the file name without .dialplan: letters, digits, '_', '-')")
+        }
+        return value
+    }
 
     static func integer(_ value: String, in range: ClosedRange<Int>) throws(KeyError) -> Int {
         guard let number = Int(value), range.contains(number) else {

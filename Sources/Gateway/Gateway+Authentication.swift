@@ -132,7 +132,8 @@ extension Gateway {
             failed(request, inbound, registrar: registrar, username: username, why: "user without account", settings)
             return nil
         }
-        if account.status == .suspended {
+        // A suspended account's calls are refused by routing, which lets emergency calls through.
+        if account.status == .suspended && registrar {
             statistics.suspendedRefused.increment()
             respond(to: request, inbound, status: 403, reason: "Account suspended", settings)
             return nil

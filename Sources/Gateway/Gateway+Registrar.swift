@@ -192,43 +192,7 @@ extension Gateway {
         perform(effects, settings)
     }
 
-    // MARK: Requests to registered users (interim routing)
-
-    /// Where a request for one of Tandem's users goes: `nil` when the Request-URI names no user or
-    /// number of the registry (the default route applies); otherwise the contacts, or an answer.
-    enum LocalDestination {
-        case contacts([Binding])
-        case refused(Int, String)
-    }
-
-    func localDestination(_ request: SIPMessage, _ settings: Settings, _ snapshot: RegistrySnapshot) -> LocalDestination? {
-        guard let uri = request.requestURI, let target = uri.user, isOurs(uri, settings) || uri.host.caseInsensitiveEquals(settings.realm) else {
-            return nil
-        }
-        var users: [Record<User>] = []
-        let accountID: String
-        if let user = snapshot.user(sipUsername: target) {
-            users = [user]
-            accountID = user.accountID
-        } else if let number = Self.e164(target), let entry = snapshot.number(number) {
-            accountID = entry.accountID
-            if entry.kind == .personal, let owner = entry.ownerUserID, let user = snapshot.user(owner) {
-                users = [user]
-            } else {
-                // A household number rings every member (the routing engine will apply availability).
-                users = snapshot.users(inAccount: entry.accountID)
-            }
-        } else {
-            return nil
-        }
-        if snapshot.account(accountID)?.status == .suspended { return .refused(403, "Account suspended") }
-        let now = clock()
-        let bindings = users.filter { $0.status == .active }.flatMap { location.bindings(userID: $0.id) }
-            .filter { $0.expiresAt > now }
-            .sorted { $0.q > $1.q }
-        guard !bindings.isEmpty else { return .refused(480, "Temporarily Unavailable") }
-        return .contacts(bindings)
-    }
+    // MARK: Requests to registered users
 
     /// A fork target for one binding: the contact as Request-URI, sent along its Path when it has one
     /// (RFC 3327); over TCP, on the connection the REGISTER came on while it is open (RFC 5626 flows);

@@ -60,8 +60,13 @@ extension Gateway {
             }
             return
         }
+        // A request an app hands back along a chain's signed Route comes back unchanged by design:
+        // it is recognised by its token below, not taken for a loop.
+        let chainParameter = request.firstRouteURI.flatMap { top in
+            isOurs(top, settings) ? top.parameters.first { $0.name == ChainToken.parameter }?.value : nil
+        }
         let loopHash = self.loopHash(request, proxyRequire: required)
-        if isLooping(request, loopHash, settings) {
+        if chainParameter == nil, isLooping(request, loopHash, settings) {
             statistics.loopsDetected.increment()
             respond(to: request, inbound, status: 482, reason: "Loop Detected", settings)
             return
@@ -99,7 +104,20 @@ extension Gateway {
         // Out of dialog, the caller must be trusted or prove who they are (RFC 3261 §22.3); in-dialog
         // requests follow the route set the authenticated initial request established.
         var caller: Caller?
-        if isInitial {
+        var chain: ChainReturn?
+        if isInitial, let token = chainParameter {
+            let trusted = trustedCaller(inbound.source.host, settings, snapshot)
+            let number = request.requestURI?.user ?? ""
+            guard let verified = verifyChainReturn(token, number: number, caller: trusted, now: clock()) else {
+                statistics.chainForged.increment()
+                logger.notice("chain return route refused", [("from", "\(inbound.source)"), ("number", number)])
+                respond(to: request, inbound, status: 403, reason: "Invalid chain return route", settings)
+                return
+            }
+            statistics.chainReturns.increment()
+            caller = trusted
+            chain = verified
+        } else if isInitial {
             if let trusted = trustedCaller(inbound.source.host, settings, snapshot) {
                 statistics.trustedRequests.increment()
                 caller = trusted
@@ -116,44 +134,19 @@ extension Gateway {
                 plan.rewritten = true
             }
         }
-        let target: [ForwardTarget]
-        var fork = settings.fork
+        let target: ForwardTarget
         if let next = request.firstRouteURI {
-            target = [ForwardTarget(nextHop: next)]
+            target = ForwardTarget(nextHop: next)
         } else if !isInitial {
             // In-dialog without a Route set: the remote target is the Request-URI itself (§12.2.1.1).
             guard let uri = request.requestURI else { return }
-            target = [ForwardTarget(nextHop: uri)]
-        } else if let local = localDestination(request, settings, snapshot) {
-            switch local {
-            case .refused(let status, let reason):
-                if status == 403 { statistics.suspendedRefused.increment() } else { statistics.unavailableUser.increment() }
-                respond(to: request, inbound, status: status, reason: reason, settings)
-                return
-            case .contacts(let bindings):
-                // Every device of the called user(s) rings at once (parallel fork, RFC 3261 §16.6).
-                statistics.toRegisteredUser.increment()
-                target = bindings.compactMap(forwardTarget)
-                fork = .parallel
-            }
-        } else if settings.defaultRoute.isEmpty {
-            statistics.notFound.increment()
-            respond(to: request, inbound, status: 404, reason: "No Route To Destination", settings)
-            return
+            target = ForwardTarget(nextHop: uri)
         } else {
-            if case .user(let user, _) = caller, !user.grants.contains(Service.outbound) {
-                statistics.forbiddenRefused.increment()
-                respond(to: request, inbound, status: 403, reason: "Outbound calls not allowed for this user", settings)
-                return
-            }
-            target = settings.defaultRoute.map { ForwardTarget(nextHop: $0) }
-        }
-        guard !target.isEmpty else {
-            statistics.unavailableUser.increment()
-            respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
+            // A new request for a number or user: the routing decision (docs/routing.md).
+            route(request, inbound, via: via, key: key, plan: plan, caller: caller, chain: chain, settings, snapshot)
             return
         }
-        forward(request, inbound, via: via, key: key, targets: target, fork: fork, plan: plan,
+        forward(request, inbound, via: via, key: key, stages: [Stage(targets: [target])], plan: plan,
                 recordRoute: isInitial && ["INVITE", "SUBSCRIBE", "REFER"].contains(method), settings)
     }
 
@@ -255,7 +248,7 @@ extension Gateway {
         let effects = proxyState.withLock { state -> [ProxyEffect] in
             guard var forward = state.contexts[context], !forward.cancelled, !forward.finalSent else { return [] }
             forward.cancelled = true
-            forward.pendingTargets.removeAll()
+            forward.stages.removeAll()
             var effects: [ProxyEffect] = []
             for index in forward.branches.indices where forward.branches[index].finalStatus == nil {
                 effects.append(.cancelBranch(context: context, branch: index))
@@ -268,8 +261,9 @@ extension Gateway {
 
     // MARK: Forwarding (§16.6)
 
-    private func forward(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, targets: [ForwardTarget],
-                         fork: ForkMode, plan: ForwardPlan, recordRoute: Bool, _ settings: Settings) {
+    func forward(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, stages: [Stage],
+                 plan: ForwardPlan, recordRoute: Bool, _ settings: Settings) {
+        guard let first = stages.first, !first.targets.isEmpty else { return }
         let method = request.method ?? ""
         let isInvite = method == "INVITE"
         // `via` was read after the gateway stamped received/rport on it.
@@ -277,7 +271,7 @@ extension Gateway {
         var plan = plan
         plan.maxForwards = request.decrementMaxForwards()
         // Several branches each start from a copy; a single branch edits the received message itself.
-        let single = targets.count == 1
+        let single = stages.count == 1 && first.targets.count == 1
         var base: [UInt8] = []
         if !single {
             guard let bytes = try? request.serialized() else {
@@ -307,17 +301,10 @@ extension Gateway {
             state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: id)
             var context = ForwardContext(
                 serverKey: key, isInvite: isInvite, upstream: upstream, base: base, original: inbound,
-                recordRoute: recordRoute, inboundLocal: inbound.local, pendingTargets: [], fork: fork,
-                serialTimeout: settings.serialTimeout)
-            switch fork {
-            case _ where single:
-                break
-            case .parallel:
-                effects += targets.map { .startBranch(context: id, target: $0) }
-            case .serial:
-                effects.append(.startBranch(context: id, target: targets[0]))
-                context.pendingTargets = Array(targets.dropFirst())
-            }
+                recordRoute: recordRoute, inboundLocal: inbound.local, stages: Array(stages.dropFirst()))
+            context.current = CurrentStage(advance: first.advance, timeoutStatus: first.timeoutStatus, chainToken: first.chainToken)
+            if !single { effects += first.targets.map { .startBranch(context: id, target: $0) } }
+            if let timeout = first.timeout { effects.append(.schedule(timeout, .stageTimeout(context: id, stage: 0), newTimerID())) }
             state.contexts[id] = context
             return .created(id, effects)
         }
@@ -337,7 +324,7 @@ extension Gateway {
         }
         statistics.transactionsCreated.increment()
         perform(effects, settings)
-        if single { startBranch(contextID, targets[0], settings, message: request, plan: plan) }
+        if single { startBranch(contextID, first.targets[0], settings, message: request, plan: plan) }
     }
 
     /// Builds and sends one branch: a fresh copy of the request with the target's Request-URI, the
@@ -384,7 +371,7 @@ extension Gateway {
             topLines.append("Record-Route: " + recordRouteValue(snapshot.inboundLocal, settings))
         }
         var edited: [UInt8]?
-        if let plan, !plan.rewritten, target.requestURI == nil, target.routes.isEmpty {
+        if let plan, !plan.rewritten, target.requestURI == nil, target.routes.isEmpty, target.headers.isEmpty {
             edited = editedRequest(request, original: plan.original, poppedRoutes: plan.poppedRoutes,
                                    maxForwards: plan.maxForwards, topLines: topLines)
         }
@@ -394,6 +381,10 @@ extension Gateway {
         } else {
             do {
                 if let uri = target.requestURI { try request.setRequestURI(uri) }
+                for header in target.headers {
+                    request.removeHeaders(header.name)
+                }
+                for header in target.headers { try request.addHeader(header.name, header.value) }
                 for route in target.routes.reversed() { try request.pushRoute(route) }
                 if snapshot.recordRoute {
                     try request.pushRecordRoute(recordRouteValue(snapshot.inboundLocal, settings))
@@ -420,9 +411,6 @@ extension Gateway {
                 let id = newTimerID()
                 context.branches[index].timerC = id
                 effects.append(.schedule(settings.timers.timerC, .timerC(context: contextID, branch: index, generation: 0), id))
-            }
-            if context.fork == .serial && !context.pendingTargets.isEmpty {
-                effects.append(.schedule(context.serialTimeout, .serialTimeout(context: contextID, branch: index), newTimerID()))
             }
             state.contexts[contextID] = context
             return effects

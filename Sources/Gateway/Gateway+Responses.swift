@@ -148,7 +148,7 @@ extension Gateway {
             let first = !context.answered
             if context.branches[index].finalStatus == nil { context.branches[index].finalStatus = status }
             context.answered = true
-            context.pendingTargets.removeAll()
+            context.stages.removeAll()
             state.contexts[contextID] = context
             // Every 2xx goes upstream (§16.7 step 5); the first ends the server transaction, later ones
             // are forwarded statelessly.
@@ -172,7 +172,7 @@ extension Gateway {
         if status >= 600 && !context.sawGlobalFailure {
             // §16.7 step 5: a 6xx ends the fork: cancel the others, start no new branch.
             context.sawGlobalFailure = true
-            context.pendingTargets.removeAll()
+            context.stages.removeAll()
             for other in context.branches.indices where context.branches[other].finalStatus == nil {
                 effects.append(.cancelBranch(context: contextID, branch: other))
             }
@@ -182,14 +182,17 @@ extension Gateway {
         return effects
     }
 
-    /// After a branch ends: try the next serial target, or answer upstream once every branch is final.
+    /// After a branch ends: start the next stage when this one ended in a way that allows it, or
+    /// answer upstream once every branch is final.
     func branchFinished(_ contextID: UInt64, _ state: inout ProxyState) -> [ProxyEffect] {
         guard var context = state.contexts[contextID] else { return [] }
-        if !context.answered && !context.cancelled && !context.sawGlobalFailure && !context.pendingTargets.isEmpty
+        if !context.answered && !context.cancelled && !context.sawGlobalFailure && !context.stages.isEmpty
             && context.activeBranches == 0 {
-            let next = context.pendingTargets.removeFirst()
-            state.contexts[contextID] = context
-            return [.startBranch(context: contextID, target: next)]
+            let statuses = context.finals[context.current.firstFinal...].map(\.status)
+            let handedBack = context.current.chainToken.map(returnedChains.contains) ?? false
+            if let best = ResponseSelection.best(statuses), context.current.advance.allows(statuses[best]), !handedBack {
+                return startNextStage(contextID, &state)
+            }
         }
         guard context.activeBranches == 0 else { return [] }
         if context.finalSent || context.answered {
@@ -206,6 +209,22 @@ extension Gateway {
             bytes = composeFinal(context, chosen: best, status: &status) ?? bytes
         }
         return sendUpstream(contextID, status: status, bytes: bytes, &state)
+    }
+
+    /// Starts the next stage's branches (and its timer).
+    func startNextStage(_ contextID: UInt64, _ state: inout ProxyState) -> [ProxyEffect] {
+        guard var context = state.contexts[contextID], !context.stages.isEmpty else { return [] }
+        let stage = context.stages.removeFirst()
+        let index = context.current.index + 1
+        context.current = CurrentStage(index: index, firstBranch: context.branches.count, firstFinal: context.finals.count,
+                                       advance: stage.advance, timeoutStatus: stage.timeoutStatus, chainToken: stage.chainToken)
+        state.contexts[contextID] = context
+        statistics.stagesStarted.increment()
+        var effects: [ProxyEffect] = stage.targets.map { .startBranch(context: contextID, target: $0) }
+        if let timeout = stage.timeout {
+            effects.append(.schedule(timeout, .stageTimeout(context: contextID, stage: index), newTimerID()))
+        }
+        return effects
     }
 
     /// Builds the final response Tandem sends when no downstream response can go as received: a local
@@ -241,6 +260,7 @@ extension Gateway {
         let reason: String
         switch status {
         case 408: reason = "Request Timeout"
+        case 480: reason = "No Answer"
         case 487: reason = "Request Terminated"
         case 503: (status, reason) = (500, "Server Internal Error")
         default: reason = "Server Internal Error"
@@ -291,21 +311,23 @@ extension Gateway {
                 // §16.8: with a provisional response, CANCEL the branch; without one, treat it as 408.
                 if branch.provisional { return [.cancelBranch(context: contextID, branch: index)] }
                 return branchResponse(contextID, index, status: 408, bytes: [], &state)
-            case .serialTimeout(let contextID, let index):
-                guard let context = state.contexts[contextID], index < context.branches.count,
-                      context.branches[index].finalStatus == nil else { return [] }
-                var effects: [ProxyEffect] = [.cancelBranch(context: contextID, branch: index)]
-                if !context.branches[index].provisional {
-                    effects += branchResponse(contextID, index, status: 408, bytes: [], &state)
-                } else if var updated = state.contexts[contextID], !updated.pendingTargets.isEmpty {
-                    // The ringing branch is being cancelled; the next target starts now, not after its 487.
-                    let next = updated.pendingTargets.removeFirst()
-                    updated.branches[index].finalStatus = 487
-                    updated.branches[index].superseded = true
-                    updated.finals.append((487, []))
-                    state.contexts[contextID] = updated
-                    effects.append(.startBranch(context: contextID, target: next))
+            case .stageTimeout(let contextID, let stage):
+                guard var context = state.contexts[contextID], context.current.index == stage, !context.answered,
+                      !context.cancelled, !context.finalSent else { return [] }
+                statistics.stageTimeouts.increment()
+                // The stage's branches are cancelled and count as ended now, so the next stage starts
+                // at once instead of after their 487s (which are absorbed when they come).
+                var effects: [ProxyEffect] = []
+                for index in context.current.firstBranch..<context.branches.count where context.branches[index].finalStatus == nil {
+                    let status = context.branches[index].provisional ? context.current.timeoutStatus : 408
+                    context.branches[index].finalStatus = status
+                    context.branches[index].superseded = true
+                    context.finals.append((status, []))
+                    if let timerC = context.branches[index].timerC { effects.append(.cancelTimers([timerC])) }
+                    effects.append(.cancelBranch(context: contextID, branch: index))
                 }
+                state.contexts[contextID] = context
+                effects += context.stages.isEmpty ? branchFinished(contextID, &state) : startNextStage(contextID, &state)
                 return effects
             }
         }

@@ -34,6 +34,11 @@ public final class Gateway: Sendable {
         public var registrar: RegistrarPolicy
         /// Lowercased User-Agent fragments whose requests are dropped.
         public var blockedUserAgents: [String]
+        public var dialplanDirectory: String?
+        public var userDialplan: String?
+        public var providerDialplan: String?
+        public var peerDialplan: String?
+        public var maxTransfers: Int
 
         public init(_ configuration: Configuration) {
             listen = configuration.listen
@@ -53,6 +58,11 @@ public final class Gateway: Sendable {
             banPolicy = configuration.banPolicy
             registrar = configuration.registrar
             blockedUserAgents = configuration.blockedUserAgents
+            dialplanDirectory = configuration.dialplanDirectory
+            userDialplan = configuration.userDialplan
+            providerDialplan = configuration.providerDialplan
+            peerDialplan = configuration.peerDialplan
+            maxTransfers = configuration.maxTransfers
         }
     }
 
@@ -87,12 +97,18 @@ public final class Gateway: Sendable {
     let clock: @Sendable () -> Int64
     /// Trusted source blocks for the snapshot version they were built from.
     let trustCache = Mutex<TrustedSources?>(nil)
+    /// The dialplans in force (`dialplan.reload`, SIGHUP).
+    public let dialplans: DialplanLibrary
+    /// Signs the return routes of app chains; derived from `auth.secret` so that nodes sharing it
+    /// accept each other's.
+    let chainKey: [UInt8]
+    let returnedChains = ReturnedChains()
 
     /// - Parameters:
     ///   - nonceSecret: the key nonces are signed with (`auth.secret`); random when `nil`.
     ///   - clock: wall-clock milliseconds; tests derive it from their manual timers.
     public init(settings: Settings, transport: any Transport, timers: any TimerService, logger: Logger,
-                registry: Registry, location: Location, nonceSecret: String? = nil,
+                registry: Registry, location: Location, dialplans: DialplanLibrary = DialplanLibrary(), nonceSecret: String? = nil,
                 clock: @escaping @Sendable () -> Int64 = Registry.systemClock,
                 statistics: GatewayStatistics = GatewayStatistics(), secret: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.settings = Mutex(settings)
@@ -105,7 +121,10 @@ public final class Gateway: Sendable {
         self.location = location
         self.clock = clock
         authFailures = AuthFailures(policy: settings.banPolicy)
-        nonces = NonceIssuer(secret: nonceSecret.map { Array($0.utf8) } ?? secureRandomBytes(32))
+        let key = nonceSecret.map { Array($0.utf8) } ?? secureRandomBytes(32)
+        nonces = NonceIssuer(secret: key)
+        chainKey = HMAC.sha256(key: key, message: Array("tandem chain return routes".utf8))
+        self.dialplans = dialplans
     }
 
     public var currentSettings: Settings { settings.withLock { $0 } }

@@ -54,6 +54,20 @@ public final class GatewayStatistics: Sendable {
     public let toRegisteredUser = Counter()
     public let unavailableUser = Counter()
     public let bindingsExpired = Counter()
+    // Routing
+    public let routeAccepted = Counter()
+    public let routeVoicemail = Counter()
+    public let routeRedirected = Counter()
+    public let routeTransferred = Counter()
+    public let routeRejected = Counter()
+    public let routeChained = Counter()
+    public let routeOutbound = Counter()
+    public let chainReturns = Counter()
+    public let chainForged = Counter()
+    public let stagesStarted = Counter()
+    public let stageTimeouts = Counter()
+    public let dialplanReloads = Counter()
+    public let dialplanReloadsRejected = Counter()
 
     public init() {}
 
@@ -77,6 +91,19 @@ public final class GatewayStatistics: Sendable {
             ("to_registered_user", toRegisteredUser),
             ("user_unavailable", unavailableUser),
             ("bindings_expired", bindingsExpired),
+            ("route_accepted", routeAccepted),
+            ("route_voicemail", routeVoicemail),
+            ("route_redirected", routeRedirected),
+            ("route_transferred", routeTransferred),
+            ("route_rejected", routeRejected),
+            ("route_chained", routeChained),
+            ("route_outbound", routeOutbound),
+            ("chain_returns", chainReturns),
+            ("chain_forged", chainForged),
+            ("stages_started", stagesStarted),
+            ("stage_timeouts", stageTimeouts),
+            ("dialplan_reloads", dialplanReloads),
+            ("dialplan_reloads_rejected", dialplanReloadsRejected),
             ("responses_received", responsesReceived),
             ("malformed_answered", malformedAnswered),
             ("malformed_dropped", malformedDropped),

@@ -20,13 +20,73 @@ public struct ForwardTarget: Sendable, Equatable {
     public var routes: [String]
     /// Where to send instead of resolving `nextHop`: a registered contact's flow (RFC 3581, RFC 5626).
     public var destination: Destination?
+    /// Headers this branch carries in place of any the request had (P-Served-User, Diversion).
+    public var headers: [HeaderLine]
 
-    public init(nextHop: SIPURI, requestURI: String? = nil, routes: [String] = [], destination: Destination? = nil) {
+    public init(nextHop: SIPURI, requestURI: String? = nil, routes: [String] = [], destination: Destination? = nil,
+                headers: [HeaderLine] = []) {
         self.nextHop = nextHop
         self.requestURI = requestURI
         self.routes = routes
         self.destination = destination
+        self.headers = headers
     }
+}
+
+public struct HeaderLine: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A group of targets tried together (RFC 3261 §16.6 allows any order of parallel and sequential
+/// searches): the devices of the callee, then voicemail; an app of a chain, then the next one.
+public struct Stage: Sendable, Equatable {
+    /// Which ending of a stage lets the next one start.
+    public enum Advance: Sendable, Equatable {
+        /// Any final answer below 600 that is not a 2xx: busy, unavailable, no answer (voicemail,
+        /// serial forking).
+        case unanswered
+        /// Only a failure of the hop itself, 408 or 5xx: an app's 4xx or 6xx is its verdict on the call.
+        case failed
+
+        func allows(_ status: Int) -> Bool {
+            switch self {
+            case .unanswered: status >= 300 && status < 600
+            case .failed: status == 408 || (500...599).contains(status)
+            }
+        }
+    }
+
+    public var targets: [ForwardTarget]
+    /// Seconds before the stage's ringing branches are cancelled and the next stage starts.
+    public var timeout: Double?
+    public var advance: Advance
+    /// The final status of a ringing branch given up on at the timeout.
+    public var timeoutStatus: Int
+    /// The return-route token of a chain step: once the app hands the call back, its failures are
+    /// relayed answers and do not advance.
+    public var chainToken: String?
+
+    public init(targets: [ForwardTarget], timeout: Double? = nil, advance: Advance = .unanswered, timeoutStatus: Int = 487) {
+        self.targets = targets
+        self.timeout = timeout
+        self.advance = advance
+        self.timeoutStatus = timeoutStatus
+    }
+}
+
+/// Where the stage in progress starts among the context's branches and final answers.
+struct CurrentStage {
+    var index = 0
+    var firstBranch = 0
+    var firstFinal = 0
+    var advance = Stage.Advance.unanswered
+    var timeoutStatus = 487
+    var chainToken: String?
 }
 
 /// What was done to a received request before it is forwarded, so the forwarded bytes can be built by
@@ -57,7 +117,7 @@ enum TimerEvent: Sendable {
     case server(ServerKey, TransactionTimer)
     case client(ClientKey, TransactionTimer)
     case timerC(context: UInt64, branch: Int, generation: Int)
-    case serialTimeout(context: UInt64, branch: Int)
+    case stageTimeout(context: UInt64, stage: Int)
 }
 
 struct ServerRecord {
@@ -107,9 +167,9 @@ struct ForwardContext {
     var recordRoute: Bool
     var inboundLocal: ListenPoint
     var branches: [Branch] = []
-    var pendingTargets: [ForwardTarget]
-    var fork: ForkMode
-    var serialTimeout: Double
+    /// Stages still to come, after the current one.
+    var stages: [Stage]
+    var current = CurrentStage()
     /// Final non-2xx responses collected so far, Via already popped.
     var finals: [(status: Int, bytes: [UInt8])] = []
     var finalSent = false

@@ -2,6 +2,7 @@ import Admin
 import Gateway
 import JSON
 import Registry
+import Routing
 import SIPTransaction
 import SIPTransport
 import Synchronization
@@ -50,7 +51,9 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         gateway.startMaintenance()
         let gateway = self.gateway!
         dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
-                                     authFailures: gateway.authFailures, statistics: { gateway.statistics.snapshot() }, clock: clock)
+                                     authFailures: gateway.authFailures, routing: RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
+                                                                                    reload: { gateway.reloadDialplans() }), statistics: { gateway.statistics.snapshot() },
+                                     clock: clock)
     }
 
     public func admin(_ method: String, _ params: JSONValue) throws -> JSONValue {
@@ -207,3 +210,4 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
 
 // The state is behind a Mutex; the gateway reference is set once in init and only read after.
 extension InMemoryNetwork: @unchecked Sendable {}
+

@@ -179,13 +179,34 @@ public struct DialplanError: Error, Sendable, Equatable, CustomStringConvertible
     public var line: Int
     public var reason: String
 
+    public init(file: String, line: Int, reason: String) {
+        self.file = file
+        self.line = line
+        self.reason = reason
+    }
+
     public var description: String { line > 0 ? "\(file):\(line): \(reason)" : "\(file): \(reason)" }
 }
 
 /// Every problem of a set of dialplan files.
 public struct DialplanProblems: Error, Sendable, CustomStringConvertible {
     public var errors: [DialplanError]
+    public init(errors: [DialplanError]) { self.errors = errors }
     public var description: String { errors.map(\.description).joined(separator: "; ") }
+}
+
+/// Why a reload left the previous dialplans in force.
+public enum DialplanReloadError: Error, Sendable, CustomStringConvertible {
+    /// Reloads are at most one a second.
+    case tooSoon(retryAfter: Int64)
+    case invalid(DialplanProblems)
+
+    public var description: String {
+        switch self {
+        case .tooSoon(let wait): "a reload ran less than a second ago; retry in \(wait) ms"
+        case .invalid(let problems): "dialplans not reloaded, the previous ones stay in force: \(problems)"
+        }
+    }
 }
 
 /// Every loaded dialplan, by name.
@@ -222,7 +243,7 @@ public struct DialplanSet: Sendable {
         return errors.isEmpty ? .success(set) : .failure(DialplanProblems(errors: errors))
     }
 
-    static func isWordByte(_ byte: UInt8) -> Bool {
+    public static func isWordByte(_ byte: UInt8) -> Bool {
         (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 95 || byte == 45
     }
 

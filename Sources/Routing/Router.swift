@@ -99,9 +99,17 @@ struct Run<Directory: RoutingDirectory> {
     /// callers allowed to call out.
     mutating func exit(_ number: String, emergency: Bool) -> Outcome {
         switch facts.origin {
-        case .provider(let id), .chainReturn(let id, _):
-            note("number", "\(number) is not a number of this registry (call from provider '\(id)')")
+        case .chainReturn(let id, _):
+            note("number", "\(number) is not a number of this registry (handed back by provider '\(id)')")
             return .reject(status: 404, reason: "Unknown number")
+        case .provider(let id):
+            // A carrier delivers calls to Tandem's numbers; an app provider may also place calls out
+            // (a conference bridge dialling a participant).
+            if directory.provider(id)?.kind == .carrier {
+                note("number", "\(number) is not a number of this registry (call from carrier '\(id)')")
+                return .reject(status: 404, reason: "Unknown number")
+            }
+            note("caller", "provider '\(id)' places a call out")
         case .user(let id):
             if !emergency, let user = directory.user(id), !user.grants.contains(Service.outbound) {
                 note("caller", "user '\(id)' lacks the 'outbound' grant")
@@ -123,7 +131,7 @@ struct Run<Directory: RoutingDirectory> {
             return .outbound(number: number, via: .defaultRoute)
         }
         note("exit", "\(number) is not ours and no route leads out")
-        return .reject(status: 404, reason: "No route to destination")
+        return .reject(status: 404, reason: "No Route To Destination")
     }
 
     /// A Request-URI naming a SIP username rather than a number: that user's devices.

@@ -6,6 +6,7 @@ import Admin
 import Foundation
 import Gateway
 import Registry
+import Routing
 import SIPTransaction
 import SIPTransport
 
@@ -139,13 +140,30 @@ enum Server {
             transport.stop()
             exit(1)
         }
+        // Dialplans: a file with an error stops the start, naming file and line (a reload keeps the old ones).
+        var plans = DialplanSet()
+        if let folder = configuration.dialplanDirectory {
+            switch DialplanLibrary.read(directory: folder) {
+            case .success(let loaded):
+                plans = loaded
+                logger.info("dialplans loaded", [("folder", folder), ("dialplans", loaded.names.joined(separator: ",")),
+                                                 ("rules", String(loaded.ruleCount))])
+            case .failure(let problems):
+                for problem in problems.errors { logger.error("dialplan error", [("at", problem.description)]) }
+                transport.stop()
+                exit(1)
+            }
+        }
         let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"),
-                              registry: registry, location: location, nonceSecret: configuration.authSecret)
+                              registry: registry, location: location, dialplans: DialplanLibrary(plans),
+                              nonceSecret: configuration.authSecret)
         transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
         gateway.startMaintenance()
 
+        let routing = RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
+                                    reload: { gateway.reloadDialplans() })
         let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
-                                         authFailures: gateway.authFailures, statistics: {
+                                         authFailures: gateway.authFailures, routing: routing, statistics: {
             transport.statistics.snapshot() + gateway.statistics.snapshot() + [("registered_bindings", location.count)]
         })
         var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
@@ -202,6 +220,7 @@ enum Server {
                 var next = Gateway.Settings(fresh)
                 next.listen = transport.listenPoints
                 gateway.update(next)
+                gateway.reloadDialplans()
                 var restartNeeded: [String] = []
                 if fresh.listen != configuration.listen { restartNeeded.append("sip.listen") }
                 if fresh.storagePath != configuration.storagePath { restartNeeded.append("storage.path") }

@@ -3,6 +3,7 @@ import JSON
 @testable import Admin
 import Registrar
 @testable import Registry
+import Routing
 
 /// A dispatcher over a fresh registry file, and a way to call it as a client would.
 final class AdminFixture {
@@ -18,8 +19,11 @@ final class AdminFixture {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-admin-\(UUID().uuidString).db").path
         registry = try Registry(database: try Database(path: path), realm: "tandem.test")
         location = try Location(registry: registry, now: Self.now)
+        let plans = try DialplanSet.compile([("users.dialplan", "10 exact 112 - class=emergency\n20 regex ^0([1-9][0-9]{8})$ +33\\1 class=national\n")]).get()
+        let routing = RoutingAccess(dialplans: { plans }, policy: { RoutingPolicy(userDialplan: "users", providerDialplan: "users", hasDefaultRoute: false) },
+                                    reload: { .success(plans) })
         dispatcher = AdminDispatcher(registry: registry, version: "test", location: location, authFailures: authFailures,
-                                     statistics: { [("udp.received", 7)] }, clock: { AdminFixture.now })
+                                     routing: routing, statistics: { [("udp.received", 7)] }, clock: { AdminFixture.now })
     }
 
     deinit {

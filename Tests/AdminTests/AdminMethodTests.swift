@@ -96,6 +96,48 @@ import Registrar
         #expect(ok("location.remove", ["aor": "alice", "contact": "sip:alice@192.0.2.10:5060"])["removed"] == 1)
         #expect(admin.call("location.remove", ["aor": "alice"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
         #expect(ok("location.list")["total"] == 0)
+
+        // Routing: a static binding, availability, the decision explained, dialplans.
+        #expect(ok("location.add", ["user": "alice", "contact": "sip:alice@192.0.2.20:5060", "expires": 600])["aor"] == "alice")
+        #expect(admin.call("location.add", ["user": "alice", "contact": "mailto:alice"])["error"]?["data"]?["field"] == "contact")
+        #expect(ok("location.list", ["aor": "alice"])["total"] == 1)
+        let defined = ok("availability.define", ["user": "alice", "definition": [
+            "modes": [["name": "meeting", "state": "not_available", "deny": ["+33699999999"]]],
+            "profiles": [["name": "work", "rules": [["days": ["mon-fri"], "from": "09:00", "to": "17:30", "mode": "meeting"]]]],
+            "sharing": "authorised", "authorised": ["bob"],
+        ]])
+        #expect(defined["active_profile"] == "work")
+        #expect(admin.call("availability.define", ["user": "alice", "definition": ["modes": [["name": "x", "state": "asleep"]]]])["error"]?["data"]?["field"]
+                == "modes[0].state")
+        #expect(admin.call("availability.define", ["user": "alice", "definition": ["profiles": [["name": "p", "rules": [["days": ["mon"], "from": "25:00", "to": "26:00", "mode": "available"]]]]]])["error"]?["data"]?["field"]
+                == "profiles[0].rules[0].from")
+        #expect(ok("availability.get", ["user": "alice"])["modes"]?.arrayValue?.count == 1)
+        // The fixture's moment is a Saturday: the weekday meeting rule does not hold, the override does.
+        #expect(ok("availability.state", ["user": "alice"])["state"] == "connectable")
+        #expect(ok("availability.state", ["user": "alice", "at": "2026-11-23T10:00:00Z"])["state"] == "not_connectable")
+        #expect(ok("availability.set", ["user": "alice", "mode": "meeting", "until": "2036-11-21T10:00:00Z"])["override"]?["mode"] == "meeting")
+        #expect(admin.call("availability.set", ["user": "alice", "mode": "beach"])["error"]?["data"]?["field"] == "mode")
+        #expect(admin.call("availability.set", ["user": "alice", "mode": "meeting", "until": "yesterday"])["error"]?["data"]?["field"] == "until")
+        #expect(ok("availability.state", ["user": "alice"])["state"] == "not_connectable")
+        #expect(ok("availability.state", ["user": "alice", "asker": "bob"])["state"] == "not_connectable")
+        #expect(ok("availability.state", ["user": "alice", "asker": "+33677777777"])["state"] == "subject_to_authorisation")
+        #expect(ok("availability.state", ["user": "alice", "asker": "+33677777777"])["reasons"] == [])
+        #expect(ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco"])["outcome"]?["status"] == 480)
+        #expect(ok("availability.set", ["user": "alice", "mode": .null])["override"] == .null)
+        let explained = ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco", "from": "+33677777777"])
+        #expect(explained["outcome"]?["kind"] == "accept")
+        #expect(explained["outcome"]?["users"] == ["alice"])
+        #expect(explained["normalized"] == "+33612345678")
+        #expect((explained["steps"]?.arrayValue?.count ?? 0) > 3)
+        #expect(admin.call("route.explain", ["to": "1", "source": "user"])["error"]?["data"]?["field"] == "user")
+        #expect(admin.call("route.explain", ["to": "1", "at": "noon"])["error"]?["data"]?["field"] == "at")
+        let translated = ok("dialplan.translate", ["number": "0612345678", "dialplan": "users"])
+        #expect(translated["output"] == "+33612345678")
+        #expect(translated["rule"]?["line"] == 2)
+        #expect(translated["class"] == "national")
+        #expect(admin.call("dialplan.translate", ["number": "1", "dialplan": "nope"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        #expect(ok("dialplan.reload")["dialplans"] == [["name": "users", "rules": 2]])
+        #expect(ok("location.remove", ["aor": "alice"])["removed"] == 1)
         _ = admin.authFailures.recordFailure(source: "192.0.2.66", username: "alice", now: now)
         #expect(admin.authFailures.recordFailure(source: "192.0.2.66", username: "alice", now: now + 1) != nil)
         #expect(ok("auth.bans")["bans"]?.arrayValue?.first?["source"] == "192.0.2.66")

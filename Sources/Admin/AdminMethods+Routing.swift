@@ -1,0 +1,271 @@
+import JSON
+import Registry
+import Routing
+
+/// What the admin socket needs of the running gateway's routing: the dialplans in force, the
+/// policy from the configuration, and a way to reload.
+public struct RoutingAccess: Sendable {
+    public var dialplans: @Sendable () -> DialplanSet
+    public var policy: @Sendable () -> RoutingPolicy
+    /// Reloads the dialplan folder: the plans now in force, or why the old ones stay.
+    public var reload: @Sendable () -> Result<DialplanSet, DialplanReloadError>
+
+    public init(dialplans: @escaping @Sendable () -> DialplanSet, policy: @escaping @Sendable () -> RoutingPolicy,
+                reload: @escaping @Sendable () -> Result<DialplanSet, DialplanReloadError>) {
+        self.dialplans = dialplans
+        self.policy = policy
+        self.reload = reload
+    }
+}
+
+extension Availability {
+    var json: JSONValue {
+        var object = AvailabilityDefinition.json(self).objectValue ?? [:]
+        object["user"] = .string(userID)
+        object["active_profile"] = .string(activeProfile)
+        object["override"] = override.map { ["mode": .string($0.mode), "until": $0.until.map { .string(Timestamp.rfc3339(milliseconds: $0)) } ?? .null] } ?? .null
+        object["updated_at"] = updatedAt.isEmpty ? .null : .string(updatedAt)
+        return .object(object)
+    }
+}
+
+extension Outcome {
+    var json: JSONValue {
+        switch self {
+        case .accept(let delivering):
+            return ["kind": .string(kind), "number": JSONValue(delivering.number), "users": JSONValue(delivering.users),
+                    "fork": .string(delivering.fork.rawValue), "ring_timeout": JSONValue(delivering.ringTimeout),
+                    "voicemail": delivering.voicemail.map(\.json) ?? .null]
+        case .redirect(let target):
+            return ["kind": "transfer", "style": "redirect", "target": .string(target), "status": 302]
+        case .transfer(let target, let then):
+            return ["kind": "transfer", "style": "proxy", "target": .string(target), "then": then.json]
+        case .reject(let status, let reason):
+            return ["kind": "reject", "status": JSONValue(status), "reason": .string(reason)]
+        case .chain(let hops, let then):
+            return ["kind": "chain", "hops": .array(hops.map(\.json)), "then": then.json]
+        case .outbound(let number, let exit):
+            switch exit {
+            case .trunk(let id, let hops): return ["kind": "outbound", "number": .string(number), "trunk": .string(id), "hops": JSONValue(hops)]
+            case .defaultRoute: return ["kind": "outbound", "number": .string(number), "route": "default_route"]
+            }
+        }
+    }
+}
+
+extension AppHop {
+    var json: JSONValue {
+        ["app": .string(appID), "kind": .string(kind), "provider": .string(providerID), "subscriber_id": .string(subscriberID),
+         "uri": .string(uri), "on_failure": .string(onFailure.rawValue), "step": JSONValue(step)]
+    }
+}
+
+extension AdminMethods {
+    /// `at` as milliseconds: an RFC 3339 time, or now.
+    static func moment(_ a: Arguments, _ call: Invocation) throws(RPCError) -> Int64 {
+        guard let text = a.string("at") else { return call.clock() }
+        guard let value = RFC3339.milliseconds(text) else {
+            throw RPCError.invalidParams("at", "'\(text)' is not an RFC 3339 time (2026-11-23T09:00:00Z)")
+        }
+        return value
+    }
+
+    static let availability: [AdminMethod] = [
+        AdminMethod(name: "availability.get", summary: "A user's availability: modes, profiles and their weekly rules, override, caller lists.",
+                    parameters: [.required("user", .string, "User id."), .acting],
+                    result: "`{user, modes, profiles, active_profile, override, urgent, blocked, sharing, authorised, updated_at}`",
+                    example: ["user": "alice"]) { a, call throws(RPCError) in
+            try call.read { s throws(RegistryError) in try s.availability(userID: a.text("user"), acting: a.acting) }.json
+        },
+        AdminMethod(name: "availability.define",
+                    summary: "Replaces a user's whole availability definition (the user, their primary, or the operator); records `availability.changed`.",
+                    parameters: [.required("user", .string, "User id."),
+                                 .required("definition", .object, "`{modes: [{name, state, target?, notify?, allow?, deny?}], profiles: [{name, default_mode?, rules: [{days, from, to, mode}]}], urgent?, blocked?, sharing?, authorised?}` — docs/routing.md."),
+                                 .optional("active_profile", .string, "The profile in force; default: the current one, else the first."), .acting],
+                    result: "the availability",
+                    example: ["user": "alice", "definition": [
+                        "modes": [["name": "meeting", "state": "not_available", "deny": ["+33699999999"]]],
+                        "profiles": [["name": "work", "default_mode": "available",
+                                      "rules": [["days": ["mon-fri"], "from": "10:00", "to": "11:00", "mode": "meeting"]]]],
+                    ]]) { a, call throws(RPCError) in
+            try call.write { s throws(RegistryError) in
+                try s.defineAvailability(userID: a.text("user"), definition: a.object("definition") ?? .null,
+                                         activeProfile: a.string("active_profile"), acting: a.acting)
+            }.json
+        },
+        AdminMethod(name: "availability.set",
+                    summary: "Sets or clears the override mode (optionally until a time) and/or switches the active profile; records `availability.changed`.",
+                    parameters: [.required("user", .string, "User id."),
+                                 .optional("mode", .string, "Mode to force; `null` clears the override."),
+                                 .optional("until", .string, "RFC 3339 time the override ends; absent: until cleared."),
+                                 .optional("profile", .string, "Profile to make active."), .acting],
+                    result: "the availability", example: ["user": "alice", "mode": "meeting", "until": "2026-11-23T11:00:00Z"]) { a, call throws(RPCError) in
+            let mode: String?? = a.isPresent("mode") ? .some(a.string("mode")) : .none
+            var until: Int64?
+            if let text = a.string("until") {
+                guard let value = RFC3339.milliseconds(text) else {
+                    throw RPCError.invalidParams("until", "'\(text)' is not an RFC 3339 time (2026-11-23T11:00:00Z)")
+                }
+                until = value
+            }
+            guard mode != nil || a.string("profile") != nil else {
+                throw RPCError.invalidParams("mode", "give a mode (or null to clear it), a profile, or both")
+            }
+            return try call.write { s throws(RegistryError) in
+                try s.setAvailability(userID: a.text("user"), mode: mode, until: until, profile: a.string("profile"), acting: a.acting)
+            }.json
+        },
+        AdminMethod(name: "availability.state",
+                    summary: "A user's connectability as an asker may see it: connectable, not_connectable, subject_to_authorisation, in_transfer or unknown.",
+                    parameters: [.required("user", .string, "User id."),
+                                 .optional("asker", .string, "Who asks: an E.164 number or a user id; absent: the operator, who sees everything."),
+                                 .optional("at", .string, "RFC 3339 time to evaluate at; default now.")],
+                    result: "`{user, state, reasons}`", example: ["user": "alice", "asker": "+33699999999"]) { a, call throws(RPCError) in
+            let now = try moment(a, call)
+            let snapshot = call.registry.snapshot
+            let userID = a.text("user")
+            guard let user = snapshot.user(userID) else { throw RPCError(.notFound("user", "no user '\(userID)'")) }
+            let availability = snapshot.availability(of: userID)?.value ?? .standard(userID: userID)
+            let asker = a.string("asker").map { $0.hasPrefix("+") ? CallerIdentity(number: $0) : CallerIdentity(userID: $0) }
+            let registered = call.location?.bindings(userID: userID).contains { $0.expiresAt > now } ?? false
+            let zone = snapshot.account(user.accountID)?.timeZone ?? "UTC"
+            let (state, reasons) = availability.connectability(for: asker, registered: registered, now: now, local: LocalTime.at(now, zone: zone))
+            // An unauthorised asker learns the state and nothing of why.
+            let shown = state == .subjectToAuthorisation ? [] : reasons
+            return ["user": .string(userID), "state": .string(state.rawValue), "reasons": JSONValue(shown)]
+        },
+    ]
+
+    static let routingMethods: [AdminMethod] = [
+        AdminMethod(name: "route.explain",
+                    summary: "The routing decision for a call, with every step and reason, without placing it.",
+                    parameters: [.required("to", .string, "The number or user dialled (Request-URI user part)."),
+                                 .optional("from", .string, "The caller's E.164 number."),
+                                 .optional("source", .string, "`user` (with `user`), `provider` (with `provider`), `peer` (default), or `chain` (with `provider` and `step`)."),
+                                 .optional("user", .string, "The calling user, for source=user."),
+                                 .optional("provider", .string, "The provider, for source=provider or chain."),
+                                 .optional("step", .integer, "The chain step an app hands back after, for source=chain."),
+                                 .optional("priority", .string, "The Priority header (`urgent`, `emergency`)."),
+                                 .optional("at", .string, "RFC 3339 time; default now.")],
+                    result: "`{outcome, normalized, class, steps: [{stage, detail}]}`",
+                    example: ["to": "0612345678", "source": "user", "user": "alice"]) { a, call throws(RPCError) in
+            let routing = try call.requireRouting()
+            let origin: Origin
+            switch a.string("source") ?? "peer" {
+            case "user":
+                guard let user = a.string("user") else { throw RPCError.invalidParams("user", "required with source=user") }
+                origin = .user(user)
+            case "provider":
+                guard let provider = a.string("provider") else { throw RPCError.invalidParams("provider", "required with source=provider") }
+                origin = .provider(provider)
+            case "chain":
+                guard let provider = a.string("provider") else { throw RPCError.invalidParams("provider", "required with source=chain") }
+                guard let step = try a.integer("step") else { throw RPCError.invalidParams("step", "required with source=chain") }
+                origin = .chainReturn(provider: provider, step: step)
+            case "peer":
+                origin = .peer
+            case let other:
+                throw RPCError.invalidParams("source", "'\(other)' is not user, provider, peer or chain")
+            }
+            let now = try moment(a, call)
+            let facts = CallFacts(origin: origin, callerNumber: a.string("from"), dialled: a.text("to"), priority: a.string("priority")?.lowercased())
+            let directory = RegistryDirectory(snapshot: call.registry.snapshot, location: call.location, now: now)
+            let decision = Router.decide(facts, dialplans: routing.dialplans(), directory: directory, policy: routing.policy(), now: now)
+            return ["outcome": decision.outcome.json, "normalized": .string(decision.normalized),
+                    "class": JSONValue(decision.numberClass?.rawValue),
+                    "steps": .array(decision.steps.map { ["stage": .string($0.stage), "detail": .string($0.detail)] })]
+        },
+        AdminMethod(name: "dialplan.translate", summary: "What a dialplan makes of a number, and which rule matched.",
+                    parameters: [.required("number", .string, "The number as dialled."),
+                                 .optional("dialplan", .string, "Dialplan name; default `routing.user_dialplan`.")],
+                    result: "`{dialplan, input, output, rule: {file, line, priority, match, pattern, replacement}|null, class, route, deny}`",
+                    example: ["number": "0612345678", "dialplan": "users"]) { a, call throws(RPCError) in
+            let routing = try call.requireRouting()
+            let plans = routing.dialplans()
+            guard let name = a.string("dialplan") ?? routing.policy().userDialplan else {
+                throw RPCError.invalidParams("dialplan", "required: routing.user_dialplan is empty")
+            }
+            guard let plan = plans[name] else {
+                throw RPCError(.notFound("dialplan", "no dialplan '\(name)' (loaded: \(plans.names.joined(separator: ", ")))"))
+            }
+            let translation = plan.translate(a.text("number"))
+            let rule: JSONValue = translation.rule.map { rule in
+                ["file": .string(rule.file), "line": JSONValue(rule.line), "priority": JSONValue(rule.priority), "match": .string(rule.matchKind),
+                 "pattern": .string(rule.pattern), "replacement": JSONValue(rule.replacement)]
+            } ?? .null
+            return ["dialplan": .string(name), "input": .string(translation.input), "output": .string(translation.output), "rule": rule,
+                    "class": JSONValue(translation.numberClass?.rawValue), "route": JSONValue(translation.trunk.map { "trunk:\($0)" }),
+                    "deny": JSONValue(translation.deny)]
+        },
+        AdminMethod(name: "dialplan.reload",
+                    summary: "Re-reads `routing.dialplans`; on any error the plans in force stay and every problem is listed with file and line. At most one reload a second.",
+                    parameters: [], result: "`{dialplans: [{name, rules}]}`", example: [:]) { _, call throws(RPCError) in
+            let routing = try call.requireRouting()
+            switch routing.reload() {
+            case .success(let plans):
+                return ["dialplans": .array(plans.names.map { ["name": .string($0), "rules": JSONValue(plans[$0]!.rules.count)] })]
+            case .failure(.tooSoon(let wait)):
+                throw RPCError(code: RPCError.busyCode, message: "Busy",
+                               data: ["reason": .string(DialplanReloadError.tooSoon(retryAfter: wait).description), "retry_after_ms": .integer(wait)])
+            case .failure(.invalid(let problems)):
+                throw RPCError(code: RPCError.invalidParamsCode, message: "Invalid params", data: [
+                    "field": "dialplans", "reason": "the dialplans in force stay; fix these and reload",
+                    "errors": .array(problems.errors.map { ["file": .string($0.file), "line": JSONValue($0.line), "reason": .string($0.reason)] }),
+                ])
+            }
+        },
+    ]
+}
+
+/// RFC 3339 times as the admin socket accepts them: `2026-11-23T09:00:00Z`, optional fraction,
+/// `Z` or a numeric offset.
+enum RFC3339 {
+    static func milliseconds(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20 else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[range] {
+                guard (48...57).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let year = number(0..<4), bytes[4] == 45, let month = number(5..<7), bytes[7] == 45, let day = number(8..<10),
+              bytes[10] == 84 || bytes[10] == 116, let hour = number(11..<13), bytes[13] == 58, let minute = number(14..<16),
+              bytes[16] == 58, let second = number(17..<19), (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60,
+              second < 61 else { return nil }
+        var index = 19
+        var fraction = 0
+        if bytes[index] == 46 {
+            index += 1
+            var digits = 0
+            while index < bytes.count, (48...57).contains(bytes[index]) {
+                if digits < 3 { fraction = fraction * 10 + Int(bytes[index] - 48) }
+                digits += 1
+                index += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<3 where digits < 3 { fraction *= 10 }
+        }
+        guard index < bytes.count else { return nil }
+        var offset = 0
+        if bytes[index] == 90 || bytes[index] == 122 {
+            guard index + 1 == bytes.count else { return nil }
+        } else {
+            guard bytes[index] == 43 || bytes[index] == 45, index + 6 == bytes.count, bytes[index + 3] == 58,
+                  let hours = number(index + 1..<index + 3), let minutes = number(index + 4..<index + 6) else { return nil }
+            offset = (hours * 60 + minutes) * 60 * (bytes[index] == 43 ? 1 : -1)
+        }
+        // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
+        return seconds * 1000 + Int64(fraction)
+    }
+}

@@ -1,0 +1,296 @@
+import Crypto
+import Registry
+import Routing
+import SIP
+import SIPTransport
+import Synchronization
+
+/// Carrying out the routing decision (docs/routing.md): `Routing.Router` decides, the gateway turns
+/// the outcome into answers and forwarding stages.
+extension Gateway {
+    /// Which dialplan applies to which origin, from the settings.
+    public func routingPolicy(_ settings: Settings) -> RoutingPolicy {
+        RoutingPolicy(userDialplan: settings.userDialplan, providerDialplan: settings.providerDialplan,
+                      peerDialplan: settings.peerDialplan, hasDefaultRoute: !settings.defaultRoute.isEmpty,
+                      maxTransfers: settings.maxTransfers)
+    }
+
+    /// The facts of an initial request, the decision, and what it leads to.
+    func route(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, plan: ForwardPlan, caller: Caller?,
+               chain: ChainReturn?, _ settings: Settings, _ snapshot: RegistrySnapshot) {
+        let origin: Origin
+        switch (caller, chain) {
+        case (_, let chain?): origin = .chainReturn(provider: chain.providerID, step: chain.step)
+        case (.user(let user, _)?, nil): origin = .user(user.id)
+        case (.provider(let id)?, nil): origin = .provider(id)
+        case (.trustedPeer?, nil), (nil, nil): origin = .peer
+        }
+        let callerNumber = request.header("P-Asserted-Identity").flatMap { NameAddress(parsing: $0)?.uri?.user }
+            ?? request.from?.uri?.user
+        let facts = CallFacts(origin: origin, callerNumber: callerNumber.flatMap(Self.e164), dialled: request.requestURI?.user ?? "",
+                              priority: request.header("Priority")?.trimmingCharacters(in: .whitespaces).lowercased())
+        let now = clock()
+        let decision = Router.decide(facts, dialplans: dialplans.current, directory: RegistryDirectory(snapshot: snapshot, location: location, now: now),
+                                     policy: routingPolicy(settings), now: now)
+        if logger.isEnabled(.debug) {
+            logger.debug("routing decision", [("call_id", request.callID ?? ""), ("outcome", decision.outcome.kind)]
+                         + decision.steps.map { ($0.stage, $0.detail) })
+        }
+        let isInvite = request.method == "INVITE"
+        var plan = plan
+        var edits = BranchEdits()
+        if decision.normalized != facts.dialled, let uri = request.requestURI {
+            edits.requestURI = numberURI(decision.normalized, host: uri.host, port: uri.port)
+        }
+        var outcome = decision.outcome
+        while true {
+            switch outcome {
+            case .reject(let status, let reason):
+                statistics.routeRejected.increment()
+                respond(to: request, inbound, status: status, reason: reason, settings)
+                return
+            case .redirect(let target):
+                statistics.routeRedirected.increment()
+                let contact = numberURI(target, host: settings.domain ?? advertised(inbound.local, settings).description, port: nil)
+                respond(to: request, inbound, status: 302, reason: "Moved Temporarily", settings) { response in
+                    try response.addHeader("Contact", "<\(contact)>")
+                }
+                return
+            case .transfer(let target, let then):
+                // RFC 5806: the diverting number, so the target (and its voicemail) knows why it rings.
+                statistics.routeTransferred.increment()
+                let host = settings.domain ?? advertised(inbound.local, settings).description
+                edits.headers.append(HeaderLine("Diversion", "<\(numberURI(decision.normalized, host: host, port: nil))>;reason=unconditional"))
+                edits.requestURI = numberURI(target, host: request.requestURI?.host ?? host, port: request.requestURI?.port)
+                outcome = then
+                continue
+            case .chain(let hops, let then):
+                guard isInvite else {
+                    outcome = then
+                    continue
+                }
+                statistics.routeChained.increment()
+                let stages = chainStages(hops, then: then, number: decision.normalized, request: request, inbound: inbound, edits: edits, settings)
+                guard !stages.isEmpty else {
+                    respond(to: request, inbound, status: 500, reason: "App hop unusable", settings)
+                    return
+                }
+                plan.rewritten = true
+                forward(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: true, settings)
+                return
+            case .accept, .outbound:
+                let stages = deliveryStages(outcome, number: decision.normalized, isInvite: isInvite, request: request, inbound: inbound,
+                                            edits: edits, settings)
+                guard !stages.isEmpty, !stages[0].targets.isEmpty else {
+                    statistics.unavailableUser.increment()
+                    respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
+                    return
+                }
+                if edits.requestURI != nil || !edits.headers.isEmpty { plan.rewritten = true }
+                forward(request, inbound, via: via, key: key, stages: stages, plan: plan,
+                        recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), settings)
+                return
+            }
+        }
+    }
+
+    /// Edits every branch of a routed request shares.
+    struct BranchEdits {
+        var requestURI: String?
+        var headers: [HeaderLine] = []
+    }
+
+    /// `sip:+33612345678@host;user=phone` (RFC 3966 numbers in SIP URIs), or `sip:name@host`.
+    func numberURI(_ number: String, host: String, port: Int?) -> String {
+        let hostPart = host.contains(":") && !host.hasPrefix("[") && port != nil ? "[\(host)]" : host
+        let address = port.map { "\(hostPart):\($0)" } ?? hostPart
+        return number.hasPrefix("+") ? "sip:\(number)@\(address);user=phone" : "sip:\(number)@\(address)"
+    }
+
+    /// The stages of an accepted call or a call leaving Tandem.
+    func deliveryStages(_ outcome: Outcome, number: String, isInvite: Bool, request: SIPMessage, inbound: InboundMessage,
+                        edits: BranchEdits, _ settings: Settings) -> [Stage] {
+        switch outcome {
+        case .accept(let delivering):
+            let now = clock()
+            var bindings: [Binding] = []
+            for user in delivering.users {
+                bindings += location.bindings(userID: user).filter { $0.expiresAt > now }.sorted { $0.q > $1.q }
+            }
+            if delivering.fork == .serial { bindings.sort { $0.q > $1.q } }
+            let targets: [ForwardTarget] = bindings.compactMap { binding in
+                guard var target = forwardTarget(binding) else { return nil }
+                target.headers = edits.headers
+                return target
+            }
+            let ring = isInvite ? Double(delivering.ringTimeout) : nil
+            var stages: [Stage]
+            if !delivering.users.isEmpty { statistics.toRegisteredUser.increment() }
+            switch delivering.fork {
+            case .parallel:
+                stages = targets.isEmpty ? [] : [Stage(targets: targets, timeout: ring, advance: .unanswered, timeoutStatus: 480)]
+            case .serial:
+                stages = targets.map { Stage(targets: [$0], timeout: ring, advance: .unanswered, timeoutStatus: 480) }
+            }
+            if isInvite, let voicemail = delivering.voicemail, let target = appTarget(voicemail, number: number, returnRoute: nil, edits: edits,
+                                                                                      inbound: inbound, settings) {
+                stages.append(Stage(targets: [target], advance: .failed))
+                if stages.count == 1 { statistics.routeVoicemail.increment() } else { statistics.routeAccepted.increment() }
+            } else if !stages.isEmpty {
+                statistics.routeAccepted.increment()
+            }
+            return stages
+        case .outbound(let number, let exit):
+            statistics.routeOutbound.increment()
+            switch exit {
+            case .defaultRoute:
+                let rewrite = edits.requestURI
+                let targets = settings.defaultRoute.map { ForwardTarget(nextHop: $0, requestURI: rewrite, headers: edits.headers) }
+                switch settings.fork {
+                case .parallel:
+                    return [Stage(targets: targets)]
+                case .serial:
+                    return targets.enumerated().map { index, target in
+                        Stage(targets: [target], timeout: index < targets.count - 1 ? settings.serialTimeout : nil)
+                    }
+                }
+            case .trunk(_, let hops):
+                // A trunk's hops are alternatives: the next is tried only when one fails (408, 5xx).
+                return hops.compactMap { SIPURI(parsing: $0) }.map { hop in
+                    Stage(targets: [ForwardTarget(nextHop: hop, requestURI: numberURI(number, host: hop.host, port: hop.port),
+                                                  headers: edits.headers)], advance: .failed)
+                }
+            }
+        default:
+            return []
+        }
+    }
+
+    /// The chain: each app in turn, with a signed Route back to Tandem; an app whose `on_failure` is
+    /// `skip` lets the next hop start when it fails, and after the last one the callee's stages.
+    func chainStages(_ hops: [AppHop], then: Outcome, number: String, request: SIPMessage, inbound: InboundMessage,
+                     edits: BranchEdits, _ settings: Settings) -> [Stage] {
+        var stages: [Stage] = []
+        for hop in hops {
+            let token = chainToken(number: number, providerID: hop.providerID, step: hop.step,
+                                   expires: clock() / 1000 + Int64(ChainToken.lifetime), nonce: Hex.encode(secureRandomBytes(4)))
+            let returnRoute = chainRoute(token, inbound.local, settings)
+            guard let target = appTarget(hop, number: number, returnRoute: returnRoute, edits: edits, inbound: inbound, settings) else {
+                if hop.onFailure == .fail { return stages }
+                continue
+            }
+            var stage = Stage(targets: [target], advance: .failed)
+            stage.chainToken = token
+            stages.append(stage)
+            if hop.onFailure == .fail { return stages }
+        }
+        return stages + deliveryStages(then, number: number, isInvite: true, request: request, inbound: inbound, edits: edits, settings)
+    }
+
+    /// A branch to an app: the number as Request-URI, the subscriber as this provider knows them in
+    /// P-Served-User (RFC 5502), and the Route back to Tandem for chain steps.
+    func appTarget(_ hop: AppHop, number: String, returnRoute: String?, edits: BranchEdits, inbound: InboundMessage,
+                   _ settings: Settings) -> ForwardTarget? {
+        guard let uri = SIPURI(parsing: hop.uri) else {
+            logger.warning("app hop is not a SIP URI", [("app", hop.appID), ("uri", hop.uri)])
+            return nil
+        }
+        let domain = settings.domain ?? advertised(inbound.local, settings).description
+        let served: String
+        if hop.subscriberID.contains("@") {
+            served = "sip:\(hop.subscriberID)"
+        } else {
+            served = numberURI(hop.subscriberID, host: domain, port: nil)
+        }
+        var headers = edits.headers
+        headers.append(HeaderLine("P-Served-User", "<\(served)>;sescase=term;regstate=reg"))
+        return ForwardTarget(nextHop: uri, requestURI: numberURI(number, host: domain, port: nil),
+                             routes: returnRoute.map { [$0] } ?? [], headers: headers)
+    }
+
+    // MARK: The signed return route
+
+    func chainRoute(_ token: String, _ local: ListenPoint, _ settings: Settings) -> String {
+        let address = advertised(local, settings)
+        let transport = local.transport == .udp ? "" : ";transport=\(local.transport.rawValue)"
+        return "<sip:\(address)\(transport);lr;\(ChainToken.parameter)=\(token)>"
+    }
+
+    /// `STEP.EXPIRES.NONCE.MAC`: the chain position, when the token stops being accepted (seconds
+    /// since the epoch), a nonce that makes each leg's token unique, and an HMAC-SHA256 over them, the
+    /// number and the provider — so only Tandem can mint one, and only for that number, step and
+    /// provider. The Call-ID is left out: an app may be a back-to-back user agent that changes it.
+    func chainToken(number: String, providerID: String, step: Int, expires: Int64, nonce: String) -> String {
+        let message = "\(number)|\(providerID)|\(step)|\(expires)|\(nonce)"
+        let mac = HMAC.sha256(key: chainKey, message: Array(message.utf8))
+        return "\(step).\(expires).\(nonce).\(Hex.encode(Array(mac.prefix(12))))"
+    }
+
+    /// The chain step a returning request continues after, when its token is genuine, unexpired,
+    /// for this number, and the request comes from that provider's trusted sources.
+    func verifyChainReturn(_ token: String, number: String, caller: Caller?, now: Int64) -> ChainReturn? {
+        guard case .provider(let providerID)? = caller else { return nil }
+        let parts = token.split(separator: ".")
+        guard parts.count == 4, let step = Int(parts[0]), let expires = Int64(parts[1]), expires >= now / 1000 else { return nil }
+        let expected = chainToken(number: number, providerID: providerID, step: step, expires: expires, nonce: String(parts[2]))
+        guard constantTimeEquals(Array(expected.utf8), Array(token.utf8)) else { return nil }
+        returnedChains.insert(token)
+        return ChainReturn(providerID: providerID, step: step)
+    }
+}
+
+/// A request an app handed back to Tandem along the chain's Route.
+struct ChainReturn {
+    var providerID: String
+    var step: Int
+}
+
+enum ChainToken {
+    static let parameter = "tchain"
+    /// Seconds an app may hold a call (screening, announcements) before handing it back.
+    static let lifetime = 3_600
+}
+
+/// Tokens of chain legs an app has handed back. Once an app has passed the call on, a failure that
+/// reaches Tandem through it is the callee's answer relayed, not the app failing: it must not start
+/// the `skip` path (which would offer the call a second time). Bounded: the oldest are forgotten.
+final class ReturnedChains: Sendable {
+    private let state = Mutex<(set: Set<String>, order: [String], head: Int)>((set: [], order: [], head: 0))
+    static let capacity = 65_536
+
+    func insert(_ token: String) {
+        state.withLock { state in
+            guard state.set.insert(token).inserted else { return }
+            if state.order.count < Self.capacity {
+                state.order.append(token)
+            } else {
+                state.set.remove(state.order[state.head])
+                state.order[state.head] = token
+                state.head = (state.head + 1) % Self.capacity
+            }
+        }
+    }
+
+    func contains(_ token: String) -> Bool { state.withLock { $0.set.contains(token) } }
+}
+
+extension Gateway {
+    /// Re-reads `routing.dialplans` (SIGHUP, `dialplan.reload`): the plans now in force, or why the
+    /// previous ones stay.
+    @discardableResult
+    public func reloadDialplans() -> Result<DialplanSet, DialplanReloadError> {
+        guard let directory = currentSettings.dialplanDirectory else {
+            return .failure(.invalid(DialplanProblems(errors: [DialplanError(file: "routing.dialplans", line: 0, reason: "no dialplan folder is configured")])))
+        }
+        let result = dialplans.reload(directory: directory, now: clock())
+        switch result {
+        case .success(let plans):
+            statistics.dialplanReloads.increment()
+            logger.info("dialplans reloaded", [("folder", directory), ("dialplans", plans.names.joined(separator: ",")), ("rules", String(plans.ruleCount))])
+        case .failure(let error):
+            statistics.dialplanReloadsRejected.increment()
+            logger.error("dialplan reload refused", [("folder", directory), ("reason", error.description)])
+        }
+        return result
+    }
+}
