@@ -308,4 +308,10 @@ public struct Availability: Sendable, Equatable {
     }
 
     public var profile: Profile? { profiles.first { $0.name == activeProfile } }
+
+    /// `HH:MM` for minutes after midnight, as rules are written.
+    public static func clockText(_ minutes: Int) -> String {
+        let hours = minutes / 60, rest = minutes % 60
+        return (hours < 10 ? "0" : "") + "\(hours):" + (rest < 10 ? "0" : "") + "\(rest)"
+    }
 }

@@ -177,10 +177,7 @@ public enum AvailabilityDefinition {
 
     /// The stored and reported form (without the user, the active profile and the override).
     public static func json(_ availability: Availability) -> JSONValue {
-        func time(_ minutes: Int) -> String {
-            let hours = minutes / 60, rest = minutes % 60
-            return (hours < 10 ? "0" : "") + "\(hours):" + (rest < 10 ? "0" : "") + "\(rest)"
-        }
+        let time = Availability.clockText
         return [
             "modes": .array(availability.modes.map { mode in
                 var object: [String: JSONValue] = ["name": .string(mode.name), "state": .string(mode.state.rawValue),

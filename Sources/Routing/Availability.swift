@@ -167,10 +167,6 @@ extension Availability.Rule {
     var summary: String {
         let names = LocalTime.dayNames
         let list = days.sorted().map { names[$0 - 1] }.joined(separator: ",")
-        func time(_ minutes: Int) -> String {
-            let hours = minutes / 60, rest = minutes % 60
-            return (hours < 10 ? "0" : "") + "\(hours):" + (rest < 10 ? "0" : "") + "\(rest)"
-        }
-        return "\(list) \(time(start))–\(time(end)) → \(mode)"
+        return "\(list) \(Availability.clockText(start))–\(Availability.clockText(end)) → \(mode)"
     }
 }
