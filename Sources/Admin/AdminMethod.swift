@@ -46,6 +46,19 @@ public struct Invocation: Sendable {
 
     func notify(_ method: String, _ params: JSONValue) { session.notify(method, params) }
 
+    /// `Location.update` with its refusals and storage failures as admin errors.
+    func update<R: Sendable>(_ location: Location, aor: String,
+                             _ decide: ([Binding]) throws(RPCError) -> ([Binding], [BindingChange], R)) throws(RPCError) -> R {
+        do throws(LocationError<RPCError>) {
+            return try location.update(aor: aor, decide)
+        } catch {
+            switch error {
+            case .refused(let error): throw error
+            case .storage(let error): throw RPCError(error)
+            }
+        }
+    }
+
     func write<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RPCError) -> R {
         do { return try registry.write(body) } catch { throw RPCError(error) }
     }

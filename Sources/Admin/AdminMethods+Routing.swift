@@ -61,13 +61,18 @@ extension AppHop {
 }
 
 extension AdminMethods {
-    /// `at` as milliseconds: an RFC 3339 time, or now.
-    static func moment(_ a: Arguments, _ call: Invocation) throws(RPCError) -> Int64 {
-        guard let text = a.string("at") else { return call.clock() }
-        guard let value = RFC3339.milliseconds(text) else {
-            throw RPCError.invalidParams("at", "'\(text)' is not an RFC 3339 time (2026-11-23T09:00:00Z)")
+    /// A time parameter as milliseconds since the epoch, nil when absent.
+    static func time(_ a: Arguments, _ name: String) throws(RPCError) -> Int64? {
+        guard let text = a.string(name) else { return nil }
+        guard let value = Timestamp.milliseconds(rfc3339: text) else {
+            throw RPCError.invalidParams(name, "'\(text)' is not an RFC 3339 time (2026-11-23T09:00:00Z)")
         }
         return value
+    }
+
+    /// `at`, or now.
+    static func moment(_ a: Arguments, _ call: Invocation) throws(RPCError) -> Int64 {
+        try time(a, "at") ?? call.clock()
     }
 
     static let availability: [AdminMethod] = [
@@ -101,13 +106,7 @@ extension AdminMethods {
                                  .optional("profile", .string, "Profile to make active."), .acting],
                     result: "the availability", example: ["user": "alice", "mode": "meeting", "until": "2026-11-23T11:00:00Z"]) { a, call throws(RPCError) in
             let mode: String?? = a.isPresent("mode") ? .some(a.string("mode")) : .none
-            var until: Int64?
-            if let text = a.string("until") {
-                guard let value = RFC3339.milliseconds(text) else {
-                    throw RPCError.invalidParams("until", "'\(text)' is not an RFC 3339 time (2026-11-23T11:00:00Z)")
-                }
-                until = value
-            }
+            let until = try time(a, "until")
             guard mode != nil || a.string("profile") != nil else {
                 throw RPCError.invalidParams("mode", "give a mode (or null to clear it), a profile, or both")
             }
@@ -215,57 +214,4 @@ extension AdminMethods {
             }
         },
     ]
-}
-
-/// RFC 3339 times as the admin socket accepts them: `2026-11-23T09:00:00Z`, optional fraction,
-/// `Z` or a numeric offset.
-enum RFC3339 {
-    static func milliseconds(_ text: String) -> Int64? {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 20 else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            guard range.upperBound <= bytes.count else { return nil }
-            var value = 0
-            for byte in bytes[range] {
-                guard (48...57).contains(byte) else { return nil }
-                value = value * 10 + Int(byte - 48)
-            }
-            return value
-        }
-        guard let year = number(0..<4), bytes[4] == 45, let month = number(5..<7), bytes[7] == 45, let day = number(8..<10),
-              bytes[10] == 84 || bytes[10] == 116, let hour = number(11..<13), bytes[13] == 58, let minute = number(14..<16),
-              bytes[16] == 58, let second = number(17..<19), (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60,
-              second < 61 else { return nil }
-        var index = 19
-        var fraction = 0
-        if bytes[index] == 46 {
-            index += 1
-            var digits = 0
-            while index < bytes.count, (48...57).contains(bytes[index]) {
-                if digits < 3 { fraction = fraction * 10 + Int(bytes[index] - 48) }
-                digits += 1
-                index += 1
-            }
-            guard digits > 0 else { return nil }
-            for _ in digits..<3 where digits < 3 { fraction *= 10 }
-        }
-        guard index < bytes.count else { return nil }
-        var offset = 0
-        if bytes[index] == 90 || bytes[index] == 122 {
-            guard index + 1 == bytes.count else { return nil }
-        } else {
-            guard bytes[index] == 43 || bytes[index] == 45, index + 6 == bytes.count, bytes[index + 3] == 58,
-                  let hours = number(index + 1..<index + 3), let minutes = number(index + 4..<index + 6) else { return nil }
-            offset = (hours * 60 + minutes) * 60 * (bytes[index] == 43 ? 1 : -1)
-        }
-        // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
-        return seconds * 1000 + Int64(fraction)
-    }
 }

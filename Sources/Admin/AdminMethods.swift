@@ -495,22 +495,15 @@ public enum AdminMethods {
             let location = try call.requireLocation()
             let aor = a.string("aor")!
             let contact = a.string("contact")
-            do throws(LocationError<RPCError>) {
-                let removed = try location.update(aor: aor) { (current: [Binding]) throws(RPCError) in
-                    let gone = current.filter { contact == nil || $0.contact == contact }
-                    guard !gone.isEmpty else {
-                        throw RPCError(.notFound(contact == nil ? "aor" : "contact",
-                                                 contact.map { "\(aor) has no binding \($0)" } ?? "\(aor) has no bindings"))
-                    }
-                    return (current.filter { contact != nil && $0.contact != contact }, gone.map { BindingChange(.removed, $0) }, gone.count)
+            let removed = try call.update(location, aor: aor) { (current: [Binding]) throws(RPCError) in
+                let gone = current.filter { contact == nil || $0.contact == contact }
+                guard !gone.isEmpty else {
+                    throw RPCError(.notFound(contact == nil ? "aor" : "contact",
+                                             contact.map { "\(aor) has no binding \($0)" } ?? "\(aor) has no bindings"))
                 }
-                return ["removed": JSONValue(removed)]
-            } catch {
-                switch error {
-                case .refused(let error): throw error
-                case .storage(let error): throw RPCError(error)
-                }
+                return (current.filter { contact != nil && $0.contact != contact }, gone.map { BindingChange(.removed, $0) }, gone.count)
             }
+            return ["removed": JSONValue(removed)]
         },
         AdminMethod(name: "location.add",
                     summary: "Adds a device binding by hand (a static contact, as Kamailio's `ul.add`): the user's devices ring there until it expires; recorded as `registration.changed`.",
@@ -538,17 +531,10 @@ public enum AdminMethods {
             let binding = Binding(aor: aor, contact: contact, userID: userID, q: q, expiresAt: now + Int64(expires) * 1000,
                                   callID: "admin-\(now)", cseq: 1, transport: transport, source: "\(uri.host):\(uri.port ?? 5060)",
                                   local: "", registeredAt: now, updatedAt: now)
-            do throws(LocationError<RPCError>) {
-                try location.update(aor: aor) { (current: [Binding]) throws(RPCError) in
-                    let others = current.filter { $0.contact != contact }
-                    let replaced = others.count != current.count
-                    return (others + [binding], [BindingChange(replaced ? .replaced : .added, binding)], ())
-                }
-            } catch {
-                switch error {
-                case .refused(let error): throw error
-                case .storage(let error): throw RPCError(error)
-                }
+            try call.update(location, aor: aor) { (current: [Binding]) throws(RPCError) in
+                let others = current.filter { $0.contact != contact }
+                let replaced = others.count != current.count
+                return (others + [binding], [BindingChange(replaced ? .replaced : .added, binding)], ())
             }
             return ["aor": .string(aor), "contact": .string(contact), "expires": JSONValue(expires)]
         },

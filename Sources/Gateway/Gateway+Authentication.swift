@@ -218,7 +218,7 @@ extension Gateway {
     /// The P-Asserted-Identity value for a user: their number when they have one, else their username.
     func identityValue(number: String?, user: User, local: ListenPoint, _ settings: Settings) -> String {
         let host = settings.domain ?? advertised(local, settings).description
-        if let number { return "<sip:\(number)@\(host);user=phone>" }
+        if let number { return "<\(numberURI(number, host: host, port: nil))>" }
         return "<sip:\(user.sipUsername)@\(host)>"
     }
 }

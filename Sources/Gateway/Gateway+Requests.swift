@@ -62,7 +62,7 @@ extension Gateway {
         }
         // A request an app hands back along a chain's signed Route comes back unchanged by design:
         // it is recognised by its token below, not taken for a loop.
-        let chainParameter = request.firstRouteURI.flatMap { top in
+        let chainParameter = request.toTag != nil ? nil : request.firstRouteURI.flatMap { top in
             isOurs(top, settings) ? top.parameters.first { $0.name == ChainToken.parameter }?.value : nil
         }
         let loopHash = self.loopHash(request, proxyRequire: required)
@@ -299,10 +299,9 @@ extension Gateway {
                 effects += serverEffects(tx.sendResponse(status: 100, bytes: trying), key, upstream, &state)
             }
             state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: id)
-            var context = ForwardContext(
+            let context = ForwardContext(
                 serverKey: key, isInvite: isInvite, upstream: upstream, base: base, original: inbound,
-                recordRoute: recordRoute, inboundLocal: inbound.local, stages: Array(stages.dropFirst()))
-            context.current = CurrentStage(advance: first.advance, timeoutStatus: first.timeoutStatus, chainToken: first.chainToken)
+                recordRoute: recordRoute, inboundLocal: inbound.local, stages: Array(stages.dropFirst()), current: CurrentStage(stage: first))
             if !single { effects += first.targets.map { .startBranch(context: id, target: $0) } }
             if let timeout = first.timeout { effects.append(.schedule(timeout, .stageTimeout(context: id, stage: 0), newTimerID())) }
             state.contexts[id] = context

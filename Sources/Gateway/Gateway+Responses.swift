@@ -189,8 +189,8 @@ extension Gateway {
         if !context.answered && !context.cancelled && !context.sawGlobalFailure && !context.stages.isEmpty
             && context.activeBranches == 0 {
             let statuses = context.finals[context.current.firstFinal...].map(\.status)
-            let handedBack = context.current.chainToken.map(returnedChains.contains) ?? false
-            if let best = ResponseSelection.best(statuses), context.current.advance.allows(statuses[best]), !handedBack {
+            let handedBack = context.current.stage.chainToken.map(returnedChains.contains) ?? false
+            if let best = ResponseSelection.best(statuses), context.current.stage.advance.allows(statuses[best]), !handedBack {
                 return startNextStage(contextID, &state)
             }
         }
@@ -216,8 +216,7 @@ extension Gateway {
         guard var context = state.contexts[contextID], !context.stages.isEmpty else { return [] }
         let stage = context.stages.removeFirst()
         let index = context.current.index + 1
-        context.current = CurrentStage(index: index, firstBranch: context.branches.count, firstFinal: context.finals.count,
-                                       advance: stage.advance, timeoutStatus: stage.timeoutStatus, chainToken: stage.chainToken)
+        context.current = CurrentStage(stage: stage, index: index, firstBranch: context.branches.count, firstFinal: context.finals.count)
         state.contexts[contextID] = context
         statistics.stagesStarted.increment()
         var effects: [ProxyEffect] = stage.targets.map { .startBranch(context: contextID, target: $0) }
@@ -319,7 +318,7 @@ extension Gateway {
                 // at once instead of after their 487s (which are absorbed when they come).
                 var effects: [ProxyEffect] = []
                 for index in context.current.firstBranch..<context.branches.count where context.branches[index].finalStatus == nil {
-                    let status = context.branches[index].provisional ? context.current.timeoutStatus : 408
+                    let status = context.branches[index].provisional ? context.current.stage.timeoutStatus : 408
                     context.branches[index].finalStatus = status
                     context.branches[index].superseded = true
                     context.finals.append((status, []))

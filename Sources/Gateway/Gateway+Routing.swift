@@ -30,9 +30,10 @@ extension Gateway {
         let facts = CallFacts(origin: origin, callerNumber: callerNumber.flatMap(Self.e164), dialled: request.requestURI?.user ?? "",
                               priority: request.header("Priority")?.trimmingCharacters(in: .whitespaces).lowercased())
         let now = clock()
+        let explain = logger.isEnabled(.debug)
         let decision = Router.decide(facts, dialplans: dialplans.current, directory: RegistryDirectory(snapshot: snapshot, location: location, now: now),
-                                     policy: routingPolicy(settings), now: now)
-        if logger.isEnabled(.debug) {
+                                     policy: routingPolicy(settings), now: now, explain: explain)
+        if explain {
             logger.debug("routing decision", [("call_id", request.callID ?? ""), ("outcome", decision.outcome.kind)]
                          + decision.steps.map { ($0.stage, $0.detail) })
         }
@@ -113,10 +114,8 @@ extension Gateway {
         switch outcome {
         case .accept(let delivering):
             let now = clock()
-            var bindings: [Binding] = []
-            for user in delivering.users {
-                bindings += location.bindings(userID: user).filter { $0.expiresAt > now }.sorted { $0.q > $1.q }
-            }
+            var bindings = delivering.users.flatMap { location.bindings(userID: $0) }.filter { $0.expiresAt > now }
+            // Serial forking tries devices by preference (RFC 3261 §16.6: q-value order).
             if delivering.fork == .serial { bindings.sort { $0.q > $1.q } }
             let targets: [ForwardTarget] = bindings.compactMap { binding in
                 guard var target = forwardTarget(binding) else { return nil }

@@ -79,14 +79,12 @@ public struct Stage: Sendable, Equatable {
     }
 }
 
-/// Where the stage in progress starts among the context's branches and final answers.
+/// The stage in progress and where it starts among the context's branches and final answers.
 struct CurrentStage {
+    var stage: Stage
     var index = 0
     var firstBranch = 0
     var firstFinal = 0
-    var advance = Stage.Advance.unanswered
-    var timeoutStatus = 487
-    var chainToken: String?
 }
 
 /// What was done to a received request before it is forwarded, so the forwarded bytes can be built by
@@ -169,7 +167,7 @@ struct ForwardContext {
     var branches: [Branch] = []
     /// Stages still to come, after the current one.
     var stages: [Stage]
-    var current = CurrentStage()
+    var current: CurrentStage
     /// Final non-2xx responses collected so far, Via already popped.
     var finals: [(status: Int, bytes: [UInt8])] = []
     var finalSent = false

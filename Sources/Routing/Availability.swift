@@ -89,10 +89,34 @@ public enum ConnectabilityState: String, Sendable, CaseIterable {
     case unknown
 }
 
-/// Which mode applies, and why.
+/// Which mode applies, and why. The why is kept as values and put into words only when read
+/// (`route.explain`, debug logs), not on every call.
 public struct ModeChoice: Sendable {
     public var mode: Availability.Mode
-    public var reasons: [String]
+    var causes: [Cause]
+
+    enum Cause: Sendable {
+        case override(mode: String, until: Int64?)
+        case rule(profile: String, index: Int, rule: Availability.Rule, local: LocalTime)
+        case fallback(profile: String, mode: String, local: LocalTime)
+        case excluded(mode: String, fallback: String, caller: CallerIdentity, denied: Bool)
+
+        var text: String {
+            switch self {
+            case .override(let mode, let until):
+                "override sets mode '\(mode)'" + (until.map { " until \(Timestamp.rfc3339(milliseconds: $0))" } ?? " until cleared")
+            case .rule(let profile, let index, let rule, let local):
+                "profile '\(profile)' rule \(index + 1) (\(rule.summary)) holds at \(local): mode '\(rule.mode)'"
+            case .fallback(let profile, let mode, let local):
+                "no rule of profile '\(profile)' holds at \(local): default mode '\(mode)'"
+            case .excluded(let mode, let fallback, let caller, let denied):
+                denied ? "mode '\(mode)' excludes \(caller.description): default mode '\(fallback)'"
+                       : "mode '\(mode)' applies only to its allow list: default mode '\(fallback)' for \(caller.description)"
+            }
+        }
+    }
+
+    public var reasons: [String] { causes.map(\.text) }
 }
 
 extension Availability {
@@ -100,19 +124,16 @@ extension Availability {
     /// the active profile whose weekly window contains the local time, else the profile's default.
     public func scheduledMode(now: Int64, local: LocalTime) -> ModeChoice {
         if let override, override.until.map({ $0 > now }) ?? true, let mode = mode(named: override.mode) {
-            let until = override.until.map { " until \(Timestamp.rfc3339(milliseconds: $0))" } ?? " until cleared"
-            return ModeChoice(mode: mode, reasons: ["override sets mode '\(mode.name)'\(until)"])
+            return ModeChoice(mode: mode, causes: [.override(mode: mode.name, until: override.until)])
         }
         let profile = self.profile ?? profiles.first ?? Profile(name: "default")
         for (index, rule) in profile.rules.enumerated() where rule.contains(local) {
             if let mode = mode(named: rule.mode) {
-                return ModeChoice(mode: mode, reasons: [
-                    "profile '\(profile.name)' rule \(index + 1) (\(rule.summary)) holds at \(local): mode '\(mode.name)'",
-                ])
+                return ModeChoice(mode: mode, causes: [.rule(profile: profile.name, index: index, rule: rule, local: local)])
             }
         }
         let fallback = mode(named: profile.defaultMode) ?? Mode(name: "available", state: .available)
-        return ModeChoice(mode: fallback, reasons: ["no rule of profile '\(profile.name)' holds at \(local): default mode '\(fallback.name)'"])
+        return ModeChoice(mode: fallback, causes: [.fallback(profile: profile.name, mode: fallback.name, local: local)])
     }
 
     /// The mode that governs a call from `caller`: the scheduled mode when it applies to them (its
@@ -125,8 +146,7 @@ extension Availability {
         if allowed && !denied { return choice }
         let profile = self.profile ?? profiles.first ?? Profile(name: "default")
         let fallback = self.mode(named: profile.defaultMode) ?? Mode(name: "available", state: .available)
-        choice.reasons.append(denied ? "mode '\(mode.name)' excludes \(caller.description): default mode '\(fallback.name)'"
-                                     : "mode '\(mode.name)' applies only to its allow list: default mode '\(fallback.name)' for \(caller.description)")
+        choice.causes.append(.excluded(mode: mode.name, fallback: fallback.name, caller: caller, denied: denied))
         choice.mode = fallback
         return choice
     }

@@ -4,33 +4,46 @@ import Registry
 /// presence) as values, and the time. It says what to do and every reason why; the gateway carries
 /// it out, `route.explain` prints it.
 public enum Router {
+    /// - Parameter explain: write the steps; the call path asks for them only when it logs them.
     public static func decide(_ facts: CallFacts, dialplans: DialplanSet, directory: some RoutingDirectory,
-                              policy: RoutingPolicy, now: Int64) -> Decision {
-        var run = Run(facts: facts, directory: directory, policy: policy, now: now)
+                              policy: RoutingPolicy, now: Int64, explain: Bool = true) -> Decision {
+        var run = Run(facts: facts, directory: directory, policy: policy, now: now, explaining: explain)
         let (normalized, numberClass) = run.normalise(dialplans)
         let outcome = run.route(normalized, numberClass: numberClass)
-        return Decision(outcome: outcome, steps: run.steps, normalized: normalized, numberClass: numberClass)
+        return Decision(outcome: outcome, steps: run.log.steps, normalized: normalized, numberClass: numberClass)
     }
 }
 
-/// The state of one decision: the steps written so far and the numbers visited by transfers.
+/// The steps written so far: a reference, so writing one does not need exclusive access to the run
+/// whose state the step's words describe.
+final class StepLog {
+    var steps: [Step] = []
+}
+
+/// The state of one decision: the dialplan's translation, the steps, the numbers visited by transfers.
 struct Run<Directory: RoutingDirectory> {
     let facts: CallFacts
     let directory: Directory
     let policy: RoutingPolicy
     let now: Int64
-    var steps: [Step] = []
+    let explaining: Bool
+    let log = StepLog()
     var translation: Translation?
     var visited: [String] = []
 
-    init(facts: CallFacts, directory: Directory, policy: RoutingPolicy, now: Int64) {
+    init(facts: CallFacts, directory: Directory, policy: RoutingPolicy, now: Int64, explaining: Bool) {
         self.facts = facts
         self.directory = directory
         self.policy = policy
         self.now = now
+        self.explaining = explaining
     }
 
-    mutating func note(_ stage: String, _ detail: String) { steps.append(Step(stage: stage, detail: detail)) }
+    /// Steps are words for people; the detail is built only when someone will read it.
+    func note(_ stage: String, _ detail: @autoclosure () -> String) {
+        guard explaining else { return }
+        log.steps.append(Step(stage: stage, detail: detail()))
+    }
 
     // MARK: Dialplan
 
@@ -217,7 +230,9 @@ struct Run<Directory: RoutingDirectory> {
             let timeZone = zone ?? directory.account(user.accountID)?.timeZone ?? "UTC"
             let local = LocalTime.at(now, zone: timeZone)
             let choice = availability.mode(for: caller, now: now, local: local)
-            for reason in choice.reasons { note("availability", "user '\(user.id)': \(reason)") }
+            if explaining {
+                for reason in choice.reasons { note("availability", "user '\(user.id)': \(reason)") }
+            }
             var state = choice.mode.state
             if state != .available && state != .hidden && facts.isUrgent && caller.isListed(in: availability.urgent) {
                 note("availability", "user '\(user.id)': \(caller.description) is on the urgent list and the call is \(facts.priority!): mode overridden")

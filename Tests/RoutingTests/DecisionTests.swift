@@ -251,6 +251,17 @@ let standardPolicy = RoutingPolicy(userDialplan: "users", providerDialplan: "inb
     }
 
     @Test(arguments: inboundCases) func inbound(_ test: Case) { Self.check(test) }
+
+    /// The call path decides without words: the outcome is the same, no step is written.
+    @Test(arguments: inboundCases + appCases + outboundCases)
+    func silentDecisionMatches(_ test: Case) {
+        var world = World.smiths()
+        test.change(&world)
+        let facts = CallFacts(origin: test.origin, callerNumber: test.caller, dialled: test.dialled, priority: test.priority)
+        let silent = Router.decide(facts, dialplans: standardDialplans, directory: world, policy: test.policy, now: test.at, explain: false)
+        #expect(silent.outcome == test.expect)
+        #expect(silent.steps.isEmpty)
+    }
     @Test(arguments: appCases) func apps(_ test: Case) { Self.check(test) }
     @Test(arguments: outboundCases) func outbound(_ test: Case) { Self.check(test) }
 
