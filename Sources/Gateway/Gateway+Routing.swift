@@ -44,6 +44,7 @@ extension Gateway {
             edits.requestURI = numberURI(decision.normalized, host: uri.host, port: uri.port)
         }
         var outcome = decision.outcome
+        var diverting = decision.normalized
         while true {
             switch outcome {
             case .reject(let status, let reason):
@@ -58,11 +59,13 @@ extension Gateway {
                 }
                 return
             case .transfer(let target, let then):
-                // RFC 5806: the diverting number, so the target (and its voicemail) knows why it rings.
-                statistics.routeTransferred.increment()
+                // Counted once per call, and only when the transfer leads somewhere (not into a loop).
+                if diverting == decision.normalized, then.isCarriedOut { statistics.routeTransferred.increment() }
+                // RFC 5806 §4: each diversion adds its number on top, so the latest comes first.
                 let host = settings.domain ?? advertised(inbound.local, settings).description
-                edits.headers.append(HeaderLine("Diversion", "<\(numberURI(decision.normalized, host: host, port: nil))>;reason=unconditional"))
+                edits.headers.insert(HeaderLine("Diversion", "<\(numberURI(diverting, host: host, port: nil))>;reason=unconditional"), at: 0)
                 edits.requestURI = numberURI(target, host: request.requestURI?.host ?? host, port: request.requestURI?.port)
+                diverting = target
                 outcome = then
                 continue
             case .chain(let hops, let then):
@@ -235,6 +238,18 @@ extension Gateway {
         guard constantTimeEquals(Array(expected.utf8), Array(token.utf8)) else { return nil }
         returnedChains.insert(token)
         return ChainReturn(providerID: providerID, step: step)
+    }
+}
+
+extension Outcome {
+    /// Whether the call goes anywhere: a transfer ending in a rejection (a loop, an unreachable
+    /// target) does not.
+    var isCarriedOut: Bool {
+        switch self {
+        case .reject: false
+        case .transfer(_, let then): then.isCarriedOut
+        default: true
+        }
     }
 }
 

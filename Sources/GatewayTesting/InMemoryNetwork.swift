@@ -47,13 +47,26 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         let registry = try Registry(database: try Database(path: ":memory:"), realm: configuration.effectiveRealm, clock: clock)
         let location = try Location(registry: registry, now: clock())
         gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, timers: timers, logger: logger,
-                          registry: registry, location: location, nonceSecret: configuration.authSecret, clock: clock)
+                          registry: registry, location: location, dialplans: DialplanLibrary(try Self.dialplans(of: trace)),
+                          nonceSecret: configuration.authSecret, clock: clock)
         gateway.startMaintenance()
         let gateway = self.gateway!
         dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
                                      authFailures: gateway.authFailures, routing: RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
                                                                                     reload: { gateway.reloadDialplans() }), statistics: { gateway.statistics.snapshot() },
                                      clock: clock)
+    }
+
+    /// The trace's `dialplan` blocks compiled; a bad rule is reported at its line in the trace.
+    static func dialplans(of trace: Trace) throws -> DialplanSet {
+        switch DialplanSet.compile(trace.dialplans.map { ("\($0.name).dialplan", $0.text) }) {
+        case .success(let plans):
+            return plans
+        case .failure(let problems):
+            let first = problems.errors[0]
+            let start = trace.dialplans.first { "\($0.name).dialplan" == first.file }?.line ?? 0
+            throw Trace.ParseError(file: trace.name, line: start + first.line, reason: "dialplan: \(first.reason)")
+        }
     }
 
     public func admin(_ method: String, _ params: JSONValue) throws -> JSONValue {

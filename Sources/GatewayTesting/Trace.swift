@@ -34,6 +34,13 @@ public struct Trace: Sendable {
         case digest(name: String, fields: [String: String], line: Int)
     }
 
+    public struct Dialplan: Sendable {
+        public var name: String
+        public var text: String
+        /// The line of the `dialplan` directive: a rule on line N of the block is on line `line + N`.
+        public var line: Int
+    }
+
     public var name: String
     public var peers: [Peer] = []
     public var gateway: [ListenPoint] = []
@@ -44,6 +51,9 @@ public struct Trace: Sendable {
     public var needsVirtualTime = false
     /// The trace provisions through the admin socket: over sockets it needs a tandem of its own.
     public var usesAdmin = false
+    /// `dialplan NAME` blocks: the dialplans in force for this trace (in-process they replace the
+    /// gateway's; over sockets `tools/replay-check` writes them to the tandem's `routing.dialplans`).
+    public var dialplans: [Dialplan] = []
     public var steps: [Step] = []
 
     public struct ParseError: Error, CustomStringConvertible {
@@ -115,6 +125,14 @@ public struct Trace: Sendable {
                 let rest = line.dropFirst("config".count).trimmingCharacters(in: .whitespaces)
                 guard rest.contains("=") else { throw fail(lineNumber, "expected 'config section.key = value'") }
                 trace.configuration.append(rest)
+            case "dialplan":
+                guard words.count == 2 else { throw fail(lineNumber, "expected 'dialplan NAME' and the rules up to a line holding '.'") }
+                guard !trace.dialplans.contains(where: { $0.name == words[1] }) else {
+                    throw fail(lineNumber, "dialplan '\(words[1])' is defined twice")
+                }
+                let (text, next) = try block(from: index)
+                trace.dialplans.append(Dialplan(name: words[1], text: text, line: lineNumber))
+                index = next
             case "send":
                 guard words.count >= 2 else { throw fail(lineNumber, "expected 'send PEER [raw|hex] [chunks=N]'") }
                 let peer = try peerName(words[1], lineNumber)

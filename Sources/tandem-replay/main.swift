@@ -10,11 +10,14 @@ import SIPTransport
 let usage = """
 usage: tandem-replay TRACE… --target udp:HOST:PORT [--target tcp:HOST:PORT …] [--timeout SECONDS] [--include-timing]
                      [--admin SOCKET]
+       tandem-replay TRACE --dialplans-to FOLDER
 
 Plays each trace against a running tandem over real UDP/TCP sockets and prints PASS or FAIL with
 the exchange as a ladder. Each peer talks to the target of its transport and address family;
 with one --target, the other transport uses the same host and port. Traces with `admin` steps
 provision through --admin SOCKET (a tandem with an empty registry each); without it they are skipped.
+A trace with `dialplan` blocks needs them in the tandem's routing.dialplans folder: --dialplans-to
+writes them there as NAME.dialplan and exits.
 """
 
 func fail(_ text: String) -> Never {
@@ -27,6 +30,7 @@ var targets: [ListenPoint] = []
 var timeout = 2.0
 var includeVirtualTiming = false
 var adminSocket: String?
+var dialplanFolder: String?
 var arguments = Array(CommandLine.arguments.dropFirst())
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
@@ -45,6 +49,9 @@ while !arguments.isEmpty {
     case "--admin":
         guard !arguments.isEmpty else { fail("--admin needs the admin socket path") }
         adminSocket = arguments.removeFirst()
+    case "--dialplans-to":
+        guard !arguments.isEmpty else { fail("--dialplans-to needs a folder") }
+        dialplanFolder = arguments.removeFirst()
     case "--help", "-h":
         print(usage)
         exit(0)
@@ -54,6 +61,17 @@ while !arguments.isEmpty {
     }
 }
 guard !files.isEmpty else { fail("no trace given\n\(usage)") }
+if let folder = dialplanFolder {
+    do {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for file in files {
+            for plan in try Trace.load(path: file).dialplans {
+                try Data(plan.text.utf8).write(to: URL(fileURLWithPath: folder).appendingPathComponent("\(plan.name).dialplan"))
+            }
+        }
+    } catch { fail("\(error)") }
+    exit(0)
+}
 guard !targets.isEmpty else { fail("--target is required\n\(usage)") }
 
 var passed = 0, failed = 0, skipped = 0
@@ -67,6 +85,9 @@ for file in files {
         }
         if !trace.configuration.isEmpty {
             print("note: \(file) expects tandem to run with: " + trace.configuration.map { "--set '\($0.replacingOccurrences(of: " ", with: ""))'" }.joined(separator: " "))
+        }
+        if !trace.dialplans.isEmpty {
+            print("note: \(file) expects tandem's routing.dialplans to hold its dialplans (tandem-replay \(file) --dialplans-to FOLDER)")
         }
         if trace.usesAdmin && adminSocket == nil {
             print("SKIP \(file) (it provisions through the admin socket; pass --admin SOCKET of a tandem with an empty registry)")
