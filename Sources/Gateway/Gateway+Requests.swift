@@ -370,7 +370,7 @@ extension Gateway {
             topLines.append("Record-Route: " + recordRouteValue(snapshot.inboundLocal, settings))
         }
         var edited: [UInt8]?
-        if let plan, !plan.rewritten, target.requestURI == nil, target.routes.isEmpty, target.headers.isEmpty {
+        if let plan, !plan.rewritten, target.isUnchanged {
             edited = editedRequest(request, original: plan.original, poppedRoutes: plan.poppedRoutes,
                                    maxForwards: plan.maxForwards, topLines: topLines)
         }
@@ -380,8 +380,8 @@ extension Gateway {
         } else {
             do {
                 if let uri = target.requestURI { try request.setRequestURI(uri) }
-                for header in target.headers {
-                    request.removeHeaders(header.name)
+                for name in target.removing + target.headers.map(\.name) {
+                    request.removeHeaders(name)
                 }
                 for header in target.headers { try request.addHeader(header.name, header.value) }
                 for route in target.routes.reversed() { try request.pushRoute(route) }

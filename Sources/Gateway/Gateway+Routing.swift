@@ -43,16 +43,21 @@ extension Gateway {
         if decision.normalized != facts.dialled, let uri = request.requestURI {
             edits.requestURI = numberURI(decision.normalized, host: uri.host, port: uri.port)
         }
+        // RFC 5502 §6: P-Served-User is meant for the app it was sent to; Tandem writes each hop's own.
+        if chain != nil { edits.removing.append("P-Served-User") }
+        // Outcome counters count calls, once, by their first decision; legs an app hands back along
+        // a chain count in `chain_returns`.
+        let counting = chain == nil
         var outcome = decision.outcome
         var diverting = decision.normalized
         while true {
             switch outcome {
             case .reject(let status, let reason):
-                statistics.routeRejected.increment()
+                if counting { statistics.routeRejected.increment() }
                 respond(to: request, inbound, status: status, reason: reason, settings)
                 return
             case .redirect(let target):
-                statistics.routeRedirected.increment()
+                if counting { statistics.routeRedirected.increment() }
                 let contact = numberURI(target, host: settings.domain ?? advertised(inbound.local, settings).description, port: nil)
                 respond(to: request, inbound, status: 302, reason: "Moved Temporarily", settings) { response in
                     try response.addHeader("Contact", "<\(contact)>")
@@ -60,9 +65,13 @@ extension Gateway {
                 return
             case .transfer(let target, let then):
                 // Counted once per call, and only when the transfer leads somewhere (not into a loop).
-                if diverting == decision.normalized, then.isCarriedOut { statistics.routeTransferred.increment() }
-                // RFC 5806 §4: each diversion adds its number on top, so the latest comes first.
+                if counting, diverting == decision.normalized, then.isCarriedOut { statistics.routeTransferred.increment() }
+                // RFC 5806 §4: each diversion adds its number on top, so the latest comes first, above
+                // any diversions that happened before the call reached Tandem.
                 let host = settings.domain ?? advertised(inbound.local, settings).description
+                if edits.headers.isEmpty {
+                    edits.headers = request.headerValues("Diversion").map { HeaderLine("Diversion", $0) }
+                }
                 edits.headers.insert(HeaderLine("Diversion", "<\(numberURI(diverting, host: host, port: nil))>;reason=unconditional"), at: 0)
                 edits.requestURI = numberURI(target, host: request.requestURI?.host ?? host, port: request.requestURI?.port)
                 diverting = target
@@ -73,7 +82,7 @@ extension Gateway {
                     outcome = then
                     continue
                 }
-                statistics.routeChained.increment()
+                if counting { statistics.routeChained.increment() }
                 let stages = chainStages(hops, then: then, number: decision.normalized, request: request, inbound: inbound, edits: edits, settings)
                 guard !stages.isEmpty else {
                     respond(to: request, inbound, status: 500, reason: "App hop unusable", settings)
@@ -84,13 +93,13 @@ extension Gateway {
                 return
             case .accept, .outbound:
                 let stages = deliveryStages(outcome, number: decision.normalized, isInvite: isInvite, request: request, inbound: inbound,
-                                            edits: edits, settings)
+                                            edits: edits, counting: counting, settings)
                 guard !stages.isEmpty, !stages[0].targets.isEmpty else {
                     statistics.unavailableUser.increment()
                     respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
                     return
                 }
-                if edits.requestURI != nil || !edits.headers.isEmpty { plan.rewritten = true }
+                if edits.requestURI != nil || !edits.headers.isEmpty || !edits.removing.isEmpty { plan.rewritten = true }
                 forward(request, inbound, via: via, key: key, stages: stages, plan: plan,
                         recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), settings)
                 return
@@ -102,6 +111,7 @@ extension Gateway {
     struct BranchEdits {
         var requestURI: String?
         var headers: [HeaderLine] = []
+        var removing: [String] = []
     }
 
     /// `sip:+33612345678@host;user=phone` (RFC 3966 numbers in SIP URIs), or `sip:name@host`.
@@ -113,7 +123,7 @@ extension Gateway {
 
     /// The stages of an accepted call or a call leaving Tandem.
     func deliveryStages(_ outcome: Outcome, number: String, isInvite: Bool, request: SIPMessage, inbound: InboundMessage,
-                        edits: BranchEdits, _ settings: Settings) -> [Stage] {
+                        edits: BranchEdits, counting: Bool, _ settings: Settings) -> [Stage] {
         switch outcome {
         case .accept(let delivering):
             let now = clock()
@@ -123,11 +133,12 @@ extension Gateway {
             let targets: [ForwardTarget] = bindings.compactMap { binding in
                 guard var target = forwardTarget(binding) else { return nil }
                 target.headers = edits.headers
+                target.removing = edits.removing
                 return target
             }
             let ring = isInvite ? Double(delivering.ringTimeout) : nil
             var stages: [Stage]
-            if !delivering.users.isEmpty { statistics.toRegisteredUser.increment() }
+            if counting, !delivering.users.isEmpty { statistics.toRegisteredUser.increment() }
             switch delivering.fork {
             case .parallel:
                 stages = targets.isEmpty ? [] : [Stage(targets: targets, timeout: ring, advance: .unanswered, timeoutStatus: 480)]
@@ -137,17 +148,17 @@ extension Gateway {
             if isInvite, let voicemail = delivering.voicemail, let target = appTarget(voicemail, number: number, returnRoute: nil, edits: edits,
                                                                                       inbound: inbound, settings) {
                 stages.append(Stage(targets: [target], advance: .failed))
-                if stages.count == 1 { statistics.routeVoicemail.increment() } else { statistics.routeAccepted.increment() }
-            } else if !stages.isEmpty {
+                if counting { (stages.count == 1 ? statistics.routeVoicemail : statistics.routeAccepted).increment() }
+            } else if counting, !stages.isEmpty {
                 statistics.routeAccepted.increment()
             }
             return stages
         case .outbound(let number, let exit):
-            statistics.routeOutbound.increment()
+            if counting { statistics.routeOutbound.increment() }
             switch exit {
             case .defaultRoute:
                 let rewrite = edits.requestURI
-                let targets = settings.defaultRoute.map { ForwardTarget(nextHop: $0, requestURI: rewrite, headers: edits.headers) }
+                let targets = settings.defaultRoute.map { ForwardTarget(nextHop: $0, requestURI: rewrite, headers: edits.headers, removing: edits.removing) }
                 switch settings.fork {
                 case .parallel:
                     return [Stage(targets: targets)]
@@ -160,7 +171,7 @@ extension Gateway {
                 // A trunk's hops are alternatives: the next is tried only when one fails (408, 5xx).
                 return hops.compactMap { SIPURI(parsing: $0) }.map { hop in
                     Stage(targets: [ForwardTarget(nextHop: hop, requestURI: numberURI(number, host: hop.host, port: hop.port),
-                                                  headers: edits.headers)], advance: .failed)
+                                                  headers: edits.headers, removing: edits.removing)], advance: .failed)
                 }
             }
         default:
@@ -186,7 +197,9 @@ extension Gateway {
             stages.append(stage)
             if hop.onFailure == .fail { return stages }
         }
-        return stages + deliveryStages(then, number: number, isInvite: true, request: request, inbound: inbound, edits: edits, settings)
+        // The callee's stages are a fallback here; the call counts as chained, not accepted.
+        return stages + deliveryStages(then, number: number, isInvite: true, request: request, inbound: inbound, edits: edits,
+                                       counting: false, settings)
     }
 
     /// A branch to an app: the number as Request-URI, the subscriber as this provider knows them in
@@ -207,7 +220,7 @@ extension Gateway {
         var headers = edits.headers
         headers.append(HeaderLine("P-Served-User", "<\(served)>;sescase=term;regstate=reg"))
         return ForwardTarget(nextHop: uri, requestURI: numberURI(number, host: domain, port: nil),
-                             routes: returnRoute.map { [$0] } ?? [], headers: headers)
+                             routes: returnRoute.map { [$0] } ?? [], headers: headers, removing: edits.removing)
     }
 
     // MARK: The signed return route

@@ -22,15 +22,22 @@ public struct ForwardTarget: Sendable, Equatable {
     public var destination: Destination?
     /// Headers this branch carries in place of any the request had (P-Served-User, Diversion).
     public var headers: [HeaderLine]
+    /// Headers removed from this branch (an app's P-Served-User, which stays inside the chain).
+    public var removing: [String]
 
     public init(nextHop: SIPURI, requestURI: String? = nil, routes: [String] = [], destination: Destination? = nil,
-                headers: [HeaderLine] = []) {
+                headers: [HeaderLine] = [], removing: [String] = []) {
         self.nextHop = nextHop
         self.requestURI = requestURI
         self.routes = routes
         self.destination = destination
         self.headers = headers
+        self.removing = removing
     }
+
+    /// Whether the branch is the received request with only Via, Record-Route and Max-Forwards
+    /// changed (and so can be built by editing bytes).
+    var isUnchanged: Bool { requestURI == nil && routes.isEmpty && headers.isEmpty && removing.isEmpty }
 }
 
 public struct HeaderLine: Sendable, Equatable {
