@@ -9,6 +9,7 @@ import SIP
 /// SIP layer — the same work as tools/bench/sip/osip_cycle.c — printed as msgs/s. Also the workload of
 /// the valgrind leak check (tools/leak-check).
 /// `tandem-bench registry N` and `tandem-bench admin SOCKET CALLS`: RegistryBench.swift.
+/// `tandem-bench routing HOUSEHOLDS [DECISIONS]`: `Router.decide` at scale (RoutingBench.swift).
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "registry", arguments.count >= 2, let households = Int(arguments[1]), households > 0 {
     do { try RegistryBench.run(households: households) } catch {
@@ -19,6 +20,15 @@ if arguments.first == "registry", arguments.count >= 2, let households = Int(arg
 }
 if arguments.first == "admin", arguments.count >= 3, let calls = Int(arguments[2]), calls > 0 {
     do { try AdminSocketBench.run(socket: arguments[1], calls: calls) } catch {
+        FileHandle.standardError.write(Data("tandem-bench: \(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
+}
+if arguments.first == "routing", arguments.count >= 2, let households = Int(arguments[1]), households > 0 {
+    do {
+        try RoutingBench.run(households: households, decisions: arguments.count >= 3 ? Int(arguments[2]) ?? 1_000_000 : 1_000_000)
+    } catch {
         FileHandle.standardError.write(Data("tandem-bench: \(error)\n".utf8))
         exit(1)
     }
