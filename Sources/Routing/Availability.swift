@@ -14,19 +14,42 @@ public struct LocalTime: Sendable, Equatable, CustomStringConvertible {
         self.minute = minute
     }
 
-    static let zones = Mutex<[String: TimeZone]>([:])
+    /// Per zone, the spans of time over which its offset is known not to change. Asking the time
+    /// zone database costs far more than the rest of a decision; calls come at "now", which stays
+    /// inside one span for months.
+    struct Zone {
+        var timeZone: TimeZone
+        /// `[from, until)` seconds since the epoch with one offset; a few, the latest first.
+        var spans: [(from: Int64, until: Int64, offset: Int64)] = []
+    }
+    static let zones = Mutex<[String: Zone]>([:])
+
+    /// The UTC offset of `zone` at `seconds`, in seconds.
+    static func offset(_ zone: String, at seconds: Int64) -> Int64 {
+        zones.withLock { cache -> Int64 in
+            var entry = cache[zone] ?? Zone(timeZone: TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!)
+            if let span = entry.spans.first(where: { $0.from <= seconds && seconds < $0.until }) { return span.offset }
+            let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+            let offset = Int64(entry.timeZone.secondsFromGMT(for: date))
+            // The offset holds from this instant to the zone's next transition; a span that ends at
+            // the same transition only grows back to cover it.
+            let until = entry.timeZone.nextDaylightSavingTimeTransition(after: date).map { Int64($0.timeIntervalSince1970.rounded(.up)) } ?? .max
+            if let index = entry.spans.firstIndex(where: { $0.until == until && $0.offset == offset }) {
+                entry.spans[index].from = min(entry.spans[index].from, seconds)
+            } else {
+                entry.spans.insert((seconds, until, offset), at: 0)
+                if entry.spans.count > 4 { entry.spans.removeLast() }
+            }
+            if cache.count < 1024 || cache[zone] != nil { cache[zone] = entry }
+            return offset
+        }
+    }
 
     /// `milliseconds` since the epoch in the IANA `zone` (UTC when unknown): the offset in force at
     /// that instant, so windows follow daylight-saving changes.
     public static func at(_ milliseconds: Int64, zone: String) -> LocalTime {
-        let timeZone = zones.withLock { cache -> TimeZone in
-            if let known = cache[zone] { return known }
-            let loaded = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
-            if cache.count < 1024 { cache[zone] = loaded }
-            return loaded
-        }
         let seconds = milliseconds.floorDivided(by: 1000)
-        let offset = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds))))
+        let offset = offset(zone, at: seconds)
         let local = seconds + offset
         let days = local.floorDivided(by: 86_400)
         // 1970-01-01 was a Thursday (ISO weekday 4).

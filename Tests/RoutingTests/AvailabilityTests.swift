@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Registry
 @testable import Routing
@@ -73,6 +74,28 @@ import Testing
         Window(days: [6, 7], start: 0, end: 1440, at: LocalTime(weekday: 1, minute: 0), holds: false),
         Window(days: [3], start: 0, end: 0, at: LocalTime(weekday: 3, minute: 720), holds: true),
     ]
+
+    /// The offset cache answers as the time zone database does, in whatever order instants come:
+    /// around both 2026 changes in Paris and New York, forwards, backwards and scattered.
+    @Test(arguments: ["Europe/Paris", "America/New_York", "Australia/Sydney", "UTC"])
+    func offsetsMatchTheTimeZoneDatabase(_ zone: String) {
+        let timeZone = TimeZone(identifier: zone)!
+        let parisSpring: Int64 = 1_774_746_000 // 2026-03-29T01:00:00Z
+        let newYorkFall: Int64 = 1_793_512_800 // 2026-11-01T06:00:00Z
+        var instants: [Int64] = []
+        for edge in [parisSpring, newYorkFall] {
+            instants += [edge - 1, edge, edge + 1, edge - 1, edge - 3600, edge + 3600, edge]
+        }
+        var seed: UInt64 = 7
+        for _ in 0..<500 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            instants.append(1_767_225_600 + Int64(seed >> 40) % (366 * 86_400)) // across 2026
+        }
+        for seconds in instants + instants.reversed() {
+            let expected = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds))))
+            #expect(LocalTime.offset(zone, at: seconds) == expected, "\(zone) at \(seconds)")
+        }
+    }
 
     @Test(arguments: windows)
     func weeklyWindow(_ window: Window) {
