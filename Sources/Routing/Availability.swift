@@ -116,7 +116,10 @@ public enum ConnectabilityState: String, Sendable, CaseIterable {
 /// (`route.explain`, debug logs), not on every call.
 public struct ModeChoice: Sendable {
     public var mode: Availability.Mode
-    var causes: [Cause]
+    /// Why the scheduled mode is in force, and why the caller fell back to the default (no array:
+    /// a decision allocates nothing for its reasons).
+    var cause: Cause
+    var exclusion: Cause?
 
     enum Cause: Sendable {
         case override(mode: String, until: Int64?)
@@ -139,7 +142,7 @@ public struct ModeChoice: Sendable {
         }
     }
 
-    public var reasons: [String] { causes.map(\.text) }
+    public var reasons: [String] { [cause.text] + (exclusion.map { [$0.text] } ?? []) }
 }
 
 extension Availability {
@@ -147,16 +150,16 @@ extension Availability {
     /// the active profile whose weekly window contains the local time, else the profile's default.
     public func scheduledMode(now: Int64, local: LocalTime) -> ModeChoice {
         if let override, override.until.map({ $0 > now }) ?? true, let mode = mode(named: override.mode) {
-            return ModeChoice(mode: mode, causes: [.override(mode: mode.name, until: override.until)])
+            return ModeChoice(mode: mode, cause: .override(mode: mode.name, until: override.until))
         }
         let profile = self.profile ?? profiles.first ?? Profile(name: "default")
         for (index, rule) in profile.rules.enumerated() where rule.contains(local) {
             if let mode = mode(named: rule.mode) {
-                return ModeChoice(mode: mode, causes: [.rule(profile: profile.name, index: index, rule: rule, local: local)])
+                return ModeChoice(mode: mode, cause: .rule(profile: profile.name, index: index, rule: rule, local: local))
             }
         }
         let fallback = mode(named: profile.defaultMode) ?? Mode(name: "available", state: .available)
-        return ModeChoice(mode: fallback, causes: [.fallback(profile: profile.name, mode: fallback.name, local: local)])
+        return ModeChoice(mode: fallback, cause: .fallback(profile: profile.name, mode: fallback.name, local: local))
     }
 
     /// The mode that governs a call from `caller`: the scheduled mode when it applies to them (its
@@ -169,7 +172,7 @@ extension Availability {
         if allowed && !denied { return choice }
         let profile = self.profile ?? profiles.first ?? Profile(name: "default")
         let fallback = self.mode(named: profile.defaultMode) ?? Mode(name: "available", state: .available)
-        choice.causes.append(.excluded(mode: mode.name, fallback: fallback.name, caller: caller, denied: denied))
+        choice.exclusion = .excluded(mode: mode.name, fallback: fallback.name, caller: caller, denied: denied)
         choice.mode = fallback
         return choice
     }

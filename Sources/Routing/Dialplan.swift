@@ -40,43 +40,53 @@ public struct DialplanRule: Sendable {
     }
 
     /// The rule's result for `number`, or nil when it does not match.
+    /// The replacement compiled: literal bytes and capture group references (`\\0`–`\\9`).
+    enum Part: Sendable {
+        case literal([UInt8])
+        case group(Int)
+    }
+    var template: [Part] = []
+
+    /// `\\0` … `\\9` in the template become group references; a backslash before anything else
+    /// (or at the end) stands for itself.
+    static func compile(template: String) -> [Part] {
+        var parts: [Part] = []
+        var literal: [UInt8] = []
+        var escaped = false
+        for byte in template.utf8 {
+            if escaped {
+                escaped = false
+                if (48...57).contains(byte) {
+                    if !literal.isEmpty { parts.append(.literal(literal)); literal = [] }
+                    parts.append(.group(Int(byte - 48)))
+                    continue
+                }
+                literal.append(92)
+            }
+            if byte == 92 { escaped = true } else { literal.append(byte) }
+        }
+        if escaped { literal.append(92) }
+        if !literal.isEmpty { parts.append(.literal(literal)) }
+        return parts
+    }
+
     func apply(_ number: String) -> String? {
         switch match {
         case .exact(let text):
             guard number == text else { return nil }
             return replacement ?? number
         case .prefix(let text):
-            guard number.hasPrefix(text) else { return nil }
+            guard number.utf8.starts(with: text.utf8) else { return nil }
             guard let replacement else { return number }
-            return replacement + number.dropFirst(text.count)
+            return replacement + number.utf8.dropFirst(text.utf8.count).description
         case .regex(let pattern):
-            guard let groups = pattern.match(number) else { return nil }
-            guard let replacement else { return number }
-            return Self.substitute(replacement, groups)
+            return pattern.apply(number, template: replacement == nil ? nil : template)
         }
     }
+}
 
-    /// `\0` … `\9` in the template replaced by the captured groups.
-    static func substitute(_ template: String, _ groups: [Substring?]) -> String {
-        var result = ""
-        var escaped = false
-        for character in template {
-            if escaped {
-                if let digit = character.wholeNumberValue, digit < groups.count {
-                    result += groups[digit] ?? ""
-                } else {
-                    result.append(character)
-                }
-                escaped = false
-            } else if character == "\\" {
-                escaped = true
-            } else {
-                result.append(character)
-            }
-        }
-        if escaped { result.append("\\") }
-        return result
-    }
+extension Substring.UTF8View {
+    fileprivate var description: Substring { Substring(self) }
 }
 
 /// A POSIX extended regular expression compiled once (glibc's matcher: no dependency, captures
@@ -99,19 +109,32 @@ public final class CompiledPattern: @unchecked Sendable {
 
     deinit { regfree(&regex) }
 
-    /// The whole match and each group (nil when a group did not take part), or nil without a match.
-    func match(_ text: String) -> [Substring?]? {
+    /// `text` rewritten by `template` when the expression matches it (`text` itself without a
+    /// template), or nil. Groups that did not take part stand for nothing.
+    func apply(_ text: String, template: [DialplanRule.Part]?) -> String? {
         let count = min(groupCount + 1, 10)
-        return withUnsafeTemporaryAllocation(of: regmatch_t.self, capacity: count) { matches -> [Substring?]? in
-            let status = text.withCString { regexec(&regex, $0, count, matches.baseAddress, 0) }
-            guard status == 0 else { return nil }
-            let utf8 = text.utf8
-            return (0..<count).map { index in
-                let found = matches[index]
-                guard found.rm_so >= 0 else { return nil }
-                let start = utf8.index(utf8.startIndex, offsetBy: Int(found.rm_so))
-                let end = utf8.index(utf8.startIndex, offsetBy: Int(found.rm_eo))
-                return Substring(text[start..<end])
+        return withUnsafeTemporaryAllocation(of: regmatch_t.self, capacity: count) { matches -> String? in
+            var text = text
+            return text.withUTF8 { bytes -> String? in
+                let status = withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { terminated -> Int32 in
+                    bytes.withMemoryRebound(to: CChar.self) { _ = terminated.initialize(fromContentsOf: $0) }
+                    terminated[bytes.count] = 0
+                    return regexec(&regex, terminated.baseAddress, count, matches.baseAddress, 0)
+                }
+                guard status == 0 else { return nil }
+                guard let template else { return String(decoding: bytes, as: UTF8.self) }
+                var result: [UInt8] = []
+                result.reserveCapacity(bytes.count + 8)
+                for part in template {
+                    switch part {
+                    case .literal(let literal):
+                        result.append(contentsOf: literal)
+                    case .group(let index):
+                        guard index < count, matches[index].rm_so >= 0 else { continue }
+                        result.append(contentsOf: bytes[Int(matches[index].rm_so)..<Int(matches[index].rm_eo)])
+                    }
+                }
+                return String(decoding: result, as: UTF8.self)
             }
         }
     }
@@ -158,11 +181,11 @@ public struct Dialplan: Sendable {
 
     public func translate(_ number: String) -> Translation {
         let exact = exactIndex[number] ?? rules.count
+        // Rules are read in place; only the one that matches is copied into the translation.
         for index in 0..<exact {
-            let rule = rules[index]
-            if case .exact = rule.match { continue }
-            if let output = rule.apply(number) {
-                return Translation(dialplan: name, input: number, output: output, rule: rule)
+            if case .exact = rules[index].match { continue }
+            if let output = rules[index].apply(number) {
+                return Translation(dialplan: name, input: number, output: output, rule: rules[index])
             }
         }
         if exact < rules.count, let output = rules[exact].apply(number) {
@@ -283,6 +306,7 @@ public struct DialplanSet: Sendable {
         }
         var rule = DialplanRule(priority: priority, match: match, pattern: pattern, replacement: replacement, numberClass: nil,
                                 trunk: nil, deny: nil, file: file, line: line)
+        rule.template = replacement.map { DialplanRule.compile(template: $0) } ?? []
         for attribute in fields.dropFirst(4) {
             guard let equals = attribute.firstIndex(of: "=") else { throw .init("attribute '\(attribute)' is not key=value") }
             let key = attribute[..<equals], value = String(attribute[attribute.index(after: equals)...])

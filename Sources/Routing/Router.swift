@@ -210,7 +210,6 @@ struct Run<Directory: RoutingDirectory> {
     /// Each callee's verdict from their availability; the call rings those who can take it.
     mutating func callees(_ users: [Record<User>], number: String?, delivery: Delivery, voicemail: AppHop?,
                           zone: String? = nil) -> Outcome {
-        let caller = facts.caller
         var ringing: [String] = []
         var transfers: [(user: String, target: String)] = []
         var blocked = 0, considered = 0
@@ -220,24 +219,20 @@ struct Run<Directory: RoutingDirectory> {
                 continue
             }
             considered += 1
-            let availability = directory.availability(of: user.id)?.value ?? .standard(userID: user.id)
-            if caller.isListed(in: availability.blocked) {
-                note("callee", "user '\(user.id)' blocks \(caller.description)")
-                blocked += 1
-                continue
+            let state: Availability.State
+            let choice: ModeChoice?
+            // A stored definition is read in place (no copy of its lists); a user without one is
+            // always available, which needs no evaluation at all unless someone reads the reasons.
+            if let stored = directory.availability(of: user.id) {
+                guard let verdict = verdict(user, stored.value, zone: zone) else { blocked += 1; continue }
+                (state, choice) = verdict
+            } else if explaining {
+                guard let verdict = verdict(user, .standard(userID: user.id), zone: zone) else { blocked += 1; continue }
+                (state, choice) = verdict
+            } else {
+                (state, choice) = (.available, nil)
             }
             let registered = directory.isRegistered(user.id)
-            let timeZone = zone ?? directory.account(user.accountID)?.timeZone ?? "UTC"
-            let local = LocalTime.at(now, zone: timeZone)
-            let choice = availability.mode(for: caller, now: now, local: local)
-            if explaining {
-                for reason in choice.reasons { note("availability", "user '\(user.id)': \(reason)") }
-            }
-            var state = choice.mode.state
-            if state != .available && state != .hidden && facts.isUrgent && caller.isListed(in: availability.urgent) {
-                note("availability", "user '\(user.id)': \(caller.description) is on the urgent list and the call is \(facts.priority!): mode overridden")
-                state = .available
-            }
             switch state {
             case .available, .hidden:
                 if registered {
@@ -247,10 +242,10 @@ struct Run<Directory: RoutingDirectory> {
                     note("callee", "user '\(user.id)' has no registered device")
                 }
             case .notAvailable:
-                note("callee", "user '\(user.id)' is not connectable (mode '\(choice.mode.name)')")
+                note("callee", "user '\(user.id)' is not connectable (mode '\(choice?.mode.name ?? "?")')")
             case .transfer:
-                note("callee", "user '\(user.id)' is in transfer to \(choice.mode.target ?? "?")")
-                if let target = choice.mode.target { transfers.append((user.id, target)) }
+                note("callee", "user '\(user.id)' is in transfer to \(choice?.mode.target ?? "?")")
+                if let target = choice?.mode.target { transfers.append((user.id, target)) }
             }
         }
         if !ringing.isEmpty {
@@ -277,6 +272,27 @@ struct Run<Directory: RoutingDirectory> {
         }
         note("decision", "no callee is connectable")
         return .reject(status: 480, reason: "Temporarily Unavailable")
+    }
+
+    /// One callee's state for this caller at this moment, with the mode that decided it; nil when
+    /// the user blocks the caller.
+    mutating func verdict(_ user: Record<User>, _ availability: Availability, zone: String?) -> (Availability.State, ModeChoice?)? {
+        let caller = facts.caller
+        if caller.isListed(in: availability.blocked) {
+            note("callee", "user '\(user.id)' blocks \(caller.description)")
+            return nil
+        }
+        let timeZone = zone ?? directory.account(user.accountID)?.timeZone ?? "UTC"
+        let choice = availability.mode(for: caller, now: now, local: LocalTime.at(now, zone: timeZone))
+        if explaining {
+            for reason in choice.reasons { note("availability", "user '\(user.id)': \(reason)") }
+        }
+        var state = choice.mode.state
+        if state != .available && state != .hidden && facts.isUrgent && caller.isListed(in: availability.urgent) {
+            note("availability", "user '\(user.id)': \(caller.description) is on the urgent list and the call is \(facts.priority!): mode overridden")
+            state = .available
+        }
+        return (state, choice)
     }
 
     /// A transfer mode's target: a redirect, or the target routed as a call of its own (at most

@@ -73,11 +73,17 @@ import Testing
         #expect(plan.translate("12").output == "+PREFIX")
     }
 
-    @Test func groupsAndEscapes() {
-        #expect(DialplanRule.substitute("+33\\1", ["0612", "612"]) == "+33612")
-        #expect(DialplanRule.substitute("\\0-\\2", ["ab", "a", nil]) == "ab-")
-        #expect(DialplanRule.substitute("x\\", ["a"]) == "x\\")
-        #expect(DialplanRule.substitute("\\9", ["a"]) == "9")
+    @Test func groupsAndEscapes() throws {
+        func rewrite(_ text: String, _ expression: String, _ template: String) throws -> String? {
+            try CompiledPattern(expression).apply(text, template: DialplanRule.compile(template: template))
+        }
+        #expect(try rewrite("0612", "^0(6.*)$", "+33\\1") == "+33612")
+        #expect(try rewrite("ab", "^(a)(c)?", "\\0-\\2") == "a-")
+        #expect(try rewrite("ab", "^(a)(b)$", "\\2\\1\\2") == "bab")
+        #expect(try rewrite("a", "a", "x\\") == "x\\")
+        #expect(try rewrite("a", "a", "\\x") == "\\x")
+        #expect(try rewrite("é12", "^é([0-9]+)$", "<\\1>") == "<12>")
+        #expect(try rewrite("b", "a", "\\0") == nil)
     }
 
     struct Broken: Sendable, CustomStringConvertible {
