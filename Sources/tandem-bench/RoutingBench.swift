@@ -235,8 +235,9 @@ enum RoutingBench {
 }
 
 /// The registry snapshot, with presence from a fixed rule: about three users in four have a live binding.
-struct BenchDirectory: RoutingDirectory {
+final class BenchDirectory: RoutingDirectory {
     let base: RegistryDirectory
+    init(base: RegistryDirectory) { self.base = base }
 
     func number(_ e164: String) -> NumberEntry? { base.number(e164) }
     func account(_ id: String) -> Record<Account>? { base.account(id) }
