@@ -40,14 +40,14 @@ public struct DialplanRule: Sendable {
     }
 
     /// The rule's result for `number`, or nil when it does not match.
-    /// The replacement compiled: literal bytes and capture group references (`\\0`–`\\9`).
+    /// The replacement compiled: literal bytes and capture group references (`\0`–`\9`).
     enum Part: Sendable {
         case literal([UInt8])
         case group(Int)
     }
     var template: [Part] = []
 
-    /// `\\0` … `\\9` in the template become group references; a backslash before anything else
+    /// `\0` … `\9` in the template become group references; a backslash before anything else
     /// (or at the end) stands for itself.
     static func compile(template: String) -> [Part] {
         var parts: [Part] = []
@@ -78,15 +78,11 @@ public struct DialplanRule: Sendable {
         case .prefix(let text):
             guard number.utf8.starts(with: text.utf8) else { return nil }
             guard let replacement else { return number }
-            return replacement + number.utf8.dropFirst(text.utf8.count).description
+            return replacement + String(Substring(number.utf8.dropFirst(text.utf8.count)))
         case .regex(let pattern):
             return pattern.apply(number, template: replacement == nil ? nil : template)
         }
     }
-}
-
-extension Substring.UTF8View {
-    fileprivate var description: Substring { Substring(self) }
 }
 
 /// A POSIX extended regular expression compiled once (glibc's matcher: no dependency, captures
