@@ -21,11 +21,7 @@ import Routing
 /// The directory is the registry snapshot the gateway reads (`RegistryDirectory`); presence comes
 /// from a fixed rule instead of the location service (whose lookup is one locked dictionary read).
 enum RoutingBench {
-    static func clock() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
+    static func clock() -> Double { RegistryBench.clock() }
 
     static func householdNumber(_ index: Int) -> String { "+3310" + padded(index) }
     static func personalNumber(_ index: Int) -> String { "+3320" + padded(index) }
