@@ -35,6 +35,7 @@ public final class Database {
         Schema.registry,
         Schema.location,
         Schema.routing,
+        Schema.calls,
     ]
 
     public init(path: String) throws(StoreError) {

@@ -158,4 +158,55 @@ enum Schema {
         updated_at      TEXT NOT NULL
     ) STRICT;
     """
+
+    /// Call detail records and the calls in progress. Records have no foreign keys: a bill must
+    /// outlive the user, number or account it names. A record is unique per INVITE (Call-ID, From-tag
+    /// and CSeq number): written twice, the second write is ignored. `open_calls` holds each call
+    /// in progress as one JSON document, read back only when a restart closes it as interrupted.
+    static let calls = """
+    CREATE TABLE cdrs (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id            TEXT NOT NULL,
+        from_tag           TEXT NOT NULL,
+        to_tag             TEXT,
+        cseq               INTEGER NOT NULL,
+        caller_number      TEXT,
+        caller_user_id     TEXT,
+        caller_account_id  TEXT,
+        dialled            TEXT NOT NULL,
+        destination        TEXT NOT NULL,
+        forwarded_to       TEXT,
+        decision           TEXT NOT NULL CHECK (decision IN ('accept', 'transfer', 'reject', 'chain', 'voicemail', 'outbound')),
+        account_id         TEXT,
+        users              TEXT NOT NULL,
+        answered_user_id   TEXT,
+        apps               TEXT NOT NULL,
+        start_time         INTEGER NOT NULL,
+        answer_time        INTEGER,
+        end_time           INTEGER NOT NULL,
+        setup_ms           INTEGER NOT NULL,
+        billable_ms        INTEGER NOT NULL CHECK (billable_ms >= 0),
+        sip_code           INTEGER NOT NULL,
+        sip_reason         TEXT NOT NULL,
+        disposition        TEXT NOT NULL CHECK (disposition IN ('answered', 'busy', 'no_answer', 'cancelled', 'failed', 'rejected', 'interrupted')),
+        hangup_by          TEXT NOT NULL CHECK (hangup_by IN ('caller', 'callee', 'tandem')),
+        end_reason         TEXT NOT NULL CHECK (end_reason IN ('bye', 'cancel', 'final', 'timeout', 'interrupted')),
+        recorded_at        INTEGER NOT NULL,
+        UNIQUE (call_id, from_tag, cseq)
+    ) STRICT;
+    CREATE INDEX cdrs_by_start ON cdrs(start_time);
+    CREATE INDEX cdrs_by_account ON cdrs(account_id, start_time);
+    CREATE INDEX cdrs_by_caller_account ON cdrs(caller_account_id, start_time);
+    CREATE INDEX cdrs_by_destination ON cdrs(destination, start_time);
+    CREATE INDEX cdrs_by_caller_number ON cdrs(caller_number, start_time);
+
+    CREATE TABLE open_calls (
+        call_id     TEXT NOT NULL,
+        from_tag    TEXT NOT NULL,
+        cseq        INTEGER NOT NULL,
+        state       TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (call_id, from_tag, cseq)
+    ) STRICT, WITHOUT ROWID;
+    """
 }

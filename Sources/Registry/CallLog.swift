@@ -1,0 +1,144 @@
+import Dispatch
+import JSON
+import Synchronization
+
+/// Writes what the call path learns about calls — calls opened, records of ended calls, call
+/// events — to the registry file, off the call path.
+///
+/// Entries queue in memory and a writer commits everything queued in one transaction (group commit),
+/// so a busy gateway writes in batches and an idle one within one commit of the event. An opened call
+/// that ends before its batch is written is written only as its record. The queue is bounded: when
+/// it is full `record` refuses, and the call path refuses new calls rather than lose a record. A
+/// failed commit keeps its entries and is retried.
+public final class CallLog: Sendable {
+    public enum Entry: Sendable {
+        /// A call in progress, new or changed: what a restart needs to close it.
+        case opened(OpenCall)
+        /// The record of an ended call.
+        case closed(CallRecord)
+        case event(type: String, subject: String?, payload: JSONValue)
+    }
+
+    struct State {
+        var pending: [Entry] = []
+        var scheduled = false
+        var retrying = false
+        var written = 0
+        var failures = 0
+        var lastError: String?
+    }
+
+    private let registry: Registry
+    private let queue = DispatchQueue(label: "tandem.call-log")
+    private let state = Mutex(State())
+    /// Most entries waiting to be written.
+    public let capacity: Int
+
+    public init(registry: Registry, capacity: Int = 65_536) {
+        self.registry = registry
+        self.capacity = capacity
+    }
+
+    /// Queues entries that belong together (a record and its events): all or none. False when the
+    /// queue is full.
+    @discardableResult
+    public func record(_ entries: [Entry]) -> Bool {
+        let schedule = state.withLock { state -> Bool? in
+            guard state.pending.count + entries.count <= capacity else { return nil }
+            state.pending += entries
+            guard !state.scheduled, !state.retrying else { return false }
+            state.scheduled = true
+            return true
+        }
+        guard let schedule else { return false }
+        if schedule { queue.async { self.drain() } }
+        return true
+    }
+
+    /// Whether `count` more entries would fit.
+    public func hasRoom(for count: Int = 3) -> Bool {
+        state.withLock { $0.pending.count + count <= capacity }
+    }
+
+    /// Returns once everything queued before the call is committed (or has failed to be).
+    public func flush() {
+        queue.sync { drain() }
+    }
+
+    /// Entries waiting, records and events written, commits that failed, and the last failure.
+    public var status: (pending: Int, written: Int, failures: Int, lastError: String?) {
+        state.withLock { ($0.pending.count, $0.written, $0.failures, $0.lastError) }
+    }
+
+    /// Closes the calls a previous run left open as `interrupted` (at start, before any call), with a
+    /// `call.ended` event each.
+    public func closeInterruptedCalls() throws(RegistryError) -> [CallRecord] {
+        try registry.write { store throws(RegistryError) in
+            let closed = try store.closeInterruptedCalls()
+            for record in closed {
+                try store.recordEvent("call.ended", subject: record.destination, payload: record.json, source: "gateway")
+            }
+            try store.markAlive()
+            return closed
+        }
+    }
+
+    /// Writes the "alive at" mark an interrupted call's end is taken from; run every few seconds.
+    public func heartbeat() {
+        queue.async { try? self.registry.write { store throws(RegistryError) in try store.markAlive() } }
+    }
+
+    private func drain() {
+        let batch = state.withLock { state -> [Entry] in
+            state.scheduled = false
+            let batch = state.pending
+            state.pending.removeAll(keepingCapacity: true)
+            return batch
+        }
+        guard !batch.isEmpty else { return }
+        // A call that opened and closed within the batch needs only its record.
+        var closedInBatch = Set<OpenKey>()
+        for entry in batch {
+            if case .closed(let record) = entry { closedInBatch.insert(OpenKey(record.callID, record.fromTag, record.cseq)) }
+        }
+        do {
+            try registry.write { store throws(RegistryError) in
+                for entry in batch {
+                    switch entry {
+                    case .opened(let call):
+                        if !closedInBatch.contains(OpenKey(call.callID, call.fromTag, call.cseq)) { try store.storeOpenCall(call) }
+                    case .closed(let record):
+                        try store.storeCallRecord(record)
+                    case .event(let type, let subject, let payload):
+                        try store.recordEvent(type, subject: subject, payload: payload, source: "gateway")
+                    }
+                }
+                try store.markAlive()
+            }
+            state.withLock { $0.written += batch.count }
+        } catch {
+            // Nothing is dropped: the batch goes back in front and is tried again in a second.
+            state.withLock { state in
+                state.pending = batch + state.pending
+                state.failures += 1
+                state.lastError = error.description
+                state.retrying = true
+            }
+            queue.asyncAfter(deadline: .now() + 1) {
+                self.state.withLock { $0.retrying = false }
+                self.drain()
+            }
+        }
+    }
+}
+
+private struct OpenKey: Hashable {
+    var callID: String
+    var fromTag: String
+    var cseq: Int
+    init(_ callID: String, _ fromTag: String, _ cseq: Int) {
+        self.callID = callID
+        self.fromTag = fromTag
+        self.cseq = cseq
+    }
+}
