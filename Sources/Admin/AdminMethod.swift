@@ -27,6 +27,8 @@ public struct Invocation: Sendable {
     public var location: Location?
     public var authFailures: AuthFailures?
     public var routing: RoutingAccess?
+    /// The gateway's call log, flushed before call records are read so every ended call is in them.
+    public var callLog: CallLog?
     public var clock: @Sendable () -> Int64
 
     func requireRouting() throws(RPCError) -> RoutingAccess {

@@ -36,6 +36,8 @@ public struct CallTracker: Sendable {
     /// Open calls by Call-ID: a Call-ID almost always has one.
     private var calls: [String: [OpenCall]] = [:]
     public private(set) var count = 0
+    /// The timer of the call the last change closed, for the gateway to cancel.
+    public private(set) var lastClosedTimer: UInt64?
 
     public init() {}
 
@@ -152,6 +154,7 @@ public struct CallTracker: Sendable {
 
     private mutating func remove(_ key: CallKey) {
         guard var list = calls[key.callID], let index = list.firstIndex(where: { $0.key == key }) else { return }
+        lastClosedTimer = list[index].timer
         list.remove(at: index)
         calls[key.callID] = list.isEmpty ? nil : list
         count -= 1

@@ -51,6 +51,8 @@ public struct Configuration: Sendable, Equatable {
     public var providerDialplan: String? = "inbound"
     public var peerDialplan: String? = nil
     public var maxTransfers = 3
+    // [cdr]
+    public var maxCallDuration = 14_400
     // [storage]
     public var storagePath = "var/tandem.db"
     // [admin]
@@ -224,6 +226,11 @@ public struct Configuration: Sendable, Equatable {
             config, value throws(KeyError) in
             config.maxTransfers = try integer(value, in: 0...10)
         },
+        Key(name: "cdr.max_call_duration", defaultText: "14400",
+            summary: "Seconds an answered call may last without a BYE through Tandem before its record is closed as `timeout` (docs/cdr.md).") {
+            config, value throws(KeyError) in
+            config.maxCallDuration = try integer(value, in: 60...604_800)
+        },
         Key(name: "storage.path", defaultText: "var/tandem.db",
             summary: "The SQLite database file, relative to the working directory; its folder is created if missing.") {
             config, value throws(KeyError) in
@@ -366,7 +373,7 @@ public struct Configuration: Sendable, Equatable {
     ]
 
     /// Sections that exist so a file may name them, even before they hold keys.
-    public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "security", "storage", "routing", "log"]
+    public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "security", "storage", "routing", "cdr", "log"]
 
     static func dialplanName(_ value: String) throws(KeyError) -> String? {
         guard !value.isEmpty else { return nil }

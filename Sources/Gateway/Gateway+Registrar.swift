@@ -246,6 +246,12 @@ extension Gateway {
             logger.error("cannot remove expired registrations", [("reason", "\(error)")])
         }
         authFailures.sweep(now: now)
+        // While calls are in progress, a mark every few seconds bounds how long an interrupted one
+        // is billed for after a crash (docs/cdr.md).
+        if openCallCount > 0, now - lastAliveMark.load(ordering: .relaxed) >= 5_000 {
+            lastAliveMark.store(now, ordering: .relaxed)
+            callLog.heartbeat()
+        }
         nonceCounts.forget(issuedBefore: now / 1000 - Int64(currentSettings.nonceLifetime))
     }
 }

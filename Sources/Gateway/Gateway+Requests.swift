@@ -146,6 +146,8 @@ extension Gateway {
             route(request, inbound, via: via, key: key, plan: plan, caller: caller, chain: chain, settings, snapshot)
             return
         }
+        // A BYE through Tandem ends the call it belongs to (docs/cdr.md).
+        if method == "BYE" { callEnded(by: request) }
         forward(request, inbound, via: via, key: key, stages: [Stage(targets: [target])], plan: plan,
                 recordRoute: isInitial && ["INVITE", "SUBSCRIBE", "REFER"].contains(method), settings)
     }
@@ -261,13 +263,14 @@ extension Gateway {
 
     // MARK: Forwarding (§16.6)
 
+    @discardableResult
     func forward(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, stages: [Stage],
-                 plan: ForwardPlan, recordRoute: Bool, _ settings: Settings) {
-        guard let first = stages.first, !first.targets.isEmpty else { return }
+                 plan: ForwardPlan, recordRoute: Bool, call: CallLeg? = nil, _ settings: Settings) -> Bool {
+        guard let first = stages.first, !first.targets.isEmpty else { return false }
         let method = request.method ?? ""
         let isInvite = method == "INVITE"
         // `via` was read after the gateway stamped received/rport on it.
-        guard let upstream = Self.responseDestination(via, inbound) else { return }
+        guard let upstream = Self.responseDestination(via, inbound) else { return false }
         var plan = plan
         plan.maxForwards = request.decrementMaxForwards()
         // Several branches each start from a copy; a single branch edits the received message itself.
@@ -276,7 +279,7 @@ extension Gateway {
         if !single {
             guard let bytes = try? request.serialized() else {
                 statistics.sendErrors.increment()
-                return
+                return false
             }
             base = bytes
         }
@@ -299,9 +302,10 @@ extension Gateway {
                 effects += serverEffects(tx.sendResponse(status: 100, bytes: trying), key, upstream, &state)
             }
             state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: id)
-            let context = ForwardContext(
+            var context = ForwardContext(
                 serverKey: key, isInvite: isInvite, upstream: upstream, base: base, original: inbound,
                 recordRoute: recordRoute, inboundLocal: inbound.local, stages: Array(stages.dropFirst()), current: CurrentStage(stage: first))
+            context.call = call
             if !single { effects += first.targets.map { .startBranch(context: id, target: $0) } }
             if let timeout = first.timeout { effects.append(.schedule(timeout, .stageTimeout(context: id, stage: 0), newTimerID())) }
             state.contexts[id] = context
@@ -313,17 +317,18 @@ extension Gateway {
             (contextID, effects) = (id, created)
         case .duplicate:
             statistics.retransmissionsAbsorbed.increment()
-            return
+            return false
         case .full:
             statistics.overloaded.increment()
             respond(to: request, inbound, status: 503, reason: "Service Unavailable", settings) { response in
                 try response.addHeader("Retry-After", "5")
             }
-            return
+            return false
         }
         statistics.transactionsCreated.increment()
         perform(effects, settings)
         if single { startBranch(contextID, first.targets[0], settings, message: request, plan: plan) }
+        return true
     }
 
     /// Builds and sends one branch: a fresh copy of the request with the target's Request-URI, the
@@ -336,8 +341,8 @@ extension Gateway {
                 guard var context = state.contexts[contextID] else { return [] }
                 let index = context.branches.count
                 context.branches.append(Branch(key: ClientKey(branch: "failed-\(index)", method: ""),
-                                               destination: snapshot.upstream, request: [], finalStatus: status))
-                context.finals.append((status, []))
+                                               destination: snapshot.upstream, request: [], finalStatus: status, party: target.party))
+                context.finals.append((status, [], nil))
                 state.contexts[contextID] = context
                 return self.branchFinished(contextID, &state)
             }
@@ -401,7 +406,7 @@ extension Gateway {
         let effects = proxyState.withLock { state -> [ProxyEffect] in
             guard var context = state.contexts[contextID] else { return [] }
             let index = context.branches.count
-            context.branches.append(Branch(key: key, destination: destination, request: bytes))
+            context.branches.append(Branch(key: key, destination: destination, request: bytes, party: target.party))
             var tx = ClientTransaction(isInvite: context.isInvite, reliable: reliable, timers: settings.timers)
             let actions = tx.start()
             state.clients[key] = ClientRecord(tx: tx, destination: destination, request: bytes, context: contextID, branchIndex: index)

@@ -33,11 +33,13 @@ extension Gateway {
             bytes = serialized
         }
         let key = ClientKey(branch: via.branch ?? "", method: method)
+        // A final answer to an INVITE may end a call: its record keeps the reason and the To-tag.
+        let final = status >= 200 && method == "INVITE" ? ReceivedFinal(reason: response.reasonPhrase ?? "", toTag: response.toTag) : nil
         let effects = proxyState.withLock { state -> [ProxyEffect]? in
             guard var record = state.clients[key] else { return nil }
             let actions = record.tx.receiveResponse(status: status)
             state.clients[key] = record
-            return clientEffects(actions, key, &state, response: (status, bytes))
+            return clientEffects(actions, key, &state, response: (status, bytes), final: final)
         }
         guard let effects else {
             // §16.11: no transaction (a 2xx retransmission after the INVITE transaction ended, or a
@@ -79,7 +81,7 @@ extension Gateway {
 
     /// Runs a client transaction's actions; `response` is the response that caused them, if any.
     func clientEffects(_ actions: [ClientTransaction.Action], _ key: ClientKey, _ state: inout ProxyState,
-                       response: (status: Int, bytes: [UInt8])?) -> [ProxyEffect] {
+                       response: (status: Int, bytes: [UInt8])?, final: ReceivedFinal? = nil) -> [ProxyEffect] {
         guard let record = state.clients[key] else { return [] }
         var effects: [ProxyEffect] = []
         for action in actions {
@@ -93,7 +95,7 @@ extension Gateway {
                 effects.append(.schedule(after, .client(key, timer), id))
             case .passUp(let status):
                 if let context = record.context, let response {
-                    effects += branchResponse(context, record.branchIndex, status: status, bytes: response.bytes, &state)
+                    effects += branchResponse(context, record.branchIndex, status: status, bytes: response.bytes, final: final, &state)
                 }
             case .timedOut:
                 statistics.transactionTimeouts.increment()
@@ -111,7 +113,7 @@ extension Gateway {
     }
 
     /// §16.7 steps 4–10 for one response (real or a local 408/503) on one branch.
-    func branchResponse(_ contextID: UInt64, _ index: Int, status: Int, bytes: [UInt8],
+    func branchResponse(_ contextID: UInt64, _ index: Int, status: Int, bytes: [UInt8], final: ReceivedFinal? = nil,
                         _ state: inout ProxyState) -> [ProxyEffect] {
         guard var context = state.contexts[contextID], index < context.branches.count else { return [] }
         var effects: [ProxyEffect] = []
@@ -146,14 +148,18 @@ extension Gateway {
         }
         if status < 300 {
             let first = !context.answered
-            if context.branches[index].finalStatus == nil { context.branches[index].finalStatus = status }
+            if context.branches[index].finalStatus == nil {
+                context.branches[index].finalStatus = status
+                context.branches[index].final = final
+            }
             context.answered = true
             context.stages.removeAll()
             state.contexts[contextID] = context
             // Every 2xx goes upstream (§16.7 step 5); the first ends the server transaction, later ones
             // are forwarded statelessly.
             if first && !context.finalSent {
-                effects += sendUpstream(contextID, status: status, bytes: bytes, &state)
+                effects += sendUpstream(contextID, status: status, bytes: bytes, reason: final?.reason, toTag: final?.toTag,
+                                        party: context.branches[index].party, &state)
             } else {
                 effects.append(.send(bytes, context.upstream))
             }
@@ -168,7 +174,8 @@ extension Gateway {
         }
         guard context.branches[index].finalStatus == nil else { return effects }
         context.branches[index].finalStatus = status
-        context.finals.append((status, bytes))
+        context.branches[index].final = final
+        context.finals.append((status, bytes, final?.reason))
         if status >= 600 && !context.sawGlobalFailure {
             // §16.7 step 5: a 6xx ends the fork: cancel the others, start no new branch.
             context.sawGlobalFailure = true
@@ -204,11 +211,15 @@ extension Gateway {
         state.contexts[contextID] = context
         var bytes = chosen.bytes
         var status = chosen.status
+        var reason = chosen.reason
         let forwarded = ResponseSelection.forwardedStatus(status)
         if bytes.isEmpty || forwarded.status != status || context.cancelled || [401, 407].contains(status) {
-            bytes = composeFinal(context, chosen: best, status: &status) ?? bytes
+            if let composed = composeFinal(context, chosen: best, status: &status) {
+                bytes = composed.bytes
+                reason = composed.reason
+            }
         }
-        return sendUpstream(contextID, status: status, bytes: bytes, &state)
+        return sendUpstream(contextID, status: status, bytes: bytes, reason: reason, byTandem: chosen.bytes.isEmpty, &state)
     }
 
     /// Starts the next stage's branches (and its timer).
@@ -229,7 +240,7 @@ extension Gateway {
     /// Builds the final response Tandem sends when no downstream response can go as received: a local
     /// 408/503 (timeout or transport error), 503 turned 500, 487 after a CANCEL, and 401/407 with every
     /// branch's challenges merged (§16.7 steps 6–7).
-    private func composeFinal(_ context: ForwardContext, chosen: Int, status: inout Int) -> [UInt8]? {
+    private func composeFinal(_ context: ForwardContext, chosen: Int, status: inout Int) -> (bytes: [UInt8], reason: String?)? {
         let settings = currentSettings
         var selected = context.finals[chosen]
         if context.cancelled, let terminated = context.finals.first(where: { $0.status == 487 && !$0.bytes.isEmpty }) {
@@ -250,7 +261,7 @@ extension Gateway {
                     }
                 }
             }
-            return try? response.serialized()
+            return (try? response.serialized()).map { ($0, response.reasonPhrase) }
         }
         // A branch that never answered: build the response from the request as received upstream.
         guard let request = try? SIPMessage.parse(context.original.bytes) else { return nil }
@@ -264,24 +275,34 @@ extension Gateway {
         case 503: (status, reason) = (500, "Server Internal Error")
         default: reason = "Server Internal Error"
         }
-        return responseBytes(to: request, status: status, reason: reason, settings)
+        return responseBytes(to: request, status: status, reason: reason, settings).map { ($0, reason) }
     }
 
     /// Sends a response upstream through the server transaction (which keeps it for retransmissions).
-    private func sendUpstream(_ contextID: UInt64, status: Int, bytes: [UInt8], _ state: inout ProxyState) -> [ProxyEffect] {
+    private func sendUpstream(_ contextID: UInt64, status: Int, bytes: [UInt8], reason: String? = nil, toTag: String? = nil,
+                              party: TargetParty? = nil, byTandem: Bool = false, _ state: inout ProxyState) -> [ProxyEffect] {
         guard var context = state.contexts[contextID] else { return [] }
         statistics.responsesForwarded.increment()
+        var effects: [ProxyEffect] = []
         if status >= 200 {
             context.finalSent = true
             state.contexts[contextID] = context
+            if let leg = context.call {
+                var appCodes: [String: Int] = [:]
+                for branch in context.branches {
+                    if let app = branch.party?.appID, let code = branch.finalStatus { appCodes[app] = code }
+                }
+                effects.append(.callFinal(leg, CallFinal(status: status, reason: reason ?? "", toTag: toTag, party: party,
+                                                         cancelled: context.cancelled, byTandem: byTandem, appCodes: appCodes)))
+            }
         }
         let key = context.serverKey
         guard var record = state.servers[key] else {
-            return [.send(bytes, context.upstream)]
+            return effects + [.send(bytes, context.upstream)]
         }
         let actions = record.tx.sendResponse(status: status, bytes: bytes)
         state.servers[key] = record
-        var effects = serverEffects(actions, key, record.upstream, &state)
+        effects += serverEffects(actions, key, record.upstream, &state)
         if status >= 200 && context.activeBranches == 0 { effects.append(.finish(context: contextID)) }
         return effects
     }
@@ -321,7 +342,7 @@ extension Gateway {
                     let status = context.branches[index].provisional ? context.current.stage.timeoutStatus : 408
                     context.branches[index].finalStatus = status
                     context.branches[index].superseded = true
-                    context.finals.append((status, []))
+                    context.finals.append((status, [], nil))
                     if let timerC = context.branches[index].timerC { effects.append(.cancelTimers([timerC])) }
                     effects.append(.cancelBranch(context: contextID, branch: index))
                 }
@@ -381,6 +402,8 @@ extension Gateway {
                 guard let invite = try? SIPMessage.parse(request), let final = try? SIPMessage.parse(response),
                       let ack = try? invite.makeAck(for: final), let bytes = try? ack.serialized() else { continue }
                 send(bytes, destination, what: "ACK")
+            case .callFinal(let leg, let final):
+                callFinal(leg, final, settings)
             case .finish(let contextID):
                 proxyState.withLock { state in
                     guard let context = state.contexts[contextID], context.activeBranches == 0 || context.finalSent else { return }

@@ -38,6 +38,7 @@ extension Gateway {
                          + decision.steps.map { ($0.stage, $0.detail) })
         }
         let isInvite = request.method == "INVITE"
+        let opening = openingCall(request, facts: facts, decision: decision, caller: caller, snapshot)
         var plan = plan
         var edits = BranchEdits()
         if decision.normalized != facts.dialled, let uri = request.requestURI {
@@ -55,6 +56,7 @@ extension Gateway {
             case .reject(let status, let reason):
                 if counting { statistics.routeRejected.increment() }
                 respond(to: request, inbound, status: status, reason: reason, settings)
+                callRefused(opening, status: status, reason: reason)
                 return
             case .redirect(let target):
                 if counting { statistics.routeRedirected.increment() }
@@ -62,6 +64,7 @@ extension Gateway {
                 respond(to: request, inbound, status: 302, reason: "Moved Temporarily", settings) { response in
                     try response.addHeader("Contact", "<\(contact)>")
                 }
+                callRefused(opening, status: 302, reason: "Moved Temporarily")
                 return
             case .transfer(let target, let then):
                 // Counted once per call, and only when the transfer leads somewhere (not into a loop).
@@ -86,10 +89,11 @@ extension Gateway {
                 let stages = chainStages(hops, then: then, number: decision.normalized, request: request, inbound: inbound, edits: edits, settings)
                 guard !stages.isEmpty else {
                     respond(to: request, inbound, status: 500, reason: "App hop unusable", settings)
+                    callRefused(opening, status: 500, reason: "App hop unusable", disposition: .failed)
                     return
                 }
                 plan.rewritten = true
-                forward(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: true, settings)
+                forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: true, opening: opening, settings)
                 return
             case .accept, .outbound:
                 let stages = deliveryStages(outcome, number: decision.normalized, isInvite: isInvite, request: request, inbound: inbound,
@@ -97,13 +101,34 @@ extension Gateway {
                 guard !stages.isEmpty, !stages[0].targets.isEmpty else {
                     statistics.unavailableUser.increment()
                     respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
+                    callRefused(opening, status: 480, reason: "Temporarily Unavailable")
                     return
                 }
                 if edits.requestURI != nil || !edits.headers.isEmpty || !edits.removing.isEmpty { plan.rewritten = true }
-                forward(request, inbound, via: via, key: key, stages: stages, plan: plan,
-                        recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), settings)
+                forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan,
+                            recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), opening: opening, settings)
                 return
             }
+        }
+    }
+
+    /// Forwards a routed request; an INVITE opens its call first (its answer may come back before
+    /// `forward` returns), and a call Tandem cannot record is refused.
+    private func forwardCall(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, stages: [Stage],
+                             plan: ForwardPlan, recordRoute: Bool, opening: OpenCall?, _ settings: Settings) {
+        var leg: CallLeg?
+        if let opening {
+            guard let opened = openCall(opening) else {
+                respond(to: request, inbound, status: 503, reason: "Call records backlog", settings) { response in
+                    try response.addHeader("Retry-After", "5")
+                }
+                return
+            }
+            leg = opened
+        }
+        if !forward(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: recordRoute, call: leg, settings),
+           let leg {
+            callNotForwarded(leg)
         }
     }
 
@@ -134,6 +159,7 @@ extension Gateway {
                 guard var target = forwardTarget(binding) else { return nil }
                 target.headers = edits.headers
                 target.removing = edits.removing
+                target.party = .user(binding.userID)
                 return target
             }
             let ring = isInvite ? Double(delivering.ringTimeout) : nil
@@ -145,8 +171,9 @@ extension Gateway {
             case .serial:
                 stages = targets.map { Stage(targets: [$0], timeout: ring, advance: .unanswered, timeoutStatus: 480) }
             }
-            if isInvite, let voicemail = delivering.voicemail, let target = appTarget(voicemail, number: number, returnRoute: nil, edits: edits,
+            if isInvite, let voicemail = delivering.voicemail, var target = appTarget(voicemail, number: number, returnRoute: nil, edits: edits,
                                                                                       inbound: inbound, settings) {
+                target.party = .voicemail(voicemail.appID)
                 stages.append(Stage(targets: [target], advance: .failed))
                 if counting { (stages.count == 1 ? statistics.routeVoicemail : statistics.routeAccepted).increment() }
             } else if counting, !stages.isEmpty {
@@ -188,10 +215,11 @@ extension Gateway {
             let token = chainToken(number: number, providerID: hop.providerID, step: hop.step,
                                    expires: clock() / 1000 + Int64(ChainToken.lifetime), nonce: Hex.encode(secureRandomBytes(4)))
             let returnRoute = chainRoute(token, inbound.local, settings)
-            guard let target = appTarget(hop, number: number, returnRoute: returnRoute, edits: edits, inbound: inbound, settings) else {
+            guard var target = appTarget(hop, number: number, returnRoute: returnRoute, edits: edits, inbound: inbound, settings) else {
                 if hop.onFailure == .fail { return stages }
                 continue
             }
+            target.party = .app(hop.appID)
             var stage = Stage(targets: [target], advance: .failed)
             stage.chainToken = token
             stages.append(stage)

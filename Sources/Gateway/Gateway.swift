@@ -1,3 +1,4 @@
+import Billing
 import Crypto
 import Registrar
 import Registry
@@ -39,6 +40,7 @@ public final class Gateway: Sendable {
         public var providerDialplan: String?
         public var peerDialplan: String?
         public var maxTransfers: Int
+        public var maxCallDuration: Double
 
         public init(_ configuration: Configuration) {
             listen = configuration.listen
@@ -63,6 +65,7 @@ public final class Gateway: Sendable {
             providerDialplan = configuration.providerDialplan
             peerDialplan = configuration.peerDialplan
             maxTransfers = configuration.maxTransfers
+            maxCallDuration = Double(configuration.maxCallDuration)
         }
     }
 
@@ -103,12 +106,17 @@ public final class Gateway: Sendable {
     /// accept each other's.
     let chainKey: [UInt8]
     let returnedChains = ReturnedChains()
+    /// Calls in progress (docs/cdr.md).
+    let calls = Mutex(CallTracker())
+    /// Where call records and call events are written.
+    public let callLog: CallLog
+    let lastAliveMark = Atomic<Int64>(0)
 
     /// - Parameters:
     ///   - nonceSecret: the key nonces are signed with (`auth.secret`); random when `nil`.
     ///   - clock: wall-clock milliseconds; tests derive it from their manual timers.
     public init(settings: Settings, transport: any Transport, timers: any TimerService, logger: Logger,
-                registry: Registry, location: Location, dialplans: DialplanLibrary = DialplanLibrary(), nonceSecret: String? = nil,
+                registry: Registry, location: Location, callLog: CallLog? = nil, dialplans: DialplanLibrary = DialplanLibrary(), nonceSecret: String? = nil,
                 clock: @escaping @Sendable () -> Int64 = Registry.systemClock,
                 statistics: GatewayStatistics = GatewayStatistics(), secret: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.settings = Mutex(settings)
@@ -119,6 +127,7 @@ public final class Gateway: Sendable {
         self.secret = secret
         self.registry = registry
         self.location = location
+        self.callLog = callLog ?? CallLog(registry: registry)
         self.clock = clock
         authFailures = AuthFailures(policy: settings.banPolicy)
         let key = nonceSecret.map { Array($0.utf8) } ?? secureRandomBytes(32)
@@ -143,6 +152,9 @@ public final class Gateway: Sendable {
     public var transactionCounts: (server: Int, client: Int, contexts: Int) {
         proxyState.withLock { ($0.servers.count, $0.clients.count, $0.contexts.count) }
     }
+
+    /// Calls in progress.
+    public var openCallCount: Int { calls.withLock { $0.count } }
 
     // MARK: Inbound
 

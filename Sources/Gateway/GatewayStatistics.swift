@@ -68,6 +68,10 @@ public final class GatewayStatistics: Sendable {
     public let stageTimeouts = Counter()
     public let dialplanReloads = Counter()
     public let dialplanReloadsRejected = Counter()
+    public let callsOpened = Counter()
+    public let callRecords = Counter()
+    public let callsTimedOut = Counter()
+    public let callLogFull = Counter()
 
     public init() {}
 
@@ -104,6 +108,10 @@ public final class GatewayStatistics: Sendable {
             ("stage_timeouts", stageTimeouts),
             ("dialplan_reloads", dialplanReloads),
             ("dialplan_reloads_rejected", dialplanReloadsRejected),
+            ("calls_opened", callsOpened),
+            ("call_records", callRecords),
+            ("calls_timed_out", callsTimedOut),
+            ("call_log_full", callLogFull),
             ("responses_received", responsesReceived),
             ("malformed_answered", malformedAnswered),
             ("malformed_dropped", malformedDropped),

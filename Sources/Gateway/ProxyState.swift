@@ -1,3 +1,4 @@
+import Billing
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -24,20 +25,62 @@ public struct ForwardTarget: Sendable, Equatable {
     public var headers: [HeaderLine]
     /// Headers removed from this branch (an app's P-Served-User, which stays inside the chain).
     public var removing: [String]
+    /// Who this branch reaches, for the call's record.
+    public var party: TargetParty?
 
     public init(nextHop: SIPURI, requestURI: String? = nil, routes: [String] = [], destination: Destination? = nil,
-                headers: [HeaderLine] = [], removing: [String] = []) {
+                headers: [HeaderLine] = [], removing: [String] = [], party: TargetParty? = nil) {
         self.nextHop = nextHop
         self.requestURI = requestURI
         self.routes = routes
         self.destination = destination
         self.headers = headers
         self.removing = removing
+        self.party = party
     }
 
     /// Whether the branch is the received request with only Via, Record-Route and Max-Forwards
     /// changed (and so can be built by editing bytes).
     var isUnchanged: Bool { requestURI == nil && routes.isEmpty && headers.isEmpty && removing.isEmpty }
+}
+
+/// Who a branch reaches: a user's device, a chain app, or the voicemail app.
+public enum TargetParty: Sendable, Equatable {
+    case user(String)
+    case app(String)
+    case voicemail(String)
+
+    var appID: String? {
+        switch self {
+        case .user: nil
+        case .app(let id), .voicemail(let id): id
+        }
+    }
+}
+
+/// The call a forwarded INVITE belongs to; a `continuation` is a leg an app handed back, whose
+/// failures are relayed to the caller through the first leg and decide nothing themselves.
+struct CallLeg: Sendable {
+    var key: CallKey
+    var continuation: Bool
+}
+
+/// What the call's record needs of a final answer sent to the caller.
+struct CallFinal {
+    var status: Int
+    var reason: String
+    var toTag: String?
+    var party: TargetParty?
+    var cancelled: Bool
+    /// Tandem composed the answer itself (a timeout, a ring timeout, an unusable hop).
+    var byTandem: Bool
+    var appCodes: [String: Int]
+}
+
+/// The reason phrase and To-tag of a final response received on a branch.
+struct ReceivedFinal {
+    var reason: String
+    var toTag: String?
 }
 
 public struct HeaderLine: Sendable, Equatable {
@@ -157,6 +200,9 @@ struct Branch {
     var superseded = false
     var timerCGeneration = 0
     var timerC: TimerID?
+    var party: TargetParty?
+    /// What the final response said, for the call's record.
+    var final: ReceivedFinal?
 }
 
 /// The response context of one forwarded request (§16.7): its branches and what they answered.
@@ -176,11 +222,13 @@ struct ForwardContext {
     var stages: [Stage]
     var current: CurrentStage
     /// Final non-2xx responses collected so far, Via already popped.
-    var finals: [(status: Int, bytes: [UInt8])] = []
+    var finals: [(status: Int, bytes: [UInt8], reason: String?)] = []
     var finalSent = false
     var answered = false
     var cancelled = false
     var sawGlobalFailure = false
+    /// The call this INVITE opened or continues, when it is a call's first INVITE.
+    var call: CallLeg?
 
     var activeBranches: Int { branches.filter { $0.finalStatus == nil }.count }
 }
@@ -205,4 +253,5 @@ enum ProxyEffect {
     case cancelBranch(context: UInt64, branch: Int)
     case sendAck(request: [UInt8], response: [UInt8], destination: Destination)
     case finish(context: UInt64)
+    case callFinal(CallLeg, CallFinal)
 }

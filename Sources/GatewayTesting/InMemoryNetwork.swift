@@ -53,7 +53,8 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         let gateway = self.gateway!
         dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
                                      authFailures: gateway.authFailures, routing: RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
-                                                                                    reload: { gateway.reloadDialplans() }), statistics: { gateway.statistics.snapshot() },
+                                                                                    reload: { gateway.reloadDialplans() }), callLog: gateway.callLog,
+                                     statistics: { gateway.statistics.snapshot() },
                                      clock: clock)
     }
 

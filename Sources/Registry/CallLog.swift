@@ -8,8 +8,8 @@ import Synchronization
 /// Entries queue in memory and a writer commits everything queued in one transaction (group commit),
 /// so a busy gateway writes in batches and an idle one within one commit of the event. An opened call
 /// that ends before its batch is written is written only as its record. The queue is bounded: when
-/// it is full `record` refuses, and the call path refuses new calls rather than lose a record. A
-/// failed commit keeps its entries and is retried.
+/// it is full the call path refuses new calls (`hasRoom`) rather than lose a record of one. A failed
+/// commit keeps its entries and is retried.
 public final class CallLog: Sendable {
     public enum Entry: Sendable {
         /// A call in progress, new or changed: what a restart needs to close it.
@@ -39,23 +39,19 @@ public final class CallLog: Sendable {
         self.capacity = capacity
     }
 
-    /// Queues entries that belong together (a record and its events): all or none. False when the
-    /// queue is full.
-    @discardableResult
-    public func record(_ entries: [Entry]) -> Bool {
-        let schedule = state.withLock { state -> Bool? in
-            guard state.pending.count + entries.count <= capacity else { return nil }
+    /// Queues entries that belong together (a record and its events). Never refuses: what a call
+    /// already in progress produces is bounded by the calls admitted, and admission asks `hasRoom`.
+    public func record(_ entries: [Entry]) {
+        let schedule = state.withLock { state -> Bool in
             state.pending += entries
             guard !state.scheduled, !state.retrying else { return false }
             state.scheduled = true
             return true
         }
-        guard let schedule else { return false }
         if schedule { queue.async { self.drain() } }
-        return true
     }
 
-    /// Whether `count` more entries would fit.
+    /// Whether a new call may start: `count` more entries fit under the capacity.
     public func hasRoom(for count: Int = 3) -> Bool {
         state.withLock { $0.pending.count + count <= capacity }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 
 /// One call as it ends up on an operator's bill: written once, when the call ends, and never changed.
@@ -233,5 +234,38 @@ public struct OpenCall: Sendable, Equatable {
         answeredUserID = json["answered_user_id"]?.stringValue
         answerTime = json["answer_time"]?.integerValue
         cancelled = json["cancelled"]?.boolValue ?? false
+    }
+}
+
+extension CallRecord {
+    /// The columns of `cdr.export`, in order (docs/cdr.md).
+    public static let csvColumns = [
+        "id", "call_id", "from_tag", "to_tag", "cseq", "caller_number", "caller_user_id", "caller_account_id", "dialled",
+        "destination", "forwarded_to", "decision", "account_id", "users", "answered_user_id", "apps", "start_time", "answer_time",
+        "end_time", "setup_ms", "billable_ms", "duration_ms", "sip_code", "sip_reason", "disposition", "hangup_by", "end_reason",
+    ]
+
+    /// One CSV line (RFC 4180, without the line end). Lists are `;`-separated; an app is
+    /// `app_id:provider_id:subscriber_id:sip_code`.
+    public var csvLine: String {
+        let apps = apps.map { "\($0.appID):\($0.providerID):\($0.subscriberID):\($0.sipCode.map(String.init) ?? "")" }
+        let fields: [String] = [
+            String(id), callID, fromTag, toTag ?? "", String(cseq), callerNumber ?? "", callerUserID ?? "", callerAccountID ?? "",
+            dialled, destination, forwardedTo ?? "", decision.rawValue, accountID ?? "", users.joined(separator: ";"),
+            answeredUserID ?? "", apps.joined(separator: ";"), Timestamp.rfc3339(milliseconds: startTime),
+            answerTime.map { Timestamp.rfc3339(milliseconds: $0) } ?? "", Timestamp.rfc3339(milliseconds: endTime),
+            String(setupMilliseconds), String(billableMilliseconds), String(durationMilliseconds), String(sipCode), sipReason,
+            disposition.rawValue, hangupBy.rawValue, endReason.rawValue,
+        ]
+        return fields.map(CSV.field).joined(separator: ",")
+    }
+}
+
+/// RFC 4180 fields for the CSV exports.
+public enum CSV {
+    /// Quoted when it holds a comma, a quote or a line break; quotes doubled.
+    public static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

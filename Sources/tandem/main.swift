@@ -154,8 +154,20 @@ enum Server {
                 exit(1)
             }
         }
+        // Calls a previous run left in progress are closed as interrupted before any new call.
+        let callLog = CallLog(registry: registry)
+        do {
+            let interrupted = try callLog.closeInterruptedCalls()
+            if !interrupted.isEmpty {
+                logger.notice("calls in progress at the last stop closed as interrupted", [("count", String(interrupted.count))])
+            }
+        } catch {
+            logger.error("cannot close the calls of the last run", [("path", configuration.storagePath), ("reason", "\(error)")])
+            transport.stop()
+            exit(1)
+        }
         let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"),
-                              registry: registry, location: location, dialplans: DialplanLibrary(plans),
+                              registry: registry, location: location, callLog: callLog, dialplans: DialplanLibrary(plans),
                               nonceSecret: configuration.authSecret)
         transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
         gateway.startMaintenance()
@@ -163,8 +175,10 @@ enum Server {
         let routing = RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
                                     reload: { gateway.reloadDialplans() })
         let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
-                                         authFailures: gateway.authFailures, routing: routing, statistics: {
-            transport.statistics.snapshot() + gateway.statistics.snapshot() + [("registered_bindings", location.count)]
+                                         authFailures: gateway.authFailures, routing: routing, callLog: callLog, statistics: {
+            transport.statistics.snapshot() + gateway.statistics.snapshot()
+                + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
+                   ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures)]
         })
         var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
                                                token: configuration.adminToken)
@@ -200,6 +214,11 @@ enum Server {
             admin.stop()
             timers.stop()
             transport.stop()
+            // Calls still in progress can no longer be followed: their records end now.
+            callLog.flush()
+            if let closed = try? callLog.closeInterruptedCalls(), !closed.isEmpty {
+                logger.notice("calls in progress closed as interrupted", [("count", String(closed.count))])
+            }
             let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
             logger.info("counters", counters.filter { $0.1 > 0 }.map { ($0.0, String($0.1)) })
             logger.info("tandem stopped")

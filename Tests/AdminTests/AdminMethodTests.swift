@@ -145,6 +145,64 @@ import Registrar
         #expect(admin.call("auth.unban", ["source": "192.0.2.66"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
         #expect(ok("auth.bans")["bans"] == [])
 
+        // Call records: three calls of the Smiths, one of another account.
+        let base = AdminFixture.now
+        func record(_ id: String, caller: String?, account: String, users: [String], answered: String?, disposition: CallRecord.Disposition,
+                    start: Int64) -> CallRecord {
+            CallRecord(callID: id, fromTag: "f", cseq: 1, callerNumber: "+33100000000", callerUserID: caller,
+                       callerAccountID: caller == nil ? nil : account, dialled: "0612345678", destination: "+33612345678",
+                       decision: .accept, accountID: account, users: users, answeredUserID: answered,
+                       apps: [CallRecord.AppLeg(appID: "vm", providerID: "vmcorp", subscriberID: "a,b", sipCode: nil)],
+                       startTime: start, answerTime: answered == nil ? nil : start + 2_000, endTime: start + 62_000,
+                       sipCode: answered == nil ? 486 : 200, sipReason: answered == nil ? "Busy Here" : "OK",
+                       disposition: disposition, hangupBy: .caller, endReason: answered == nil ? .final : .bye)
+        }
+        try admin.registry.write { s throws(RegistryError) in
+            try s.storeCallRecord(record("c1", caller: nil, account: "smith", users: ["alice", "tom"], answered: "tom", disposition: .answered, start: base))
+            try s.storeCallRecord(record("c2", caller: "alice", account: "smith", users: [], answered: nil, disposition: .busy, start: base + 60_000))
+            try s.storeCallRecord(record("c3", caller: nil, account: "smith", users: ["alice"], answered: nil, disposition: .busy, start: base + 120_000))
+            try s.storeCallRecord(record("c4", caller: nil, account: "jones", users: ["bob"], answered: "bob", disposition: .answered, start: base + 180_000))
+            // The same INVITE written twice stays one record.
+            #expect(try s.storeCallRecord(record("c1", caller: nil, account: "smith", users: [], answered: nil, disposition: .busy, start: base)) == nil)
+        }
+        func ids(_ result: JSONValue) -> [String] { result["records"]?.arrayValue?.compactMap { $0["call_id"]?.stringValue } ?? [] }
+        #expect(ids(ok("cdr.list")) == ["c1", "c2", "c3", "c4"])
+        #expect(ids(ok("cdr.list", ["account_id": "smith"])) == ["c1", "c2", "c3"])
+        #expect(ids(ok("cdr.list", ["user_id": "tom"])) == ["c1"])
+        #expect(ids(ok("cdr.list", ["user_id": "alice", "newest_first": true])) == ["c3", "c2", "c1"])
+        #expect(ids(ok("cdr.list", ["disposition": "busy"])) == ["c2", "c3"])
+        #expect(ids(ok("cdr.list", ["from": "2026-11-21T00:01:00Z", "until": "2026-11-21T00:03:00Z"])) == ["c2", "c3"])
+        #expect(ids(ok("cdr.list", ["number": "0612345678", "account_id": "jones"])) == ["c4"])
+        // A child sees their own calls, a primary holder the account's.
+        #expect(ids(ok("cdr.list", ["acting_user": "tom"])) == ["c1"])
+        #expect(ids(ok("cdr.list", ["acting_user": "alice"])) == ["c1", "c2", "c3"])
+        #expect(admin.call("cdr.list", ["acting_user": "tom", "user_id": "alice"])["error"]?["code"] == .integer(Int64(RPCError.forbiddenCode)))
+        let page = ok("cdr.list", ["limit": 2])
+        #expect(ids(page) == ["c1", "c2"])
+        #expect(ids(ok("cdr.list", ["limit": 2, "cursor": page["next"] ?? .null])) == ["c3", "c4"])
+        #expect(ok("cdr.list", ["limit": 2, "cursor": page["next"] ?? .null])["next"] != .null)
+        #expect(ok("cdr.list", ["account_id": "smith", "limit": 5])["next"] == .null)
+        let first = try #require(ok("cdr.list", ["limit": 1])["records"]?.arrayValue?.first)
+        #expect(first["billable_ms"] == 60_000 && first["setup_ms"] == 2_000 && first["duration_ms"] == 62_000)
+        #expect(first["start_time"] == "2026-11-21T00:00:00.000Z" && first["users"] == ["alice", "tom"])
+        #expect(first["apps"] == [["app_id": "vm", "provider_id": "vmcorp", "subscriber_id": "a,b", "sip_code": nil]])
+        #expect(admin.call("cdr.list", ["disposition": "lost"])["error"]?["data"]?["field"] == "disposition")
+        #expect(admin.call("cdr.list", ["from": "yesterday"])["error"]?["data"]?["field"] == "from")
+        let inline = ok("cdr.export", ["account_id": "smith"])
+        #expect(inline["rows"] == 3)
+        let lines = inline["csv"]?.stringValue?.split(separator: "\r\n").map(String.init) ?? []
+        #expect(lines.count == 4)
+        #expect(lines.first == CallRecord.csvColumns.joined(separator: ","))
+        #expect(lines[1].hasPrefix("1,c1,f,,1,+33100000000,,,0612345678,+33612345678,,accept,smith,alice;tom,tom,\"vm:vmcorp:a,b:\",2026-11-21T00:00:00.000Z,"))
+        #expect(lines[1].hasSuffix(",2000,60000,62000,200,OK,answered,caller,bye"))
+        let exportPath = admin.path + ".csv"
+        defer { try? FileManager.default.removeItem(atPath: exportPath) }
+        #expect(ok("cdr.export", ["path": .string(exportPath)])["rows"] == 4)
+        let written = try String(contentsOfFile: exportPath, encoding: .utf8)
+        #expect(written.split(separator: "\r\n").count == 5)
+        #expect(!FileManager.default.fileExists(atPath: exportPath + ".partial"))
+        #expect(admin.call("cdr.export", ["path": "/nonexistent-dir/x.csv"])["error"]?["data"]?["field"] == "path")
+
         #expect(admin.call("provider.delete", ["id": "othertelco"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         #expect(admin.call("provider.delete", ["id": "vmcorp"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         _ = ok("number.delete", ["number": "+33612345678"])

@@ -1,0 +1,177 @@
+import Billing
+import JSON
+import Registry
+import Routing
+import SIP
+import SIPTransaction
+
+/// Dialog tracking for call detail records (docs/cdr.md): `Billing.CallTracker` decides what each
+/// event of a call does; the gateway feeds it and writes what it returns through the `CallLog`.
+extension Gateway {
+    /// What the record of a routed INVITE starts with.
+    func openingCall(_ request: SIPMessage, facts: CallFacts, decision: Decision, caller: Caller?, _ snapshot: RegistrySnapshot) -> OpenCall? {
+        guard request.method == "INVITE", let callID = request.callID, let cseq = request.cseq else { return nil }
+        var callerUserID: String?, callerAccountID: String?
+        if case .user(let user, let account)? = caller {
+            callerUserID = user.id
+            callerAccountID = account.id
+        }
+        var call = OpenCall(callID: callID, fromTag: request.fromTag ?? "", cseq: Int(cseq.number), callerNumber: facts.callerNumber,
+                            callerUserID: callerUserID, callerAccountID: callerAccountID, dialled: facts.dialled,
+                            destination: decision.normalized, decision: CallRecord.Decision(rawValue: decision.outcome.kind) ?? .accept,
+                            accountID: snapshot.number(decision.normalized)?.accountID ?? callerAccountID, startTime: clock())
+        var outcome = decision.outcome
+        while true {
+            switch outcome {
+            case .accept(let delivering):
+                call.users = delivering.users
+                if let voicemail = delivering.voicemail { call.apps.append(Self.appLeg(voicemail)) }
+            case .transfer(let target, let then):
+                call.forwardedTo = target
+                outcome = then
+                continue
+            case .chain(let hops, let then):
+                call.apps += hops.map(Self.appLeg)
+                outcome = then
+                continue
+            case .reject, .redirect, .outbound:
+                break
+            }
+            break
+        }
+        return call
+    }
+
+    static func appLeg(_ hop: AppHop) -> CallRecord.AppLeg {
+        CallRecord.AppLeg(appID: hop.appID, providerID: hop.providerID, subscriberID: hop.subscriberID)
+    }
+
+    /// Records a call Tandem answered itself without forwarding it (a refusal, a redirect).
+    func callRefused(_ call: OpenCall?, status: Int, reason: String, disposition: CallRecord.Disposition = .rejected) {
+        // A leg an app hands back and Tandem refuses is answered through the first leg, whose final
+        // answer ends the call.
+        guard let call, calls.withLock({ $0.call(call.key) }) == nil else { return }
+        var record = CallTracker.refused(call, at: clock(), status: status, reason: reason)
+        record.disposition = disposition
+        write(.closed(record), newlyAnswered: false)
+    }
+
+    /// Opens the call of an INVITE about to be forwarded, or continues the one an app hands back.
+    /// Nil when the call log is full: the call is refused rather than left without a record.
+    func openCall(_ call: OpenCall) -> CallLeg? {
+        guard callLog.hasRoom(for: 4) else {
+            statistics.callLogFull.increment()
+            logger.warning("call refused: call records are not being written fast enough", [("call_id", call.callID)])
+            return nil
+        }
+        let change = calls.withLock { tracker in
+            let change = tracker.start(call)
+            write(change, newlyAnswered: false)
+            return change
+        }
+        if case .opened = change {
+            statistics.callsOpened.increment()
+            return CallLeg(key: call.key, continuation: false)
+        }
+        return CallLeg(key: call.key, continuation: true)
+    }
+
+    /// The call's INVITE could not be forwarded after all (overload): it ends as Tandem's failure.
+    func callNotForwarded(_ leg: CallLeg) {
+        guard !leg.continuation else { return }
+        calls.withLock { tracker in
+            if let change = tracker.failed(leg.key, at: clock(), status: 503, reason: "Service Unavailable", byTandem: true) {
+                write(change, newlyAnswered: false)
+            }
+        }
+    }
+
+    /// A final answer reached the caller (or, on a handed-back leg, came from the callee).
+    func callFinal(_ leg: CallLeg, _ final: CallFinal, _ settings: Settings) {
+        let now = clock()
+        if final.status < 300 {
+            var userID: String?
+            var voicemail = false
+            switch final.party {
+            case .user(let id)?: userID = id
+            case .voicemail?: voicemail = true
+            default: break
+            }
+            let timer = newTimerID()
+            let answered = calls.withLock { tracker -> Bool in
+                let first = tracker.call(leg.key)?.answerTime == nil
+                guard let change = tracker.answered(leg.key, at: now, toTag: final.toTag, userID: userID, voicemail: voicemail) else {
+                    return false
+                }
+                if first { tracker.setTimer(leg.key, timer.rawValue) }
+                write(change, newlyAnswered: first)
+                return first
+            }
+            if answered {
+                // `cdr.max_call_duration`: a call whose BYE never passes Tandem still ends on the bill.
+                timers.schedule(timer, after: settings.maxCallDuration) { [self] in callTimedOut(leg.key) }
+            }
+            return
+        }
+        guard !leg.continuation else { return }
+        calls.withLock { tracker in
+            if let change = tracker.failed(leg.key, at: now, status: final.status, reason: final.reason, byTandem: final.byTandem,
+                                           appCodes: final.appCodes) {
+                write(change, newlyAnswered: false)
+            }
+        }
+    }
+
+    /// A BYE on its way through Tandem: the call it belongs to ends, hung up by whoever sent it.
+    func callEnded(by request: SIPMessage) {
+        guard let callID = request.callID else { return }
+        let timer = calls.withLock { tracker -> UInt64? in
+            guard let change = tracker.bye(callID: callID, fromTag: request.fromTag, toTag: request.toTag, at: clock()) else { return nil }
+            let timer = tracker.lastClosedTimer
+            write(change, newlyAnswered: false)
+            return timer
+        }
+        if let timer { timers.cancel(TimerID(timer)) }
+    }
+
+    func callTimedOut(_ key: CallKey) {
+        calls.withLock { tracker in
+            guard let change = tracker.timedOut(key, at: clock()) else { return }
+            statistics.callsTimedOut.increment()
+            logger.notice("call closed after cdr.max_call_duration without a BYE", [("call_id", key.callID)])
+            write(change, newlyAnswered: false)
+        }
+    }
+
+    /// The entries a change writes: the call's state, its record, and the call events.
+    private func write(_ change: CallTracker.Change, newlyAnswered: Bool) {
+        switch change {
+        case .opened(let call):
+            callLog.record([.opened(call), .event(type: "call.incoming", subject: call.destination, payload: [
+                "call_id": JSONValue(call.callID), "caller_number": JSONValue(call.callerNumber),
+                "caller_user_id": JSONValue(call.callerUserID), "dialled": JSONValue(call.dialled),
+                "destination": JSONValue(call.destination), "decision": JSONValue(call.decision.rawValue),
+                "account_id": JSONValue(call.accountID), "users": JSONValue(call.users),
+                "start_time": JSONValue(Timestamp.rfc3339(milliseconds: call.startTime)),
+            ])])
+        case .updated(let call):
+            var entries: [CallLog.Entry] = [.opened(call)]
+            if newlyAnswered, let answered = call.answerTime {
+                entries.append(.event(type: "call.answered", subject: call.destination, payload: [
+                    "call_id": JSONValue(call.callID), "destination": JSONValue(call.destination),
+                    "account_id": JSONValue(call.accountID), "answered_user_id": JSONValue(call.answeredUserID),
+                    "answer_time": JSONValue(Timestamp.rfc3339(milliseconds: answered)),
+                ]))
+            }
+            callLog.record(entries)
+        case .closed(let record):
+            statistics.callRecords.increment()
+            var entries: [CallLog.Entry] = [.closed(record)]
+            if [.busy, .noAnswer, .cancelled].contains(record.disposition) {
+                entries.append(.event(type: "call.missed", subject: record.destination, payload: record.json))
+            }
+            entries.append(.event(type: "call.ended", subject: record.destination, payload: record.json))
+            callLog.record(entries)
+        }
+    }
+}
