@@ -4,6 +4,7 @@ import Registry
 
 extension AdminMethods {
     static let callFilterParameters: [Parameter] = [
+        .optional("call_id", .string, "One call, by its Call-ID."),
         .optional("account_id", .string, "Calls served for this account or placed by one of its users."),
         .optional("user_id", .string, "Calls this user placed, was offered or answered: the user's call history."),
         .optional("number", .string, "Calls from, to (as dialled or normalised) or transferred to this number."),
@@ -16,7 +17,7 @@ extension AdminMethods {
     /// The filter of a `cdr.*` call; a user acting for themselves sees their own calls, a primary
     /// holder their account's.
     static func callFilter(_ a: Arguments, _ call: Invocation) throws(RPCError) -> CallRecordFilter {
-        var filter = CallRecordFilter(accountID: a.string("account_id"), userID: a.string("user_id"), number: a.string("number"),
+        var filter = CallRecordFilter(callID: a.string("call_id"), accountID: a.string("account_id"), userID: a.string("user_id"), number: a.string("number"),
                                       from: try time(a, "from"), until: try time(a, "until"),
                                       disposition: try a.choice("disposition", as: CallRecord.Disposition.self))
         if let actor = a.acting {

@@ -115,6 +115,8 @@ extension Gateway {
         }
         guard !leg.continuation else { return }
         calls.withLock { tracker in
+            if final.cancelled { tracker.cancelled(leg.key) }
+            if final.cancelled { tracker.cancelled(leg.key) }
             if let change = tracker.failed(leg.key, at: now, status: final.status, reason: final.reason, byTandem: final.byTandem,
                                            appCodes: final.appCodes) {
                 write(change, newlyAnswered: false)

@@ -2,6 +2,8 @@ import JSON
 
 /// Which call records `cdr.list` and `cdr.export` return.
 public struct CallRecordFilter: Sendable, Equatable {
+    /// One call's records (a Call-ID may hold several INVITEs: a retry after a redirect).
+    public var callID: String?
     /// The account served or the caller's account.
     public var accountID: String?
     /// The caller, a user offered the call, or the one who answered: a user's call history.
@@ -18,8 +20,9 @@ public struct CallRecordFilter: Sendable, Equatable {
     public var newestFirst = false
     public var limit = 100
 
-    public init(accountID: String? = nil, userID: String? = nil, number: String? = nil, from: Int64? = nil, until: Int64? = nil,
+    public init(callID: String? = nil, accountID: String? = nil, userID: String? = nil, number: String? = nil, from: Int64? = nil, until: Int64? = nil,
                 disposition: CallRecord.Disposition? = nil, cursor: Int? = nil, newestFirst: Bool = false, limit: Int = 100) {
+        self.callID = callID
         self.accountID = accountID
         self.userID = userID
         self.number = number
@@ -111,6 +114,10 @@ extension RegistryStore {
         guard (1...10_000).contains(filter.limit) else { throw .invalid("limit", "must be from 1 to 10000") }
         var conditions: [String] = []
         var values: [SQLValue] = []
+        if let callID = filter.callID {
+            conditions.append("call_id = ?")
+            values.append(.text(callID))
+        }
         if let account = filter.accountID {
             conditions.append("(account_id = ? OR caller_account_id = ?)")
             values += [.text(account), .text(account)]
