@@ -90,6 +90,16 @@ public struct CallTracker: Sendable {
         return .updated(call)
     }
 
+    /// What the apps' branches answered on one leg: a chain's later apps answer on the legs they
+    /// hand back. The first code known for an app stays.
+    public mutating func appsAnswered(_ key: CallKey, _ codes: [String: Int]) {
+        guard !codes.isEmpty, var call = call(key) else { return }
+        for index in call.apps.indices where call.apps[index].sipCode == nil {
+            call.apps[index].sipCode = codes[call.apps[index].appID]
+        }
+        replace(call)
+    }
+
     /// Keeps the timer the gateway runs for the call's longest duration.
     public mutating func setTimer(_ key: CallKey, _ timer: UInt64?) {
         guard var call = call(key) else { return }

@@ -99,6 +99,7 @@ extension Gateway {
             }
             let timer = newTimerID()
             let answered = calls.withLock { tracker -> Bool in
+                tracker.appsAnswered(leg.key, final.appCodes)
                 let first = tracker.call(leg.key)?.answerTime == nil
                 guard let change = tracker.answered(leg.key, at: now, toTag: final.toTag, userID: userID, voicemail: voicemail) else {
                     return false
@@ -113,7 +114,10 @@ extension Gateway {
             }
             return
         }
-        guard !leg.continuation else { return }
+        guard !leg.continuation else {
+            calls.withLock { $0.appsAnswered(leg.key, final.appCodes) }
+            return
+        }
         calls.withLock { tracker in
             if final.cancelled { tracker.cancelled(leg.key) }
             if final.cancelled { tracker.cancelled(leg.key) }
