@@ -1,5 +1,4 @@
 import Billing
-import JSON
 import Registry
 import Routing
 import SIP
@@ -149,35 +148,16 @@ extension Gateway {
         }
     }
 
-    /// The entries a change writes: the call's state, its record, and the call events.
+    /// Hands a change to the call log (which builds the events off the call path).
     private func write(_ change: CallTracker.Change, newlyAnswered: Bool) {
         switch change {
         case .opened(let call):
-            callLog.record([.opened(call), .event(type: "call.incoming", subject: call.destination, payload: [
-                "call_id": JSONValue(call.callID), "caller_number": JSONValue(call.callerNumber),
-                "caller_user_id": JSONValue(call.callerUserID), "dialled": JSONValue(call.dialled),
-                "destination": JSONValue(call.destination), "decision": JSONValue(call.decision.rawValue),
-                "account_id": JSONValue(call.accountID), "users": JSONValue(call.users),
-                "start_time": JSONValue(Timestamp.rfc3339(milliseconds: call.startTime)),
-            ])])
+            callLog.record(.started(call))
         case .updated(let call):
-            var entries: [CallLog.Entry] = [.opened(call)]
-            if newlyAnswered, let answered = call.answerTime {
-                entries.append(.event(type: "call.answered", subject: call.destination, payload: [
-                    "call_id": JSONValue(call.callID), "destination": JSONValue(call.destination),
-                    "account_id": JSONValue(call.accountID), "answered_user_id": JSONValue(call.answeredUserID),
-                    "answer_time": JSONValue(Timestamp.rfc3339(milliseconds: answered)),
-                ]))
-            }
-            callLog.record(entries)
+            callLog.record(newlyAnswered ? .answered(call) : .updated(call))
         case .closed(let record):
             statistics.callRecords.increment()
-            var entries: [CallLog.Entry] = [.closed(record)]
-            if [.busy, .noAnswer, .cancelled].contains(record.disposition) {
-                entries.append(.event(type: "call.missed", subject: record.destination, payload: record.json))
-            }
-            entries.append(.event(type: "call.ended", subject: record.destination, payload: record.json))
-            callLog.record(entries)
+            callLog.record(.closed(record))
         }
     }
 }

@@ -11,10 +11,16 @@ import Synchronization
 /// it is full the call path refuses new calls (`hasRoom`) rather than lose a record of one. A failed
 /// commit keeps its entries and is retried.
 public final class CallLog: Sendable {
+    /// What the call path hands over: values only. Event payloads are built here, on the writer's
+    /// queue, not on the call path.
     public enum Entry: Sendable {
-        /// A call in progress, new or changed: what a restart needs to close it.
-        case opened(OpenCall)
-        /// The record of an ended call.
+        /// A new call: its state and `call.incoming`.
+        case started(OpenCall)
+        /// A call in progress changed: what a restart needs to close it.
+        case updated(OpenCall)
+        /// A call was answered: its state and `call.answered`.
+        case answered(OpenCall)
+        /// The record of an ended call, `call.missed` when the callee missed it, and `call.ended`.
         case closed(CallRecord)
         case event(type: String, subject: String?, payload: JSONValue)
     }
@@ -39,11 +45,11 @@ public final class CallLog: Sendable {
         self.capacity = capacity
     }
 
-    /// Queues entries that belong together (a record and its events). Never refuses: what a call
+    /// Queues an entry. Never refuses: what a call
     /// already in progress produces is bounded by the calls admitted, and admission asks `hasRoom`.
-    public func record(_ entries: [Entry]) {
+    public func record(_ entry: Entry) {
         let schedule = state.withLock { state -> Bool in
-            state.pending += entries
+            state.pending.append(entry)
             guard !state.scheduled, !state.retrying else { return false }
             state.scheduled = true
             return true
@@ -99,12 +105,26 @@ public final class CallLog: Sendable {
         }
         do {
             try registry.write { store throws(RegistryError) in
+                func keep(_ call: OpenCall) throws(RegistryError) {
+                    if !closedInBatch.contains(OpenKey(call.callID, call.fromTag, call.cseq)) { try store.storeOpenCall(call) }
+                }
                 for entry in batch {
                     switch entry {
-                    case .opened(let call):
-                        if !closedInBatch.contains(OpenKey(call.callID, call.fromTag, call.cseq)) { try store.storeOpenCall(call) }
+                    case .started(let call):
+                        try keep(call)
+                        try store.recordEvent("call.incoming", subject: call.destination, payload: call.incomingEvent, source: "gateway")
+                    case .updated(let call):
+                        try keep(call)
+                    case .answered(let call):
+                        try keep(call)
+                        try store.recordEvent("call.answered", subject: call.destination, payload: call.answeredEvent, source: "gateway")
                     case .closed(let record):
                         try store.storeCallRecord(record)
+                        let payload = record.json
+                        if [.busy, .noAnswer, .cancelled].contains(record.disposition) {
+                            try store.recordEvent("call.missed", subject: record.destination, payload: payload, source: "gateway")
+                        }
+                        try store.recordEvent("call.ended", subject: record.destination, payload: payload, source: "gateway")
                     case .event(let type, let subject, let payload):
                         try store.recordEvent(type, subject: subject, payload: payload, source: "gateway")
                     }

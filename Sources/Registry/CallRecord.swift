@@ -205,6 +205,21 @@ public struct OpenCall: Sendable, Equatable {
                    sipCode: sipCode, sipReason: sipReason, disposition: disposition, hangupBy: hangupBy, endReason: endReason)
     }
 
+    /// The payload of `call.incoming`.
+    public var incomingEvent: JSONValue {
+        ["call_id": JSONValue(callID), "caller_number": JSONValue(callerNumber), "caller_user_id": JSONValue(callerUserID),
+         "dialled": JSONValue(dialled), "destination": JSONValue(destination), "decision": JSONValue(decision.rawValue),
+         "account_id": JSONValue(accountID), "users": JSONValue(users),
+         "start_time": JSONValue(Timestamp.rfc3339(milliseconds: startTime))]
+    }
+
+    /// The payload of `call.answered`.
+    public var answeredEvent: JSONValue {
+        ["call_id": JSONValue(callID), "destination": JSONValue(destination), "account_id": JSONValue(accountID),
+         "answered_user_id": JSONValue(answeredUserID),
+         "answer_time": answerTime.map { JSONValue(Timestamp.rfc3339(milliseconds: $0)) } ?? .null]
+    }
+
     /// Stored as one JSON document: it is only read back whole, at a restart.
     var json: JSONValue {
         func optional(_ value: String?) -> JSONValue { value.map { JSONValue($0) } ?? .null }
