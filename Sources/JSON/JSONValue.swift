@@ -96,22 +96,29 @@ extension JSONValue: CustomStringConvertible {
         case .object(let members):
             if members.isEmpty { out.append(contentsOf: "{}".utf8); return }
             out.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
+            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 newline(level + 1)
-                Self.writeString(key, to: &out)
+                Self.writeString(member.key, to: &out)
                 out.append(UInt8(ascii: ":"))
                 if indent != nil { out.append(32) }
-                members[key]!.write(to: &out, indent: indent, level: level + 1)
+                member.value.write(to: &out, indent: indent, level: level + 1)
             }
             newline(level)
             out.append(UInt8(ascii: "}"))
         }
     }
 
+    private static let hex = Array("0123456789abcdef".utf8)
+
     static func writeString(_ value: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
         out.append(UInt8(ascii: "\""))
+        // Most strings (identifiers, numbers, times) need no escape: copied whole.
+        if !value.utf8.contains(where: { $0 < 32 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: value.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
@@ -121,8 +128,8 @@ extension JSONValue: CustomStringConvertible {
             case 9: out.append(contentsOf: [92, UInt8(ascii: "t")])
             case 0..<32:
                 out.append(contentsOf: "\\u00".utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 15)])
+                out.append(Self.hex[Int(byte >> 4)])
+                out.append(Self.hex[Int(byte & 15)])
             default: out.append(byte)
             }
         }
