@@ -1,23 +1,5 @@
 import Registry
 
-/// One INVITE's call: the Call-ID and From-tag of the caller's dialog and the CSeq number, since a
-/// caller retrying after a redirect keeps the first two (RFC 3261 §8.1.3.4).
-public struct CallKey: Hashable, Sendable {
-    public var callID: String
-    public var fromTag: String
-    public var cseq: Int
-
-    public init(callID: String, fromTag: String, cseq: Int) {
-        self.callID = callID
-        self.fromTag = fromTag
-        self.cseq = cseq
-    }
-}
-
-extension OpenCall {
-    public var key: CallKey { CallKey(callID: callID, fromTag: fromTag, cseq: cseq) }
-}
-
 /// The calls in progress and what each event of a call's life does to them: the dialog tracking
 /// behind call detail records. A value with no clock and no I/O — the gateway hands it times and
 /// SIP facts, and writes the changes it returns.
@@ -45,8 +27,6 @@ public struct CallTracker: Sendable {
         calls[key.callID]?.first { $0.key == key }
     }
 
-    public var openCalls: [OpenCall] { calls.values.flatMap { $0 } }
-
     /// A routed INVITE: a new call, or — for a leg an app hands back — the open call it continues,
     /// with the users this leg offers it to added.
     public mutating func start(_ call: OpenCall) -> Change {
@@ -61,16 +41,11 @@ public struct CallTracker: Sendable {
         return .opened(call)
     }
 
-    /// A call routing refused or redirected: recorded at once, never open.
-    public static func refused(_ call: OpenCall, at time: Int64, status: Int, reason: String) -> CallRecord {
-        call.record(endTime: time, sipCode: status, sipReason: reason, disposition: .rejected, hangupBy: .tandem, endReason: .final)
-    }
-
-    /// The caller's CANCEL arrived before any final answer.
-    public mutating func cancelled(_ key: CallKey) {
-        guard var call = call(key), call.answerTime == nil else { return }
-        call.cancelled = true
-        replace(call)
+    /// A call routing refused or redirected (`rejected`), or could not carry out (`failed`): recorded
+    /// at once, never open.
+    public static func refused(_ call: OpenCall, at time: Int64, status: Int, reason: String,
+                               disposition: CallRecord.Disposition = .rejected) -> CallRecord {
+        call.record(endTime: time, sipCode: status, sipReason: reason, disposition: disposition, hangupBy: .tandem, endReason: .final)
     }
 
     /// A 2xx reached the caller (or, on a leg an app handed back, came from the callee): the first
@@ -78,10 +53,7 @@ public struct CallTracker: Sendable {
     public mutating func answered(_ key: CallKey, at time: Int64, toTag: String?, userID: String?, voicemail: Bool) -> Change? {
         guard var call = call(key) else { return nil }
         let before = call
-        if call.answerTime == nil {
-            call.answerTime = time
-            call.cancelled = false
-        }
+        if call.answerTime == nil { call.answerTime = time }
         if call.toTag == nil { call.toTag = toTag }
         if call.answeredUserID == nil, let userID { call.answeredUserID = userID }
         if voicemail { call.decision = .voicemail }
@@ -107,9 +79,10 @@ public struct CallTracker: Sendable {
         replace(call)
     }
 
-    /// The caller received a final answer other than 2xx: the call ends unanswered. `byTandem` says
-    /// the answer is Tandem's own (a timeout, no answer within the ring time, no usable hop).
-    public mutating func failed(_ key: CallKey, at time: Int64, status: Int, reason: String, byTandem: Bool,
+    /// The caller received a final answer other than 2xx: the call ends unanswered. `cancelled` says
+    /// the caller's CANCEL came first; `byTandem` that the answer is Tandem's own (a timeout, no
+    /// answer within the ring time, no usable hop).
+    public mutating func failed(_ key: CallKey, at time: Int64, status: Int, reason: String, cancelled: Bool = false, byTandem: Bool,
                                 appCodes: [String: Int] = [:]) -> Change? {
         guard var call = call(key), call.answerTime == nil else { return nil }
         remove(key)
@@ -118,10 +91,10 @@ public struct CallTracker: Sendable {
             leg.sipCode = appCodes[leg.appID] ?? leg.sipCode
             return leg
         }
-        let disposition = Self.disposition(status: status, cancelled: call.cancelled)
-        let hangupBy: CallRecord.Party = call.cancelled ? .caller : byTandem ? .tandem : .callee
+        let disposition = Self.disposition(status: status, cancelled: cancelled)
+        let hangupBy: CallRecord.Party = cancelled ? .caller : byTandem ? .tandem : .callee
         return .closed(call.record(endTime: time, sipCode: status, sipReason: reason, disposition: disposition,
-                                   hangupBy: hangupBy, endReason: call.cancelled ? .cancel : .final))
+                                   hangupBy: hangupBy, endReason: cancelled ? .cancel : .final))
     }
 
     /// A BYE of an answered call: whoever sent it hung up. The caller's BYE carries the call's

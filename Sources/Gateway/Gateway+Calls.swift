@@ -19,24 +19,23 @@ extension Gateway {
                             callerUserID: callerUserID, callerAccountID: callerAccountID, dialled: facts.dialled,
                             destination: decision.normalized, decision: CallRecord.Decision(rawValue: decision.outcome.kind) ?? .accept,
                             accountID: snapshot.number(decision.normalized)?.accountID ?? callerAccountID, startTime: clock())
-        var outcome = decision.outcome
-        while true {
+        // Transfers and chains lead to what follows them; the users offered the call are at the end.
+        var next: Outcome? = decision.outcome
+        while let outcome = next {
+            next = nil
             switch outcome {
             case .accept(let delivering):
                 call.users = delivering.users
                 if let voicemail = delivering.voicemail { call.apps.append(Self.appLeg(voicemail)) }
             case .transfer(let target, let then):
                 call.forwardedTo = target
-                outcome = then
-                continue
+                next = then
             case .chain(let hops, let then):
                 call.apps += hops.map(Self.appLeg)
-                outcome = then
-                continue
+                next = then
             case .reject, .redirect, .outbound:
                 break
             }
-            break
         }
         return call
     }
@@ -50,9 +49,7 @@ extension Gateway {
         // A leg an app hands back and Tandem refuses is answered through the first leg, whose final
         // answer ends the call.
         guard let call, calls.withLock({ $0.call(call.key) }) == nil else { return }
-        var record = CallTracker.refused(call, at: clock(), status: status, reason: reason)
-        record.disposition = disposition
-        write(.closed(record), newlyAnswered: false)
+        write(.closed(CallTracker.refused(call, at: clock(), status: status, reason: reason, disposition: disposition)), newlyAnswered: false)
     }
 
     /// Opens the call of an INVITE about to be forwarded, or continues the one an app hands back.
@@ -96,18 +93,19 @@ extension Gateway {
             case .voicemail?: voicemail = true
             default: break
             }
-            let timer = newTimerID()
-            let answered = calls.withLock { tracker -> Bool in
+            let timer = calls.withLock { tracker -> TimerID? in
                 tracker.appsAnswered(leg.key, final.appCodes)
                 let first = tracker.call(leg.key)?.answerTime == nil
                 guard let change = tracker.answered(leg.key, at: now, toTag: final.toTag, userID: userID, voicemail: voicemail) else {
-                    return false
+                    return nil
                 }
-                if first { tracker.setTimer(leg.key, timer.rawValue) }
                 write(change, newlyAnswered: first)
-                return first
+                guard first else { return nil }
+                let timer = newTimerID()
+                tracker.setTimer(leg.key, timer.rawValue)
+                return timer
             }
-            if answered {
+            if let timer {
                 // `cdr.max_call_duration`: a call whose BYE never passes Tandem still ends on the bill.
                 timers.schedule(timer, after: settings.maxCallDuration) { [self] in callTimedOut(leg.key) }
             }
@@ -118,10 +116,8 @@ extension Gateway {
             return
         }
         calls.withLock { tracker in
-            if final.cancelled { tracker.cancelled(leg.key) }
-            if final.cancelled { tracker.cancelled(leg.key) }
-            if let change = tracker.failed(leg.key, at: now, status: final.status, reason: final.reason, byTandem: final.byTandem,
-                                           appCodes: final.appCodes) {
+            if let change = tracker.failed(leg.key, at: now, status: final.status, reason: final.reason, cancelled: final.cancelled,
+                                           byTandem: final.byTandem, appCodes: final.appCodes) {
                 write(change, newlyAnswered: false)
             }
         }

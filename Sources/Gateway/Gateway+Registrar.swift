@@ -252,6 +252,12 @@ extension Gateway {
             lastAliveMark.store(now, ordering: .relaxed)
             callLog.heartbeat()
         }
+        // Failed commits are retried with nothing dropped; the operator still needs to know why.
+        let log = callLog.status
+        if log.failures > reportedCallLogFailures.exchange(log.failures, ordering: .relaxed) {
+            logger.error("call records cannot be written; retrying every second",
+                         [("failures", String(log.failures)), ("pending", String(log.pending)), ("reason", log.lastError ?? "")])
+        }
         nonceCounts.forget(issuedBefore: now / 1000 - Int64(currentSettings.nonceLifetime))
     }
 }

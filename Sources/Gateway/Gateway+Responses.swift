@@ -148,10 +148,7 @@ extension Gateway {
         }
         if status < 300 {
             let first = !context.answered
-            if context.branches[index].finalStatus == nil {
-                context.branches[index].finalStatus = status
-                context.branches[index].final = final
-            }
+            if context.branches[index].finalStatus == nil { context.branches[index].finalStatus = status }
             context.answered = true
             context.stages.removeAll()
             state.contexts[contextID] = context
@@ -174,7 +171,6 @@ extension Gateway {
         }
         guard context.branches[index].finalStatus == nil else { return effects }
         context.branches[index].finalStatus = status
-        context.branches[index].final = final
         context.finals.append((status, bytes, final?.reason))
         if status >= 600 && !context.sawGlobalFailure {
             // §16.7 step 5: a 6xx ends the fork: cancel the others, start no new branch.
@@ -192,7 +188,7 @@ extension Gateway {
     /// After a branch ends: start the next stage when this one ended in a way that allows it, or
     /// answer upstream once every branch is final.
     func branchFinished(_ contextID: UInt64, _ state: inout ProxyState) -> [ProxyEffect] {
-        guard var context = state.contexts[contextID] else { return [] }
+        guard let context = state.contexts[contextID] else { return [] }
         if !context.answered && !context.cancelled && !context.sawGlobalFailure && !context.stages.isEmpty
             && context.activeBranches == 0 {
             let statuses = context.finals[context.current.firstFinal...].map(\.status)

@@ -111,6 +111,7 @@ public final class Gateway: Sendable {
     /// Where call records and call events are written.
     public let callLog: CallLog
     let lastAliveMark = Atomic<Int64>(0)
+    let reportedCallLogFailures = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - nonceSecret: the key nonces are signed with (`auth.secret`); random when `nil`.

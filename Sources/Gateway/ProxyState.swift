@@ -1,4 +1,4 @@
-import Billing
+import Registry
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -201,8 +201,6 @@ struct Branch {
     var timerCGeneration = 0
     var timerC: TimerID?
     var party: TargetParty?
-    /// What the final response said, for the call's record.
-    var final: ReceivedFinal?
 }
 
 /// The response context of one forwarded request (§16.7): its branches and what they answered.

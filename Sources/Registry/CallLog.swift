@@ -29,7 +29,6 @@ public final class CallLog: Sendable {
         var pending: [Entry] = []
         var scheduled = false
         var retrying = false
-        var written = 0
         var failures = 0
         var lastError: String?
     }
@@ -73,9 +72,9 @@ public final class CallLog: Sendable {
         queue.sync { drain() }
     }
 
-    /// Entries waiting, records and events written, commits that failed, and the last failure.
-    public var status: (pending: Int, written: Int, failures: Int, lastError: String?) {
-        state.withLock { ($0.pending.count, $0.written, $0.failures, $0.lastError) }
+    /// Entries waiting, commits that failed, and the last failure.
+    public var status: (pending: Int, failures: Int, lastError: String?) {
+        state.withLock { ($0.pending.count, $0.failures, $0.lastError) }
     }
 
     /// Closes the calls a previous run left open as `interrupted` (at start, before any call), with a
@@ -83,9 +82,7 @@ public final class CallLog: Sendable {
     public func closeInterruptedCalls() throws(RegistryError) -> [CallRecord] {
         try registry.write { store throws(RegistryError) in
             let closed = try store.closeInterruptedCalls()
-            for record in closed {
-                try store.recordEvent("call.ended", subject: record.destination, payload: record.json, source: "gateway")
-            }
+            for record in closed { try Self.recordEnd(of: record, store) }
             try store.markAlive()
             return closed
         }
@@ -94,6 +91,15 @@ public final class CallLog: Sendable {
     /// Writes the "alive at" mark an interrupted call's end is taken from; run every few seconds.
     public func heartbeat() {
         queue.async { try? self.registry.write { store throws(RegistryError) in try store.markAlive() } }
+    }
+
+    /// The events of an ended call: `call.missed` when the callee missed it, and `call.ended`.
+    private static func recordEnd(of record: CallRecord, _ store: RegistryStore) throws(RegistryError) {
+        let payload = record.json
+        if [.busy, .noAnswer, .cancelled].contains(record.disposition) {
+            try store.recordEvent("call.missed", subject: record.destination, payload: payload, source: "gateway")
+        }
+        try store.recordEvent("call.ended", subject: record.destination, payload: payload, source: "gateway")
     }
 
     private func drain() {
@@ -105,14 +111,14 @@ public final class CallLog: Sendable {
         }
         guard !batch.isEmpty else { return }
         // A call that opened and closed within the batch needs only its record.
-        var closedInBatch = Set<OpenKey>()
+        var closedInBatch = Set<CallKey>()
         for entry in batch {
-            if case .closed(let record) = entry { closedInBatch.insert(OpenKey(record.callID, record.fromTag, record.cseq)) }
+            if case .closed(let record) = entry { closedInBatch.insert(record.key) }
         }
         do {
             try registry.write { store throws(RegistryError) in
                 func keep(_ call: OpenCall) throws(RegistryError) {
-                    if !closedInBatch.contains(OpenKey(call.callID, call.fromTag, call.cseq)) { try store.storeOpenCall(call) }
+                    if !closedInBatch.contains(call.key) { try store.storeOpenCall(call) }
                 }
                 for entry in batch {
                     switch entry {
@@ -126,18 +132,13 @@ public final class CallLog: Sendable {
                         try store.recordEvent("call.answered", subject: call.destination, payload: call.answeredEvent, source: "gateway")
                     case .closed(let record):
                         try store.storeCallRecord(record)
-                        let payload = record.json
-                        if [.busy, .noAnswer, .cancelled].contains(record.disposition) {
-                            try store.recordEvent("call.missed", subject: record.destination, payload: payload, source: "gateway")
-                        }
-                        try store.recordEvent("call.ended", subject: record.destination, payload: payload, source: "gateway")
+                        try Self.recordEnd(of: record, store)
                     case .event(let type, let subject, let payload):
                         try store.recordEvent(type, subject: subject, payload: payload, source: "gateway")
                     }
                 }
                 try store.markAlive()
             }
-            state.withLock { $0.written += batch.count }
         } catch {
             // Nothing is dropped: the batch goes back in front and is tried again in a second.
             state.withLock { state in
@@ -151,16 +152,5 @@ public final class CallLog: Sendable {
                 self.drain()
             }
         }
-    }
-}
-
-private struct OpenKey: Hashable {
-    var callID: String
-    var fromTag: String
-    var cseq: Int
-    init(_ callID: String, _ fromTag: String, _ cseq: Int) {
-        self.callID = callID
-        self.fromTag = fromTag
-        self.cseq = cseq
     }
 }

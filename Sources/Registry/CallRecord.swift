@@ -150,6 +150,24 @@ public struct CallRecord: Sendable, Equatable {
     }
 }
 
+/// One INVITE's call: the Call-ID and From-tag of the caller's dialog and the CSeq number, since a
+/// caller retrying after a redirect keeps the first two (RFC 3261 §8.1.3.4).
+public struct CallKey: Hashable, Sendable {
+    public var callID: String
+    public var fromTag: String
+    public var cseq: Int
+
+    public init(callID: String, fromTag: String, cseq: Int) {
+        self.callID = callID
+        self.fromTag = fromTag
+        self.cseq = cseq
+    }
+}
+
+extension CallRecord {
+    public var key: CallKey { CallKey(callID: callID, fromTag: fromTag, cseq: cseq) }
+}
+
 /// A call Tandem is carrying now: what the record will say, as far as it is known. Kept in memory by
 /// the call path and written to `open_calls`, so a restart can close it as `interrupted`.
 public struct OpenCall: Sendable, Equatable {
@@ -170,8 +188,6 @@ public struct OpenCall: Sendable, Equatable {
     public var apps: [CallRecord.AppLeg]
     public var startTime: Int64
     public var answerTime: Int64?
-    /// The caller sent CANCEL before any final answer.
-    public var cancelled = false
     /// Whatever timer the call path keeps for it (`cdr.max_call_duration`); not stored.
     public var timer: UInt64?
 
@@ -194,6 +210,8 @@ public struct OpenCall: Sendable, Equatable {
         self.apps = apps
         self.startTime = startTime
     }
+
+    public var key: CallKey { CallKey(callID: callID, fromTag: fromTag, cseq: cseq) }
 
     /// The record of this call ending now.
     public func record(endTime: Int64, sipCode: Int, sipReason: String, disposition: CallRecord.Disposition,
@@ -230,7 +248,7 @@ public struct OpenCall: Sendable, Equatable {
             "forwarded_to": optional(forwardedTo), "decision": JSONValue(decision.rawValue), "account_id": optional(accountID),
             "users": .array(users.map { JSONValue($0) }), "answered_user_id": optional(answeredUserID),
             "apps": .array(apps.map(\.json)), "start_time": JSONValue(Int(startTime)),
-            "answer_time": answerTime.map { JSONValue(Int($0)) } ?? .null, "cancelled": .bool(cancelled),
+            "answer_time": answerTime.map { JSONValue(Int($0)) } ?? .null,
         ]
     }
 
@@ -248,7 +266,6 @@ public struct OpenCall: Sendable, Equatable {
         toTag = json["to_tag"]?.stringValue
         answeredUserID = json["answered_user_id"]?.stringValue
         answerTime = json["answer_time"]?.integerValue
-        cancelled = json["cancelled"]?.boolValue ?? false
     }
 }
 

@@ -151,13 +151,6 @@ extension RegistryStore {
                         values + [.int(filter.limit)], Self.callRecord)
     }
 
-    /// The calls in progress as last written (for inspection and tests).
-    public func openCalls() throws(RegistryError) -> [OpenCall] {
-        try rows("SELECT state FROM open_calls ORDER BY updated_at", []) { $0.text(0) }.compactMap { text in
-            (try? JSONValue.parse(text)).flatMap(OpenCall.init(json:))
-        }
-    }
-
     func metaValue(_ key: String) throws(RegistryError) -> String? {
         try firstRow("SELECT value FROM tandem_meta WHERE key = ?", [.text(key)]) { $0.text(0) }
     }

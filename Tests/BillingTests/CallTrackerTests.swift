@@ -78,8 +78,8 @@ import Testing
         var tracker = CallTracker()
         let call = Self.call()
         _ = tracker.start(call)
-        if row.cancelled { tracker.cancelled(call.key) }
-        let record = try #require(Self.closed(tracker.failed(call.key, at: 9_000, status: row.status, reason: "R", byTandem: row.byTandem)))
+        let record = try #require(Self.closed(tracker.failed(call.key, at: 9_000, status: row.status, reason: "R", cancelled: row.cancelled,
+                                                            byTandem: row.byTandem)))
         #expect(record.disposition == row.disposition)
         #expect(record.hangupBy == row.hangup)
         #expect(record.endReason == row.end)
