@@ -95,7 +95,7 @@ public final class CallLog: Sendable {
 
     /// The events of an ended call: `call.missed` when the callee missed it, and `call.ended`.
     private static func recordEnd(of record: CallRecord, _ store: RegistryStore) throws(RegistryError) {
-        let payload = record.json
+        let payload = record.endedEvent
         if [.busy, .noAnswer, .cancelled].contains(record.disposition) {
             try store.recordEvent("call.missed", subject: record.destination, payload: payload, source: "gateway")
         }
@@ -110,28 +110,42 @@ public final class CallLog: Sendable {
             return batch
         }
         guard !batch.isEmpty else { return }
-        // A call that opened and closed within the batch needs only its record.
+        // Only a call's newest state in the batch is written, and none for a call whose record is in
+        // the batch; a call that also opened in it was never stored, so there is nothing to forget.
+        var newestState = [CallKey: Int]()
         var closedInBatch = Set<CallKey>()
-        for entry in batch {
-            if case .closed(let record) = entry { closedInBatch.insert(record.key) }
+        var openedInBatch = Set<CallKey>()
+        for (index, entry) in batch.enumerated() {
+            switch entry {
+            case .started(let call):
+                newestState[call.key] = index
+                openedInBatch.insert(call.key)
+            case .updated(let call), .answered(let call): newestState[call.key] = index
+            case .closed(let record): closedInBatch.insert(record.key)
+            case .event: break
+            }
         }
         do {
             try registry.write { store throws(RegistryError) in
-                func keep(_ call: OpenCall) throws(RegistryError) {
-                    if !closedInBatch.contains(call.key) { try store.storeOpenCall(call) }
+                func keep(_ call: OpenCall, at index: Int) throws(RegistryError) {
+                    let key = call.key
+                    if newestState[key] == index, !closedInBatch.contains(key) { try store.storeOpenCall(call) }
                 }
-                for entry in batch {
+                for (index, entry) in batch.enumerated() {
                     switch entry {
                     case .started(let call):
-                        try keep(call)
+                        try keep(call, at: index)
                         try store.recordEvent("call.incoming", subject: call.destination, payload: call.incomingEvent, source: "gateway")
                     case .updated(let call):
-                        try keep(call)
+                        try keep(call, at: index)
                     case .answered(let call):
-                        try keep(call)
+                        try keep(call, at: index)
                         try store.recordEvent("call.answered", subject: call.destination, payload: call.answeredEvent, source: "gateway")
                     case .closed(let record):
-                        try store.storeCallRecord(record)
+                        // A record written before (a retried batch, a restart) ends its call only once.
+                        var record = record
+                        guard let id = try store.storeCallRecord(record, wasStored: !openedInBatch.contains(record.key)) else { continue }
+                        record.id = id
                         try Self.recordEnd(of: record, store)
                     case .event(let type, let subject, let payload):
                         try store.recordEvent(type, subject: subject, payload: payload, source: "gateway")

@@ -131,7 +131,19 @@ public struct CallRecord: Sendable, Equatable {
     /// From the INVITE to the end (FreeSWITCH `duration`, in milliseconds).
     public var durationMilliseconds: Int64 { endTime - startTime }
 
-    /// The record as `cdr.list` returns it and `call.ended` carries it.
+    /// What `call.ended` and `call.missed` carry: who, what became of it and how long, with the
+    /// record's id for the rest (`cdr.list`). Half the record's fields: every call writes one.
+    public var endedEvent: JSONValue {
+        [
+            "cdr_id": JSONValue(id), "call_id": JSONValue(callID), "caller_number": JSONValue(callerNumber),
+            "destination": JSONValue(destination), "decision": JSONValue(decision.rawValue), "account_id": JSONValue(accountID),
+            "answered_user_id": JSONValue(answeredUserID), "disposition": JSONValue(disposition.rawValue), "sip_code": JSONValue(sipCode),
+            "start_time": JSONValue(Timestamp.rfc3339(milliseconds: startTime)), "end_time": JSONValue(Timestamp.rfc3339(milliseconds: endTime)),
+            "billable_ms": JSONValue(Int(billableMilliseconds)),
+        ]
+    }
+
+    /// The record as `cdr.list` returns it.
     public var json: JSONValue {
         func time(_ value: Int64?) -> JSONValue { value.map { JSONValue(Timestamp.rfc3339(milliseconds: $0)) } ?? .null }
         func optional(_ value: String?) -> JSONValue { value.map { JSONValue($0) } ?? .null }

@@ -95,6 +95,12 @@ public final class Database {
         }
     }
 
+    /// The rowid of the last row inserted on this connection.
+    var lastInsertRowID: Int { Int(sqlite3_last_insert_rowid(handle)) }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE that completed.
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
     /// A cached prepared statement, reset and with its bindings cleared.
     func prepare(_ sql: String) throws(StoreError) -> Statement {
         if let statement = statements[sql] {

@@ -62,13 +62,15 @@ extension RegistryStore {
                 [.text(call.callID), .text(call.fromTag), .int(call.cseq), .text(call.json.description), .integer(clock())])
     }
 
-    /// Writes the record of an ended call and forgets it as open, in the caller's transaction. A record
-    /// already written for the same INVITE is kept and this one ignored. Returns the new record's id,
-    /// or nil when it was a duplicate.
+    /// Writes the record of an ended call and forgets it as open (unless `wasStored` says it never
+    /// was), in the caller's transaction. A record already written for the same INVITE is kept and
+    /// this one ignored. Returns the new record's id, or nil when it was a duplicate.
     @discardableResult
-    public func storeCallRecord(_ record: CallRecord) throws(RegistryError) -> Int? {
-        try sql("DELETE FROM open_calls WHERE call_id = ? AND from_tag = ? AND cseq = ?",
-                [.text(record.callID), .text(record.fromTag), .int(record.cseq)])
+    public func storeCallRecord(_ record: CallRecord, wasStored: Bool = true) throws(RegistryError) -> Int? {
+        if wasStored {
+            try sql("DELETE FROM open_calls WHERE call_id = ? AND from_tag = ? AND cseq = ?",
+                    [.text(record.callID), .text(record.fromTag), .int(record.cseq)])
+        }
         let apps = JSONValue.array(record.apps.map(\.json)).description
         try sql("""
             INSERT INTO cdrs (call_id, from_tag, to_tag, cseq, caller_number, caller_user_id, caller_account_id, dialled, destination,
@@ -85,8 +87,8 @@ extension RegistryStore {
                 .integer(record.billableMilliseconds), .int(record.sipCode), .text(record.sipReason), .text(record.disposition.rawValue),
                 .text(record.hangupBy.rawValue), .text(record.endReason.rawValue), .integer(clock()),
             ])
-        guard try count("SELECT changes()") == 1 else { return nil }
-        return try count("SELECT last_insert_rowid()")
+        guard database.changes == 1 else { return nil }
+        return database.lastInsertRowID
     }
 
     /// Closes every call a previous run left open as `interrupted`, ending when that run was last

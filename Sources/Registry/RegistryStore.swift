@@ -237,7 +237,7 @@ public final class RegistryStore {
     func recordEvent(_ type: String, subject: String?, payload: JSONValue, source: String = "registry") throws(RegistryError) -> Int {
         try sql("INSERT INTO events (time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?)",
                 [.text(timestamp()), .text(type), .text(source), .optional(subject), .text(payload.description)])
-        return try count("SELECT last_insert_rowid()")
+        return database.lastInsertRowID
     }
 
     // MARK: SQL with registry errors
@@ -268,16 +268,39 @@ extension RegistryStore: Sendable {}
 
 /// RFC 3339 UTC timestamps with milliseconds, as every record and event carries them.
 public enum Timestamp {
+    /// `2026-11-23T09:00:00.000Z`. Written digit by digit into one buffer: every event row and
+    /// call record carries several of these.
     public static func rfc3339(milliseconds: Int64) -> String {
-        var seconds = time_t(milliseconds / 1000)
+        var seconds = time_t(milliseconds.floorDivided(by: 1000))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        let fraction = Int32(milliseconds - Int64(seconds) * 1000)
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var at = 0
+            func put(_ value: Int32, _ width: Int) {
+                var value = value
+                for index in stride(from: at + width - 1, through: at, by: -1) {
+                    buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10)
+                    value /= 10
+                }
+                at += width
+            }
+            func put(_ byte: Unicode.Scalar) {
+                buffer[at] = UInt8(ascii: byte)
+                at += 1
+            }
+            put(parts.tm_year + 1900, 4); put("-"); put(parts.tm_mon + 1, 2); put("-"); put(parts.tm_mday, 2); put("T")
+            put(parts.tm_hour, 2); put(":"); put(parts.tm_min, 2); put(":"); put(parts.tm_sec, 2); put("."); put(fraction, 3); put("Z")
+            return at
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds % 1000), 3))Z"
+    }
+}
+
+extension Int64 {
+    /// Division rounding towards negative infinity: a time before the epoch still has a fraction in 0..<divisor.
+    func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor < 0) ? quotient - 1 : quotient
     }
 }
 

@@ -10,6 +10,7 @@ import SIP
 /// the valgrind leak check (tools/leak-check).
 /// `tandem-bench registry N` and `tandem-bench admin SOCKET CALLS`: RegistryBench.swift.
 /// `tandem-bench routing HOUSEHOLDS [DECISIONS]`: `Router.decide` at scale (RoutingBench.swift).
+/// `tandem-bench calllog CALLS [PER_BATCH]`: the call log's writer alone (CallLogBench.swift).
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "registry", arguments.count >= 2, let households = Int(arguments[1]), households > 0 {
     do { try RegistryBench.run(households: households) } catch {
@@ -36,6 +37,13 @@ if arguments.first == "routing", arguments.count >= 2, let households = Int(argu
 }
 if arguments.first == "proxy-udp", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
     ProxySocketBench.run(calls: calls, workers: arguments.count >= 3 ? Int(arguments[2]) ?? 2 : 2)
+    exit(0)
+}
+if arguments.first == "calllog", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
+    do { try CallLogBench.run(calls: calls, perBatch: arguments.count >= 3 ? Int(arguments[2]) ?? 40 : 40) } catch {
+        FileHandle.standardError.write(Data("tandem-bench: \(error)\n".utf8))
+        exit(1)
+    }
     exit(0)
 }
 if arguments.first == "proxy", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
