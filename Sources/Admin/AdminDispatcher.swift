@@ -39,13 +39,14 @@ public final class AdminDispatcher: Sendable {
     let authFailures: AuthFailures?
     let routing: RoutingAccess?
     let callLog: CallLog?
+    let callsInProgress: (@Sendable (String) -> Int)?
     let clock: @Sendable () -> Int64
 
     /// - Parameters:
     ///   - location, authFailures: the gateway's registered devices and bans (`location.*`,
     ///     `auth.*`); without them those methods answer that no gateway runs.
     public init(registry: Registry, version: String, location: Location? = nil, authFailures: AuthFailures? = nil,
-                routing: RoutingAccess? = nil, callLog: CallLog? = nil,
+                routing: RoutingAccess? = nil, callLog: CallLog? = nil, callsInProgress: (@Sendable (String) -> Int)? = nil,
                 statistics: @escaping @Sendable () -> [(String, Int)] = { [] },
                 clock: @escaping @Sendable () -> Int64 = Registry.systemClock) {
         self.registry = registry
@@ -54,6 +55,7 @@ public final class AdminDispatcher: Sendable {
         self.authFailures = authFailures
         self.routing = routing
         self.callLog = callLog
+        self.callsInProgress = callsInProgress
         self.clock = clock
         self.gatewayStatistics = statistics
         self.methods = Dictionary(uniqueKeysWithValues: AdminMethods.all.map { ($0.name, $0) })
@@ -134,7 +136,8 @@ public final class AdminDispatcher: Sendable {
         }
         let invocation = Invocation(registry: registry, version: version, statistics: { [self] in gatewayStatistics() + statistics.snapshot() },
                                     methods: AdminMethods.all, startedAt: startedAt,
-                                    session: session, location: location, authFailures: authFailures, routing: routing, callLog: callLog, clock: clock)
+                                    session: session, location: location, authFailures: authFailures, routing: routing, callLog: callLog,
+                                    callsInProgress: callsInProgress, clock: clock)
         do {
             let arguments = try Arguments(params, declared: method.parameters)
             return .success(try method.run(arguments, invocation))

@@ -29,6 +29,8 @@ public struct Invocation: Sendable {
     public var routing: RoutingAccess?
     /// The gateway's call log, flushed before call records are read so every ended call is in them.
     public var callLog: CallLog?
+    /// The gateway's calls in progress counted against an account (`gauge.get`).
+    public var callsInProgress: (@Sendable (String) -> Int)?
     public var clock: @Sendable () -> Int64
 
     func requireRouting() throws(RPCError) -> RoutingAccess {

@@ -6,7 +6,7 @@ import SIP
 /// Every method of the admin socket, in the order the documentation lists them.
 public enum AdminMethods {
     public static let all: [AdminMethod] = system + accounts + users + numbers + providers + apps + activations + registry
-        + availability + routingMethods + calls
+        + availability + routingMethods + calls + usage
 
     static let system: [AdminMethod] = [
         AdminMethod(name: "system.version", summary: "Tandem's version, the store's schema version and uptime.", parameters: [],
@@ -450,6 +450,8 @@ public enum AdminMethods {
                     example: ["since": 0, "type": "app.activated"]) { a, call throws(RPCError) in
             let since = try a.integer("since") ?? 0
             let limit = try a.integer("limit") ?? 100
+            // Events the call path has handed to the call log are in the answer.
+            call.callLog?.flush()
             let events = try call.read { s throws(RegistryError) in try s.events(since: since, type: a.string("type"), limit: limit) }
             return ["events": .array(events.map(\.json)), "next": JSONValue(events.last?.id ?? since)]
         },

@@ -1,4 +1,5 @@
 import Billing
+import JSON
 import Registry
 import Routing
 import SIP
@@ -49,27 +50,56 @@ extension Gateway {
         // A leg an app hands back and Tandem refuses is answered through the first leg, whose final
         // answer ends the call.
         guard let call, calls.withLock({ $0.call(call.key) }) == nil else { return }
-        write(.closed(CallTracker.refused(call, at: clock(), status: status, reason: reason, disposition: disposition)), newlyAnswered: false)
+        statistics.callRecords.increment()
+        // Never forwarded: no app used, nothing counted in progress.
+        callLog.record(.closed(CallTracker.refused(call, at: clock(), status: status, reason: reason, disposition: disposition)))
     }
 
-    /// Opens the call of an INVITE about to be forwarded, or continues the one an app hands back.
-    /// Nil when the call log is full: the call is refused rather than left without a record.
-    func openCall(_ call: OpenCall) -> CallLeg? {
+    enum CallOpening {
+        case opened(CallLeg)
+        /// The call log is full: the call is refused rather than left without a record.
+        case backlog
+        /// The account's plan refuses it.
+        case planLimit(Gauges.Limit)
+    }
+
+    /// Opens the call of an INVITE about to be forwarded, after its account's plan admits it, or
+    /// continues the one an app hands back. Emergency calls are counted but never refused.
+    func openCall(_ call: OpenCall, emergency: Bool) -> CallOpening {
         guard callLog.hasRoom(for: 4) else {
             statistics.callLogFull.increment()
             logger.warning("call refused: call records are not being written fast enough", [("call_id", call.callID)])
-            return nil
+            return .backlog
         }
-        let change = calls.withLock { tracker in
-            let change = tracker.start(call)
-            write(change, newlyAnswered: false)
-            return change
-        }
-        if case .opened = change {
+        let account = Charging.chargedAccount(callerAccountID: call.callerAccountID, accountID: call.accountID)
+        let snapshot = registry.snapshot
+        let now = clock()
+        return calls.withLock { tracker -> CallOpening in
+            guard tracker.call(call.key) == nil else {
+                write(tracker.start(call), newlyAnswered: false)
+                return .opened(CallLeg(key: call.key, continuation: true))
+            }
+            if let account {
+                let plan = snapshot.plan(ofAccount: account)?.value
+                switch gauges.withLock({ $0.admit(accountID: account, plan: plan, at: now, exempt: emergency) }) {
+                case .admitted:
+                    break
+                case .refused(let limit):
+                    statistics.planRefused.increment()
+                    logger.notice("call refused: plan limit reached", [("call_id", call.callID), ("account", account), ("limit", limit.rawValue)])
+                    return .planLimit(limit)
+                case .overSoftLimit(let limit):
+                    statistics.planOverSoftLimit.increment()
+                    callLog.record(.event(type: "gauge.exceeded", subject: account, payload: [
+                        "account_id": JSONValue(account), "plan": JSONValue(plan?.name), "limit": JSONValue(limit.rawValue),
+                        "enforcement": "soft", "call_id": JSONValue(call.callID),
+                    ]))
+                }
+            }
+            write(tracker.start(call), newlyAnswered: false)
             statistics.callsOpened.increment()
-            return CallLeg(key: call.key, continuation: false)
+            return .opened(CallLeg(key: call.key, continuation: false))
         }
-        return CallLeg(key: call.key, continuation: true)
     }
 
     /// The call's INVITE could not be forwarded after all (overload): it ends as Tandem's failure.
@@ -153,7 +183,15 @@ extension Gateway {
             callLog.record(newlyAnswered ? .answered(call) : .updated(call))
         case .closed(let record):
             statistics.callRecords.increment()
-            callLog.record(.closed(record))
+            // Every call the tracker closes was admitted by `openCall`.
+            let charges = Charging.charges(of: record)
+            if let account = Charging.chargedAccount(callerAccountID: record.callerAccountID, accountID: record.accountID) {
+                gauges.withLock { gauges in
+                    gauges.release(accountID: account)
+                    if let usage = charges.usage { gauges.add(usage) }
+                }
+            }
+            callLog.record(.closed(record, charges))
         }
     }
 }

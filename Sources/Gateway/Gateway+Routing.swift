@@ -93,7 +93,8 @@ extension Gateway {
                     return
                 }
                 plan.rewritten = true
-                forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: true, opening: opening, settings)
+                forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: true, opening: opening,
+                            emergency: decision.numberClass == .emergency, settings)
                 return
             case .accept, .outbound:
                 let stages = deliveryStages(outcome, number: decision.normalized, isInvite: isInvite, request: request, inbound: inbound,
@@ -106,7 +107,8 @@ extension Gateway {
                 }
                 if edits.requestURI != nil || !edits.headers.isEmpty || !edits.removing.isEmpty { plan.rewritten = true }
                 forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan,
-                            recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), opening: opening, settings)
+                            recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), opening: opening,
+                            emergency: decision.numberClass == .emergency, settings)
                 return
             }
         }
@@ -115,16 +117,22 @@ extension Gateway {
     /// Forwards a routed request; an INVITE opens its call first (its answer may come back before
     /// `forward` returns), and a call Tandem cannot record is refused.
     private func forwardCall(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, stages: [Stage],
-                             plan: ForwardPlan, recordRoute: Bool, opening: OpenCall?, _ settings: Settings) {
+                             plan: ForwardPlan, recordRoute: Bool, opening: OpenCall?, emergency: Bool, _ settings: Settings) {
         var leg: CallLeg?
         if let opening {
-            guard let opened = openCall(opening) else {
+            switch openCall(opening, emergency: emergency) {
+            case .opened(let opened):
+                leg = opened
+            case .backlog:
                 respond(to: request, inbound, status: 503, reason: "Call records backlog", settings) { response in
                     try response.addHeader("Retry-After", "5")
                 }
                 return
+            case .planLimit:
+                respond(to: request, inbound, status: 403, reason: "Plan limit reached", settings)
+                callRefused(opening, status: 403, reason: "Plan limit reached")
+                return
             }
-            leg = opened
         }
         if !forward(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: recordRoute, call: leg, settings),
            let leg {

@@ -110,6 +110,8 @@ public final class Gateway: Sendable {
     let calls = Mutex(CallTracker())
     /// Where call records and call events are written.
     public let callLog: CallLog
+    /// Each account's usage this month and calls in progress, checked against its plan.
+    let gauges: Mutex<Gauges>
     let lastAliveMark = Atomic<Int64>(0)
     let reportedCallLogFailures = Atomic<Int>(0)
 
@@ -130,6 +132,10 @@ public final class Gateway: Sendable {
         self.location = location
         self.callLog = callLog ?? CallLog(registry: registry)
         self.clock = clock
+        // The gauges start from what this month's records already used.
+        let month = Timestamp.day(milliseconds: clock()).prefix(7) + "-01"
+        let used = (try? registry.read { s throws(RegistryError) in try s.usage(since: String(month)) }) ?? []
+        gauges = Mutex(Gauges(usage: used))
         authFailures = AuthFailures(policy: settings.banPolicy)
         let key = nonceSecret.map { Array($0.utf8) } ?? secureRandomBytes(32)
         nonces = NonceIssuer(secret: key)
@@ -156,6 +162,9 @@ public final class Gateway: Sendable {
 
     /// Calls in progress.
     public var openCallCount: Int { calls.withLock { $0.count } }
+
+    /// Calls in progress counted against an account (`gauge.get`).
+    public func callsInProgress(accountID: String) -> Int { gauges.withLock { $0.inProgress(accountID: accountID) } }
 
     // MARK: Inbound
 

@@ -72,6 +72,8 @@ public final class GatewayStatistics: Sendable {
     public let callRecords = Counter()
     public let callsTimedOut = Counter()
     public let callLogFull = Counter()
+    public let planRefused = Counter()
+    public let planOverSoftLimit = Counter()
 
     public init() {}
 
@@ -112,6 +114,8 @@ public final class GatewayStatistics: Sendable {
             ("call_records", callRecords),
             ("calls_timed_out", callsTimedOut),
             ("call_log_full", callLogFull),
+            ("plan_refused", planRefused),
+            ("plan_over_soft_limit", planOverSoftLimit),
             ("responses_received", responsesReceived),
             ("malformed_answered", malformedAnswered),
             ("malformed_dropped", malformedDropped),

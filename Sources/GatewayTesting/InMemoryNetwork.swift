@@ -54,6 +54,7 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
                                      authFailures: gateway.authFailures, routing: RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
                                                                                     reload: { gateway.reloadDialplans() }), callLog: gateway.callLog,
+                                     callsInProgress: { gateway.callsInProgress(accountID: $0) },
                                      statistics: { gateway.statistics.snapshot() },
                                      clock: clock)
     }

@@ -20,8 +20,9 @@ public final class CallLog: Sendable {
         case updated(OpenCall)
         /// A call was answered: its state and `call.answered`.
         case answered(OpenCall)
-        /// The record of an ended call, `call.missed` when the callee missed it, and `call.ended`.
-        case closed(CallRecord)
+        /// The record of an ended call, `call.missed` when the callee missed it, and `call.ended`;
+        /// with what it charged: its service tickets and its account's usage (`gauge.updated`).
+        case closed(CallRecord, CallCharges = CallCharges())
         case event(type: String, subject: String?, payload: JSONValue)
     }
 
@@ -102,6 +103,21 @@ public final class CallLog: Sendable {
         try store.recordEvent("call.ended", subject: record.destination, payload: payload, source: "gateway")
     }
 
+    /// Writes what a stored record charged, and `gauge.updated` for an account on a plan.
+    private func charge(_ charges: CallCharges, of recordID: Int, _ store: RegistryStore) throws(RegistryError) {
+        for var ticket in charges.tickets {
+            ticket.cdrID = recordID
+            try store.storeServiceTicket(ticket)
+        }
+        guard let usage = charges.usage else { return }
+        try store.addUsage(usage)
+        guard let plan = registry.snapshot.plan(ofAccount: usage.accountID)?.value else { return }
+        let period = plan.period == .day ? usage.day : String(usage.day.prefix(7))
+        let gauge = Gauge(accountID: usage.accountID, plan: plan, period: period,
+                          usage: try store.usage(accountID: usage.accountID, period: period), concurrent: nil)
+        try store.recordEvent("gauge.updated", subject: usage.accountID, payload: gauge.json, source: "gateway")
+    }
+
     private func drain() {
         let batch = state.withLock { state -> [Entry] in
             state.scheduled = false
@@ -121,7 +137,7 @@ public final class CallLog: Sendable {
                 newestState[call.key] = index
                 openedInBatch.insert(call.key)
             case .updated(let call), .answered(let call): newestState[call.key] = index
-            case .closed(let record): closedInBatch.insert(record.key)
+            case .closed(let record, _): closedInBatch.insert(record.key)
             case .event: break
             }
         }
@@ -141,12 +157,13 @@ public final class CallLog: Sendable {
                     case .answered(let call):
                         try keep(call, at: index)
                         try store.recordEvent("call.answered", subject: call.destination, payload: call.answeredEvent, source: "gateway")
-                    case .closed(let record):
-                        // A record written before (a retried batch, a restart) ends its call only once.
+                    case .closed(let record, let charges):
+                        // A record written before (a retried batch, a restart) ends its call and charges only once.
                         var record = record
                         guard let id = try store.storeCallRecord(record, wasStored: !openedInBatch.contains(record.key)) else { continue }
                         record.id = id
                         try Self.recordEnd(of: record, store)
+                        try charge(charges, of: id, store)
                     case .event(let type, let subject, let payload):
                         try store.recordEvent(type, subject: subject, payload: payload, source: "gateway")
                     }

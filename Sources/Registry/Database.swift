@@ -36,6 +36,7 @@ public final class Database {
         Schema.location,
         Schema.routing,
         Schema.calls,
+        Schema.usage,
     ]
 
     public init(path: String) throws(StoreError) {

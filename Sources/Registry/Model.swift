@@ -12,6 +12,34 @@ public struct Account: Sendable, Equatable {
     public var updatedAt: String
 }
 
+/// Usage limits an account's plan sets (docs/cdr.md "Plans and gauges"). A limit left nil is not
+/// limited. `hard` refuses a call over a limit (403 Plan limit reached); `soft` lets it through and
+/// only records it.
+public struct Plan: Sendable, Equatable {
+    public enum Period: String, Sendable, CaseIterable { case day, month }
+    public enum Enforcement: String, Sendable, CaseIterable { case hard, soft }
+    public var name: String
+    public var period: Period
+    public var maxMinutes: Int?
+    public var maxCalls: Int?
+    public var maxConcurrent: Int?
+    public var enforcement: Enforcement
+    public var createdAt: String
+    public var updatedAt: String
+
+    public init(name: String, period: Period = .month, maxMinutes: Int? = nil, maxCalls: Int? = nil, maxConcurrent: Int? = nil,
+                enforcement: Enforcement = .hard, createdAt: String = "", updatedAt: String = "") {
+        self.name = name
+        self.period = period
+        self.maxMinutes = maxMinutes
+        self.maxCalls = maxCalls
+        self.maxConcurrent = maxConcurrent
+        self.enforcement = enforcement
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
 /// A person within an account, with their own credentials and devices.
 public struct User: Sendable, Equatable {
     public enum Role: String, Sendable, CaseIterable { case primary, member, child }

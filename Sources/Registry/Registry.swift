@@ -78,9 +78,10 @@ struct Touched {
     var apps: Set<String> = []
     var activations: Set<String> = []
     var availabilities: Set<String> = []
+    var plans: Set<String> = []
 
     var isEmpty: Bool {
         accounts.isEmpty && users.isEmpty && numbers.isEmpty && providers.isEmpty && apps.isEmpty && activations.isEmpty
-            && availabilities.isEmpty
+            && availabilities.isEmpty && plans.isEmpty
     }
 }

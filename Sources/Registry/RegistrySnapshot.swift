@@ -61,10 +61,14 @@ public struct RegistrySnapshot: Sendable {
     var activationsByNumber = PersistentMap<String, [Activation]>()
     var numberBySubscriber = PersistentMap<SubscriberKey, String>()
     var availabilities = PersistentMap<String, Record<Availability>>()
+    var plans = PersistentMap<String, Record<Plan>>()
 
     public init() {}
 
     public func account(_ id: String) -> Record<Account>? { accounts[id] }
+    public func plan(_ name: String) -> Record<Plan>? { plans[name] }
+    /// The plan an account is on, if it names one that exists.
+    public func plan(ofAccount id: String) -> Record<Plan>? { accounts[id]?.plan.flatMap { plans[$0] } }
     public func user(_ id: String) -> Record<User>? { users[id] }
     public func user(sipUsername: String) -> Record<User>? { userBySIPUsername[sipUsername] }
     public func users(inAccount accountID: String) -> [Record<User>] {

@@ -91,7 +91,7 @@ extension RegistryStore {
         let id = try id.map { v throws(RegistryError) in try Validate.identifier("id", v) } ?? MintedID.make("acc")
         let name = try Validate.text("name", name)
         let timeZone = try Validate.timeZone("time_zone", timeZone)
-        let plan = try plan.flatMap { v throws(RegistryError) in v.isEmpty ? nil : try Validate.identifier("plan", v) }
+        let plan = try plan.flatMap { v throws(RegistryError) in v.isEmpty ? nil : try existingPlan("plan", v) }
         guard try count("SELECT count(*) FROM accounts WHERE id = ?", [.text(id)]) == 0 else {
             throw .conflict("id", "account '\(id)' already exists")
         }
@@ -129,7 +129,7 @@ extension RegistryStore {
         try requirePrimary(acting, account: id, "change the account")
         if let name { account.name = try Validate.text("name", name) }
         if let timeZone { account.timeZone = try Validate.timeZone("time_zone", timeZone) }
-        if let plan { account.plan = plan.isEmpty ? nil : try Validate.identifier("plan", plan) }
+        if let plan { account.plan = plan.isEmpty ? nil : try existingPlan("plan", plan) }
         let previousStatus = account.status
         if let status { account.status = status }
         account.updatedAt = timestamp()

@@ -157,6 +157,9 @@ public final class RegistryStore {
             for availability in try database.rows("SELECT \(Self.availabilityColumns) FROM availability", [], Self.availability) {
                 next.availabilities[availability.userID] = Record(availability)
             }
+            for plan in try database.rows("SELECT \(Self.planColumns) FROM plans", [], Self.plan) {
+                next.plans[plan.name] = Record(plan)
+            }
             for (provider, subscriber, number) in try database.rows("SELECT provider_id, subscriber_id, number FROM subscriber_ids", [],
                                                                     { ($0.text(0), $0.text(1), $0.text(2)) }) {
                 next.numberBySubscriber[SubscriberKey(providerID: provider, subscriberID: subscriber)] = number
@@ -226,6 +229,7 @@ public final class RegistryStore {
             }
         }
         for id in touched.availabilities { snapshot.availabilities[id] = try fetchAvailability(id).map(Record.init) }
+        for name in touched.plans { snapshot.plans[name] = try fetchPlan(name).map(Record.init) }
         snapshot.version += 1
     }
 

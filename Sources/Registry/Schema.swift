@@ -209,4 +209,48 @@ enum Schema {
         PRIMARY KEY (call_id, from_tag, cseq)
     ) STRICT, WITHOUT ROWID;
     """
+
+    /// Usage plans, each account's usage per day, and service tickets. A plan limits an account's
+    /// minutes, answered calls (per day or month) and calls in progress. Usage is kept per UTC day so
+    /// a plan's period can change without losing what was used; a month is the sum of its days.
+    /// Tickets, like records, have no foreign keys: they are what providers are settled from.
+    static let usage = """
+    CREATE TABLE plans (
+        name            TEXT PRIMARY KEY NOT NULL,
+        period          TEXT NOT NULL CHECK (period IN ('day', 'month')),
+        max_minutes     INTEGER CHECK (max_minutes >= 0),
+        max_calls       INTEGER CHECK (max_calls >= 0),
+        max_concurrent  INTEGER CHECK (max_concurrent >= 0),
+        enforcement     TEXT NOT NULL CHECK (enforcement IN ('hard', 'soft')),
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE usage (
+        account_id   TEXT NOT NULL,
+        day          TEXT NOT NULL,
+        minutes      INTEGER NOT NULL,
+        calls        INTEGER NOT NULL,
+        billable_ms  INTEGER NOT NULL,
+        PRIMARY KEY (account_id, day)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE service_tickets (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        cdr_id         INTEGER NOT NULL,
+        call_id        TEXT NOT NULL,
+        app_id         TEXT NOT NULL,
+        provider_id    TEXT NOT NULL,
+        subscriber_id  TEXT NOT NULL,
+        number         TEXT NOT NULL,
+        user_id        TEXT,
+        account_id     TEXT,
+        start_time     INTEGER NOT NULL,
+        duration_ms    INTEGER NOT NULL CHECK (duration_ms >= 0),
+        units          INTEGER NOT NULL CHECK (units >= 0),
+        UNIQUE (cdr_id, app_id)
+    ) STRICT;
+    CREATE INDEX service_tickets_by_provider ON service_tickets(provider_id, start_time);
+    CREATE INDEX service_tickets_by_number ON service_tickets(number, start_time);
+    """
 }

@@ -175,7 +175,8 @@ enum Server {
         let routing = RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
                                     reload: { gateway.reloadDialplans() })
         let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
-                                         authFailures: gateway.authFailures, routing: routing, callLog: callLog, statistics: {
+                                         authFailures: gateway.authFailures, routing: routing, callLog: callLog,
+                                         callsInProgress: { gateway.callsInProgress(accountID: $0) }, statistics: {
             transport.statistics.snapshot() + gateway.statistics.snapshot()
                 + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
                    ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures)]

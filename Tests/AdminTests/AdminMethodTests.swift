@@ -27,6 +27,11 @@ import Registrar
 
         #expect(ok("account.create", ["id": "smith", "name": "The Smiths", "time_zone": "Europe/Paris"])["status"] == "active")
         #expect(ok("account.get", ["id": "smith"])["time_zone"] == "Europe/Paris")
+        #expect(admin.call("account.update", ["id": "smith", "plan": "family"])["error"]?["data"]?["field"] == "plan")
+        #expect(ok("plan.create", ["name": "family", "max_minutes": 600, "max_concurrent": 2])["max_concurrent"] == 2)
+        #expect(admin.call("plan.create", ["name": "family"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
+        #expect(admin.call("plan.create", ["name": "odd", "period": "week"])["error"]?["data"]?["field"] == "period")
+        #expect(admin.call("plan.create", ["name": "odd", "max_calls": -1])["error"]?["data"]?["field"] == "max_calls")
         #expect(ok("account.update", ["id": "smith", "plan": "family"])["plan"] == "family")
         #expect(ok("account.list")["total"] == 1)
         let alice = ok("user.create", ["account": "smith", "id": "alice", "display_name": "Alice", "role": "primary",
@@ -203,6 +208,37 @@ import Registrar
         #expect(!FileManager.default.fileExists(atPath: exportPath + ".partial"))
         #expect(admin.call("cdr.export", ["path": "/nonexistent-dir/x.csv"])["error"]?["data"]?["field"] == "path")
 
+        try admin.registry.write { s throws(RegistryError) in
+            try s.addUsage(UsageCharge(accountID: "smith", day: "2026-11-21", minutes: 2, billableMilliseconds: 61_000))
+            try s.addUsage(UsageCharge(accountID: "smith", day: "2026-11-02", minutes: 1, billableMilliseconds: 1_000))
+            try s.addUsage(UsageCharge(accountID: "smith", day: "2026-10-31", minutes: 9, billableMilliseconds: 500_000))
+            for (cdr, units) in [(1, 2), (4, 0)] {
+                var ticket = ServiceTicket(callID: "c\(cdr)", appID: "vm", providerID: "vmcorp", subscriberID: "a,b", number: "+33612345678",
+                                           userID: "tom", accountID: cdr == 1 ? "smith" : "jones", startTime: base, durationMilliseconds: Int64(units) * 30_000,
+                                           units: units)
+                ticket.cdrID = cdr
+                try s.storeServiceTicket(ticket)
+                try s.storeServiceTicket(ticket)
+            }
+        }
+        let gauge = ok("gauge.get", ["account_id": "smith"])
+        #expect(gauge["period"] == "2026-11" && gauge["plan"] == "family")
+        #expect(gauge["minutes"] == ["used": 3, "max": 600] && gauge["calls"] == ["used": 2, "max": nil])
+        #expect(ok("gauge.get", ["account_id": "smith", "period": "2026-10-31"])["minutes"]?["used"] == 9)
+        #expect(admin.call("gauge.get", ["account_id": "smith", "period": "Nov"])["error"]?["data"]?["field"] == "period")
+        #expect(admin.call("gauge.get", ["account_id": "nobody"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        #expect(ok("plan.update", ["name": "family", "period": "day", "clear": ["max_minutes"]])["max_minutes"] == .null)
+        #expect(ok("gauge.get", ["account_id": "smith"])["period"] == "2026-11-21")
+        #expect(admin.call("plan.update", ["name": "family", "clear": ["max_hours"]])["error"]?["data"]?["field"] == "clear")
+        #expect(ok("plan.list")["plans"]?.arrayValue?.count == 1)
+        #expect(admin.call("plan.delete", ["name": "family"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
+        let tickets = ok("ticket.list", ["provider_id": "vmcorp"])
+        #expect(tickets["tickets"]?.arrayValue?.map { $0["call_id"] } == ["c1", "c4"])
+        let firstTicket = tickets["tickets"]?.arrayValue?.first
+        #expect(firstTicket?["units"] == 2 && firstTicket?["duration_ms"] == 60_000 && firstTicket?["cdr_id"] == 1)
+        #expect(ok("ticket.list", ["account_id": "jones"])["tickets"]?.arrayValue?.count == 1)
+        #expect(ok("ticket.list", ["limit": 1])["next"] == 1)
+
         #expect(admin.call("provider.delete", ["id": "othertelco"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         #expect(admin.call("provider.delete", ["id": "vmcorp"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         _ = ok("number.delete", ["number": "+33612345678"])
@@ -211,6 +247,7 @@ import Registrar
         _ = ok("user.delete", ["id": "tom", "acting_user": "alice"])
         _ = ok("user.delete", ["id": "alice"])
         _ = ok("account.delete", ["id": "smith"])
+        #expect(ok("plan.delete", ["name": "family"])["deleted"] == "family")
         _ = ok("provider.delete", ["id": "othertelco"])
 
         let all = Set(AdminMethods.all.map(\.name))

@@ -1,0 +1,321 @@
+import JSON
+
+/// What a plan's limits are changed to; nil fields are left as they are (`clear` empties a limit).
+public struct PlanFields: Sendable {
+    public var period: Plan.Period?
+    public var maxMinutes: Int?
+    public var maxCalls: Int?
+    public var maxConcurrent: Int?
+    public var enforcement: Plan.Enforcement?
+    /// Limits to remove: `max_minutes`, `max_calls`, `max_concurrent`.
+    public var clear: Set<String> = []
+
+    public init() {}
+}
+
+/// An account's usage over a day or a month.
+public struct Usage: Sendable, Equatable {
+    /// Answered calls' minutes, each call rounded up to a whole minute.
+    public var minutes = 0
+    /// Answered calls.
+    public var calls = 0
+    public var billableMilliseconds: Int64 = 0
+
+    public init(minutes: Int = 0, calls: Int = 0, billableMilliseconds: Int64 = 0) {
+        self.minutes = minutes
+        self.calls = calls
+        self.billableMilliseconds = billableMilliseconds
+    }
+}
+
+/// What one ended call adds to its charged account's usage (written with its record).
+public struct UsageCharge: Sendable, Equatable {
+    public var accountID: String
+    /// UTC day the call started, `YYYY-MM-DD`.
+    public var day: String
+    public var minutes: Int
+    public var billableMilliseconds: Int64
+
+    public init(accountID: String, day: String, minutes: Int, billableMilliseconds: Int64) {
+        self.accountID = accountID
+        self.day = day
+        self.minutes = minutes
+        self.billableMilliseconds = billableMilliseconds
+    }
+}
+
+/// What an ended call charged, computed by the call path (`Billing.Charging`) and written with
+/// its record.
+public struct CallCharges: Sendable, Equatable {
+    public var usage: UsageCharge?
+    public var tickets: [ServiceTicket]
+
+    public init(usage: UsageCharge? = nil, tickets: [ServiceTicket] = []) {
+        self.usage = usage
+        self.tickets = tickets
+    }
+}
+
+/// One use of an app in a call: what its provider is settled from (docs/settlement.md).
+public struct ServiceTicket: Sendable, Equatable {
+    public var id = 0
+    public var cdrID = 0
+    public var callID: String
+    public var appID: String
+    public var providerID: String
+    /// The provider's own ID for the subscriber.
+    public var subscriberID: String
+    public var number: String
+    public var userID: String?
+    public var accountID: String?
+    public var startTime: Int64
+    public var durationMilliseconds: Int64
+    /// Whole minutes, rounded up.
+    public var units: Int
+
+    public init(callID: String, appID: String, providerID: String, subscriberID: String, number: String, userID: String?,
+                accountID: String?, startTime: Int64, durationMilliseconds: Int64, units: Int) {
+        self.callID = callID
+        self.appID = appID
+        self.providerID = providerID
+        self.subscriberID = subscriberID
+        self.number = number
+        self.userID = userID
+        self.accountID = accountID
+        self.startTime = startTime
+        self.durationMilliseconds = durationMilliseconds
+        self.units = units
+    }
+
+    public var json: JSONValue {
+        ["id": JSONValue(id), "cdr_id": JSONValue(cdrID), "call_id": JSONValue(callID), "app_id": JSONValue(appID),
+         "provider_id": JSONValue(providerID), "subscriber_id": JSONValue(subscriberID), "number": JSONValue(number),
+         "user_id": JSONValue(userID), "account_id": JSONValue(accountID),
+         "start_time": JSONValue(Timestamp.rfc3339(milliseconds: startTime)), "duration_ms": JSONValue(Int(durationMilliseconds)),
+         "units": JSONValue(units)]
+    }
+}
+
+/// Which service tickets `ticket.list` returns.
+public struct ServiceTicketFilter: Sendable, Equatable {
+    public var providerID: String?
+    public var number: String?
+    public var accountID: String?
+    public var from: Int64?
+    public var until: Int64?
+    public var cursor: Int?
+    public var limit = 100
+
+    public init(providerID: String? = nil, number: String? = nil, accountID: String? = nil, from: Int64? = nil, until: Int64? = nil,
+                cursor: Int? = nil, limit: Int = 100) {
+        self.providerID = providerID
+        self.number = number
+        self.accountID = accountID
+        self.from = from
+        self.until = until
+        self.cursor = cursor
+        self.limit = limit
+    }
+}
+
+/// An account's plan, its usage in the plan's current period, and its calls in progress.
+public struct Gauge: Sendable, Equatable {
+    public var accountID: String
+    public var plan: Plan?
+    /// `YYYY-MM` or `YYYY-MM-DD` (UTC).
+    public var period: String
+    public var usage: Usage
+    public var concurrent: Int?
+
+    public init(accountID: String, plan: Plan?, period: String, usage: Usage, concurrent: Int?) {
+        self.accountID = accountID
+        self.plan = plan
+        self.period = period
+        self.usage = usage
+        self.concurrent = concurrent
+    }
+
+    /// The UTC period a time falls in: its month, or its day for a daily plan.
+    public static func period(_ plan: Plan?, at milliseconds: Int64) -> String {
+        let day = Timestamp.day(milliseconds: milliseconds)
+        return plan?.period == .day ? day : String(day.prefix(7))
+    }
+
+    public var json: JSONValue {
+        var members: [String: JSONValue] = [
+            "account_id": JSONValue(accountID), "plan": JSONValue(plan?.name), "period": JSONValue(period),
+            "enforcement": JSONValue(plan?.enforcement.rawValue),
+            "minutes": ["used": JSONValue(usage.minutes), "max": plan?.maxMinutes.map { JSONValue($0) } ?? .null],
+            "calls": ["used": JSONValue(usage.calls), "max": plan?.maxCalls.map { JSONValue($0) } ?? .null],
+            "billable_ms": JSONValue(Int(usage.billableMilliseconds)),
+        ]
+        if let concurrent {
+            members["concurrent"] = ["used": JSONValue(concurrent), "max": plan?.maxConcurrent.map { JSONValue($0) } ?? .null]
+        }
+        return .object(members)
+    }
+}
+
+extension Timestamp {
+    /// `YYYY-MM-DD`, the UTC day of a time.
+    public static func day(milliseconds: Int64) -> String {
+        String(rfc3339(milliseconds: milliseconds).prefix(10))
+    }
+}
+
+extension RegistryStore {
+    static let planColumns = "name, period, max_minutes, max_calls, max_concurrent, enforcement, created_at, updated_at"
+
+    static func plan(_ row: Row) -> Plan {
+        Plan(name: row.text(0), period: Plan.Period(rawValue: row.text(1)) ?? .month, maxMinutes: row.optionalInt(2),
+             maxCalls: row.optionalInt(3), maxConcurrent: row.optionalInt(4),
+             enforcement: Plan.Enforcement(rawValue: row.text(5)) ?? .hard, createdAt: row.text(6), updatedAt: row.text(7))
+    }
+
+    func fetchPlan(_ name: String) throws(RegistryError) -> Plan? {
+        try firstRow("SELECT \(Self.planColumns) FROM plans WHERE name = ?", [.text(name)], Self.plan)
+    }
+
+    /// A plan name an account may be put on: one that exists.
+    func existingPlan(_ field: String, _ name: String) throws(RegistryError) -> String {
+        let name = try Validate.identifier(field, name)
+        guard try fetchPlan(name) != nil else { throw .notFound(field, "no plan '\(name)'") }
+        return name
+    }
+
+    static func limit(_ field: String, _ value: Int?) throws(RegistryError) -> Int? {
+        guard let value else { return nil }
+        guard (0...1_000_000_000).contains(value) else { throw .invalid(field, "must be from 0 to 1000000000") }
+        return value
+    }
+
+    public func createPlan(name: String, fields: PlanFields, acting: String?) throws(RegistryError) -> Plan {
+        try requireOperator(acting, "create plans")
+        let name = try Validate.identifier("name", name)
+        guard try fetchPlan(name) == nil else { throw .conflict("name", "plan '\(name)' already exists") }
+        let now = timestamp()
+        let plan = Plan(name: name, period: fields.period ?? .month, maxMinutes: try Self.limit("max_minutes", fields.maxMinutes),
+                        maxCalls: try Self.limit("max_calls", fields.maxCalls),
+                        maxConcurrent: try Self.limit("max_concurrent", fields.maxConcurrent),
+                        enforcement: fields.enforcement ?? .hard, createdAt: now, updatedAt: now)
+        try storePlan(plan, insert: true)
+        return plan
+    }
+
+    public func updatePlan(name: String, fields: PlanFields, acting: String?) throws(RegistryError) -> Plan {
+        try requireOperator(acting, "change plans")
+        guard var plan = try fetchPlan(name) else { throw .notFound("name", "no plan '\(name)'") }
+        for field in fields.clear {
+            switch field {
+            case "max_minutes": plan.maxMinutes = nil
+            case "max_calls": plan.maxCalls = nil
+            case "max_concurrent": plan.maxConcurrent = nil
+            default: throw .invalid("clear", "'\(field)' is not a limit (max_minutes, max_calls, max_concurrent)")
+            }
+        }
+        if let period = fields.period { plan.period = period }
+        if let value = try Self.limit("max_minutes", fields.maxMinutes) { plan.maxMinutes = value }
+        if let value = try Self.limit("max_calls", fields.maxCalls) { plan.maxCalls = value }
+        if let value = try Self.limit("max_concurrent", fields.maxConcurrent) { plan.maxConcurrent = value }
+        if let enforcement = fields.enforcement { plan.enforcement = enforcement }
+        plan.updatedAt = timestamp()
+        try storePlan(plan, insert: false)
+        return plan
+    }
+
+    private func storePlan(_ plan: Plan, insert: Bool) throws(RegistryError) {
+        let values: [SQLValue] = [.text(plan.period.rawValue), plan.maxMinutes.map(SQLValue.int) ?? .null, plan.maxCalls.map(SQLValue.int) ?? .null,
+                                  plan.maxConcurrent.map(SQLValue.int) ?? .null, .text(plan.enforcement.rawValue), .text(plan.updatedAt)]
+        if insert {
+            try sql("""
+                INSERT INTO plans (period, max_minutes, max_calls, max_concurrent, enforcement, updated_at, name, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, values + [.text(plan.name), .text(plan.createdAt)])
+        } else {
+            try sql("UPDATE plans SET period = ?, max_minutes = ?, max_calls = ?, max_concurrent = ?, enforcement = ?, updated_at = ? WHERE name = ?",
+                    values + [.text(plan.name)])
+        }
+        touched.plans.insert(plan.name)
+    }
+
+    public func deletePlan(name: String, acting: String?) throws(RegistryError) {
+        try requireOperator(acting, "delete plans")
+        guard try fetchPlan(name) != nil else { throw .notFound("name", "no plan '\(name)'") }
+        let users = try count("SELECT count(*) FROM accounts WHERE plan = ?", [.text(name)])
+        guard users == 0 else { throw .conflict("name", "plan '\(name)' is the plan of \(users) account(s)") }
+        try sql("DELETE FROM plans WHERE name = ?", [.text(name)])
+        touched.plans.insert(name)
+    }
+
+    public func plans() throws(RegistryError) -> [Plan] {
+        try rows("SELECT \(Self.planColumns) FROM plans ORDER BY name", [], Self.plan)
+    }
+
+    // MARK: Usage
+
+    /// Adds an answered call to its account's day, in the caller's transaction.
+    public func addUsage(_ charge: UsageCharge) throws(RegistryError) {
+        try sql("""
+            INSERT INTO usage (account_id, day, minutes, calls, billable_ms) VALUES (?, ?, ?, 1, ?)
+            ON CONFLICT (account_id, day) DO UPDATE SET minutes = minutes + excluded.minutes, calls = calls + 1,
+                billable_ms = billable_ms + excluded.billable_ms
+            """, [.text(charge.accountID), .text(charge.day), .int(charge.minutes), .integer(charge.billableMilliseconds)])
+    }
+
+    /// An account's usage over a period: a day (`YYYY-MM-DD`) or a month (`YYYY-MM`).
+    public func usage(accountID: String, period: String) throws(RegistryError) -> Usage {
+        let condition = period.utf8.count == 7 ? "day >= ? AND day < ?" : "day = ? AND day = ?"
+        let bounds: [SQLValue] = period.utf8.count == 7 ? [.text(period + "-01"), .text(period + "-99")] : [.text(period), .text(period)]
+        return try firstRow("""
+            SELECT coalesce(sum(minutes), 0), coalesce(sum(calls), 0), coalesce(sum(billable_ms), 0) FROM usage
+            WHERE account_id = ? AND \(condition)
+            """, [.text(accountID)] + bounds) { Usage(minutes: $0.int(0), calls: $0.int(1), billableMilliseconds: Int64($0.int(2))) } ?? Usage()
+    }
+
+    /// Every account's usage on each day from `day` on: what the gateway's gauges start from.
+    public func usage(since day: String) throws(RegistryError) -> [(accountID: String, day: String, usage: Usage)] {
+        try rows("SELECT account_id, day, minutes, calls, billable_ms FROM usage WHERE day >= ?", [.text(day)]) {
+            (accountID: $0.text(0), day: $0.text(1), usage: Usage(minutes: $0.int(2), calls: $0.int(3), billableMilliseconds: Int64($0.int(4))))
+        }
+    }
+
+    // MARK: Service tickets
+
+    static let ticketColumns = """
+        id, cdr_id, call_id, app_id, provider_id, subscriber_id, number, user_id, account_id, start_time, duration_ms, units
+        """
+
+    static func ticket(_ row: Row) -> ServiceTicket {
+        var ticket = ServiceTicket(callID: row.text(2), appID: row.text(3), providerID: row.text(4), subscriberID: row.text(5),
+                                   number: row.text(6), userID: row.optionalText(7), accountID: row.optionalText(8),
+                                   startTime: Int64(row.int(9)), durationMilliseconds: Int64(row.int(10)), units: row.int(11))
+        ticket.id = row.int(0)
+        ticket.cdrID = row.int(1)
+        return ticket
+    }
+
+    /// Writes an app use of a stored record, in the caller's transaction; a second write of the same
+    /// record's app is ignored.
+    public func storeServiceTicket(_ ticket: ServiceTicket) throws(RegistryError) {
+        try sql("""
+            INSERT INTO service_tickets (cdr_id, call_id, app_id, provider_id, subscriber_id, number, user_id, account_id, start_time,
+                duration_ms, units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (cdr_id, app_id) DO NOTHING
+            """, [.int(ticket.cdrID), .text(ticket.callID), .text(ticket.appID), .text(ticket.providerID), .text(ticket.subscriberID),
+                  .text(ticket.number), .optional(ticket.userID), .optional(ticket.accountID), .integer(ticket.startTime),
+                  .integer(ticket.durationMilliseconds), .int(ticket.units)])
+    }
+
+    public func serviceTickets(_ filter: ServiceTicketFilter) throws(RegistryError) -> [ServiceTicket] {
+        guard (1...10_000).contains(filter.limit) else { throw .invalid("limit", "must be from 1 to 10000") }
+        var conditions = ["id > ?"]
+        var values: [SQLValue] = [.int(filter.cursor ?? 0)]
+        if let provider = filter.providerID { conditions.append("provider_id = ?"); values.append(.text(provider)) }
+        if let number = filter.number { conditions.append("number = ?"); values.append(.text(number)) }
+        if let account = filter.accountID { conditions.append("account_id = ?"); values.append(.text(account)) }
+        if let from = filter.from { conditions.append("start_time >= ?"); values.append(.integer(from)) }
+        if let until = filter.until { conditions.append("start_time < ?"); values.append(.integer(until)) }
+        return try rows("SELECT \(Self.ticketColumns) FROM service_tickets WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?",
+                        values + [.int(filter.limit)], Self.ticket)
+    }
+}
