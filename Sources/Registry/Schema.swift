@@ -214,6 +214,8 @@ enum Schema {
     /// minutes, answered calls (per day or month) and calls in progress. Usage is kept per UTC day so
     /// a plan's period can change without losing what was used; a month is the sum of its days.
     /// Tickets, like records, have no foreign keys: they are what providers are settled from.
+    /// Settlement lines are keyed by what they settle, so running a month again rewrites the same
+    /// rows; `settled_tickets` says which month took each ticket.
     static let usage = """
     CREATE TABLE plans (
         name            TEXT PRIMARY KEY NOT NULL,
@@ -252,5 +254,34 @@ enum Schema {
     ) STRICT;
     CREATE INDEX service_tickets_by_provider ON service_tickets(provider_id, start_time);
     CREATE INDEX service_tickets_by_number ON service_tickets(number, start_time);
+
+    CREATE TABLE settlement_periods (
+        period     TEXT PRIMARY KEY NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+        run_at     TEXT NOT NULL,
+        closed_at  TEXT
+    ) STRICT;
+
+    CREATE TABLE settlement_lines (
+        period      TEXT NOT NULL,
+        payer_id    TEXT NOT NULL,
+        payee_id    TEXT NOT NULL,
+        number      TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        app_id      TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('fee', 'usage')),
+        quantity    INTEGER NOT NULL,
+        unit_price  INTEGER NOT NULL,
+        amount      INTEGER NOT NULL,
+        currency    TEXT NOT NULL,
+        note        TEXT NOT NULL,
+        PRIMARY KEY (period, payer_id, payee_id, number, app_id, kind)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX settlement_lines_by_number ON settlement_lines(number, period);
+
+    CREATE TABLE settled_tickets (
+        ticket_id  INTEGER PRIMARY KEY,
+        period     TEXT NOT NULL
+    ) STRICT;
     """
 }

@@ -239,6 +239,36 @@ import Registrar
         #expect(ok("ticket.list", ["account_id": "jones"])["tickets"]?.arrayValue?.count == 1)
         #expect(ok("ticket.list", ["limit": 1])["next"] == 1)
 
+        // Settlement: the ticket of c1 (2 minutes of VM Corp at 2) is Telco's to pay; running the month
+        // again gives the same lines; a closed month is refused; a ticket of a closed month recorded
+        // late goes to the next month run, with a note.
+        #expect(ok("settlement.run", ["period": "2026-10"])["lines"] == 0)
+        #expect(ok("settlement.close", ["period": "2026-10"])["status"] == "closed")
+        try admin.registry.write { s throws(RegistryError) in
+            var late = ServiceTicket(callID: "late", appID: "vm", providerID: "vmcorp", subscriberID: "a,b", number: "+33612345678", userID: nil,
+                                     accountID: "smith", startTime: base - 20 * 86_400_000 - 60_000, durationMilliseconds: 60_000, units: 1)
+            late.cdrID = 99
+            try s.storeServiceTicket(late)
+        }
+        let run = ok("settlement.run", ["period": "2026-11"])
+        #expect(run["late_tickets"] == 1)
+        let firstExport = ok("settlement.export", ["period": "2026-11"])["csv"]
+        #expect(ok("settlement.run", ["period": "2026-11"])["lines"] == run["lines"])
+        #expect(ok("settlement.export", ["period": "2026-11"])["csv"] == firstExport)
+        let usageLine = firstExport?.stringValue?.split(separator: "\r\n").first { $0.contains(",vm,usage,") }
+        #expect(usageLine == "2026-11,telco,vmcorp,+33612345678,smith,vm,usage,3,2,6,EUR,late calls of 2026-10")
+        let bill = ok("bill.get", ["number": "+33612345678", "period": "2026-11"])
+        #expect(bill["account_id"] == "smith" && bill["status"] == "open")
+        #expect(bill["lines"]?.arrayValue?.contains { $0["kind"] == "usage" && $0["amount"] == 6 } == true)
+        #expect(bill["totals"]?.arrayValue?.first?["currency"] == "EUR")
+        #expect(ok("settlement.list", ["period": "2026-11", "provider_id": "vmcorp"])["providers"]?.arrayValue?.isEmpty == false)
+        #expect(ok("settlement.list")["periods"]?.arrayValue?.count == 2)
+        #expect(ok("settlement.close", ["period": "2026-11"])["closed_at"] != .null)
+        #expect(admin.call("settlement.run", ["period": "2026-11"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
+        #expect(admin.call("settlement.run", ["period": "2026-12"])["error"]?["data"]?["field"] == "period")
+        #expect(admin.call("settlement.run", ["period": "November"])["error"]?["data"]?["field"] == "period")
+        #expect(admin.call("bill.get", ["number": "+33612345678", "period": "2026-09"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+
         #expect(admin.call("provider.delete", ["id": "othertelco"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         #expect(admin.call("provider.delete", ["id": "vmcorp"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         _ = ok("number.delete", ["number": "+33612345678"])

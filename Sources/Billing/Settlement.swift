@@ -1,0 +1,211 @@
+import Registry
+
+/// A calendar month in UTC: the period settlement runs over.
+public struct Month: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var year: Int
+    public var month: Int
+
+    /// `YYYY-MM`, or nil.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard text.utf8.count == 7, parts.count == 2, let year = Int(parts[0]), let month = Int(parts[1]), parts[0].count == 4,
+              (1970...9999).contains(year), (1...12).contains(month) else { return nil }
+        self.year = year
+        self.month = month
+    }
+
+    public init(year: Int, month: Int) {
+        self.year = year
+        self.month = month
+    }
+
+    /// The month a time falls in.
+    public init(milliseconds: Int64) {
+        let (year, month, _) = Self.civil(days: Int(milliseconds.floorDiv(86_400_000)))
+        self.init(year: year, month: month)
+    }
+
+    public var description: String { "\(year)-\(month < 10 ? "0" : "")\(month)" }
+    public var next: Month { month == 12 ? Month(year: year + 1, month: 1) : Month(year: year, month: month + 1) }
+    public var previous: Month { month == 1 ? Month(year: year - 1, month: 12) : Month(year: year, month: month - 1) }
+    public var start: Int64 { Int64(Self.days(year: year, month: month, day: 1)) * 86_400_000 }
+    public var end: Int64 { next.start }
+    public var days: Int { Int((end - start) / 86_400_000) }
+
+    public static func < (a: Month, b: Month) -> Bool { (a.year, a.month) < (b.year, b.month) }
+
+    /// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm, proleptic Gregorian).
+    static func days(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(days: Int) -> (Int, Int, Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+extension Int64 {
+    func floorDiv(_ divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor < 0) ? quotient - 1 : quotient
+    }
+}
+
+/// What settlement reads for a month: the history of activations and carriers, the rates, and the
+/// tickets to settle. Times are milliseconds since the epoch.
+public struct SettlementInput: Sendable {
+    public struct ActivationChange: Sendable, Equatable {
+        public var number: String
+        public var appID: String
+        public var providerID: String
+        public var active: Bool
+        public var time: Int64
+        public init(number: String, appID: String, providerID: String, active: Bool, time: Int64) {
+            self.number = number
+            self.appID = appID
+            self.providerID = providerID
+            self.active = active
+            self.time = time
+        }
+    }
+
+    public struct CarrierChange: Sendable, Equatable {
+        public var number: String
+        public var from: String?
+        public var to: String
+        public var time: Int64
+        public init(number: String, from: String?, to: String, time: Int64) {
+            self.number = number
+            self.from = from
+            self.to = to
+            self.time = time
+        }
+    }
+
+    public struct Rates: Sendable, Equatable {
+        public var currency: String
+        public var perMinute: Int
+        public var monthlyFee: Int
+        public init(currency: String, perMinute: Int, monthlyFee: Int) {
+            self.currency = currency
+            self.perMinute = perMinute
+            self.monthlyFee = monthlyFee
+        }
+    }
+
+    /// Every activation change up to the month's end, oldest first.
+    public var activations: [ActivationChange] = []
+    /// Every carrier switch up to the month's end, oldest first.
+    public var carriers: [CarrierChange] = []
+    /// Each number's account and carrier now.
+    public var numbers: [String: (accountID: String, carrier: String?)] = [:]
+    public var rates: [String: Rates] = [:]
+    /// The month's tickets, and earlier ones a closed month missed (late).
+    public var tickets: [ServiceTicket] = []
+
+    public init() {}
+}
+
+/// Rating and settlement of a month (docs/settlement.md). Pure: the same input gives the same lines.
+public enum Settlement {
+    /// The lines of `month`, sorted by payer, payee, number, app and kind.
+    public static func lines(_ month: Month, _ input: SettlementInput) -> [SettlementLine] {
+        let period = month.description
+        struct Key: Hashable { var payer: String, payee: String, number: String, app: String }
+        var feeDays: [Key: Int] = [:]
+        var minutes: [Key: Int] = [:]
+        var lateNotes: [Key: Set<String>] = [:]
+
+        // Fees: each day an activation was active at any moment is a day of the app's monthly fee,
+        // owed by the carrier holding the number at the end of that day.
+        var history: [String: [SettlementInput.ActivationChange]] = [:]
+        for change in input.activations { history[change.number + "\u{0}" + change.appID, default: []].append(change) }
+        for (_, changes) in history.sorted(by: { $0.key < $1.key }) {
+            let first = changes[0]
+            for day in 0..<month.days {
+                let dayStart = month.start + Int64(day) * 86_400_000
+                let dayEnd = dayStart + 86_400_000
+                guard isActive(changes, from: dayStart, until: dayEnd) else { continue }
+                let provider = changes.last { $0.time < dayEnd }?.providerID ?? first.providerID
+                let key = Key(payer: carrier(of: first.number, at: dayEnd - 1, input) ?? "-", payee: provider, number: first.number, app: first.appID)
+                feeDays[key, default: 0] += 1
+            }
+        }
+        // Usage: each ticket's minutes, owed by the carrier holding the number when the call started.
+        for ticket in input.tickets {
+            let key = Key(payer: carrier(of: ticket.number, at: ticket.startTime, input) ?? "-", payee: ticket.providerID,
+                          number: ticket.number, app: ticket.appID)
+            minutes[key, default: 0] += ticket.units
+            if ticket.startTime < month.start {
+                lateNotes[key, default: []].insert(Month(milliseconds: ticket.startTime).description)
+            }
+        }
+
+        var lines: [SettlementLine] = []
+        let account = { (number: String) in input.numbers[number]?.accountID ?? "" }
+        for (key, days) in feeDays {
+            let rates = input.rates[key.payee] ?? SettlementInput.Rates(currency: "EUR", perMinute: 0, monthlyFee: 0)
+            lines.append(SettlementLine(period: period, payerID: key.payer, payeeID: key.payee, number: key.number, accountID: account(key.number),
+                                        appID: key.app, kind: .fee, quantity: days, unitPrice: rates.monthlyFee,
+                                        amount: roundedShare(rates.monthlyFee, days, of: month.days), currency: rates.currency,
+                                        note: days < month.days ? "\(days)/\(month.days) days" : ""))
+        }
+        for (key, count) in minutes {
+            let rates = input.rates[key.payee] ?? SettlementInput.Rates(currency: "EUR", perMinute: 0, monthlyFee: 0)
+            let late = lateNotes[key].map { "late calls of " + $0.sorted().joined(separator: ", ") } ?? ""
+            lines.append(SettlementLine(period: period, payerID: key.payer, payeeID: key.payee, number: key.number, accountID: account(key.number),
+                                        appID: key.app, kind: .usage, quantity: count, unitPrice: rates.perMinute,
+                                        amount: count * rates.perMinute, currency: rates.currency, note: late))
+        }
+        return lines.sorted {
+            ($0.payerID, $0.payeeID, $0.number, $0.appID, $0.kind.rawValue) < ($1.payerID, $1.payeeID, $1.number, $1.appID, $1.kind.rawValue)
+        }
+    }
+
+    /// `amount × part / whole` in integers, rounded half up: no floating-point money.
+    public static func roundedShare(_ amount: Int, _ part: Int, of whole: Int) -> Int {
+        (amount * part * 2 + whole) / (2 * whole)
+    }
+
+    static func isActive(_ changes: [SettlementInput.ActivationChange], from start: Int64, until end: Int64) -> Bool {
+        // Active at the start of the window, or activated within it.
+        if changes.last(where: { $0.time <= start })?.active == true { return true }
+        return changes.contains { $0.active && $0.time > start && $0.time < end }
+    }
+
+    /// The number's carrier at a time: the last switch before it, else the first switch's origin,
+    /// else the carrier now.
+    static func carrier(of number: String, at time: Int64, _ input: SettlementInput) -> String? {
+        let switches = input.carriers.filter { $0.number == number }
+        if let last = switches.last(where: { $0.time <= time }) { return last.to }
+        if let first = switches.first { return first.from }
+        return input.numbers[number]?.carrier
+    }
+}
+
+extension SettlementInput {
+    /// The input of a month from what the registry holds.
+    public init(_ history: SettlementHistory) {
+        self.init()
+        activations = history.activations.map { ActivationChange(number: $0.number, appID: $0.appID, providerID: $0.providerID, active: $0.active, time: $0.time) }
+        carriers = history.carriers.map { CarrierChange(number: $0.number, from: $0.from, to: $0.to, time: $0.time) }
+        numbers = history.numbers
+        for provider in history.providers {
+            rates[provider.id] = Rates(currency: provider.currency, perMinute: provider.ratePerMinute, monthlyFee: provider.monthlyFee)
+        }
+        tickets = history.tickets
+    }
+}

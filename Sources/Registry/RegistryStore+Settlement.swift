@@ -1,0 +1,176 @@
+import JSON
+
+/// One line of a settlement: what a number's carrier owes an app provider for one app in a month.
+public struct SettlementLine: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable { case fee, usage }
+    public var period: String
+    /// The number's carrier (its primary provider), who pays; `-` when the number had none.
+    public var payerID: String
+    /// The app provider.
+    public var payeeID: String
+    public var number: String
+    public var accountID: String
+    public var appID: String
+    public var kind: Kind
+    /// Days active (fee) or minutes (usage).
+    public var quantity: Int
+    /// Monthly fee or price per minute, in minor units.
+    public var unitPrice: Int
+    /// In minor units, rounded half up.
+    public var amount: Int
+    public var currency: String
+    public var note: String
+
+    public init(period: String, payerID: String, payeeID: String, number: String, accountID: String, appID: String, kind: Kind,
+                quantity: Int, unitPrice: Int, amount: Int, currency: String, note: String = "") {
+        self.period = period
+        self.payerID = payerID
+        self.payeeID = payeeID
+        self.number = number
+        self.accountID = accountID
+        self.appID = appID
+        self.kind = kind
+        self.quantity = quantity
+        self.unitPrice = unitPrice
+        self.amount = amount
+        self.currency = currency
+        self.note = note
+    }
+}
+
+extension SettlementLine {
+    public var json: JSONValue {
+        ["period": JSONValue(period), "payer_id": JSONValue(payerID), "payee_id": JSONValue(payeeID), "number": JSONValue(number),
+         "account_id": JSONValue(accountID), "app_id": JSONValue(appID), "kind": JSONValue(kind.rawValue), "quantity": JSONValue(quantity),
+         "unit_price": JSONValue(unitPrice), "amount": JSONValue(amount), "currency": JSONValue(currency), "note": JSONValue(note)]
+    }
+
+    public static let csvColumns = ["period", "payer_id", "payee_id", "number", "account_id", "app_id", "kind", "quantity", "unit_price",
+                                    "amount", "currency", "note"]
+
+    public var csvLine: String {
+        [period, payerID, payeeID, number, accountID, appID, kind.rawValue, String(quantity), String(unitPrice), String(amount), currency, note]
+            .map(CSV.field).joined(separator: ",")
+    }
+}
+
+/// A settled month: `open` while it may be run again, `closed` once it may not.
+public struct SettlementPeriod: Sendable, Equatable {
+    public var period: String
+    public var closed: Bool
+    public var runAt: String
+    public var closedAt: String?
+
+    public var json: JSONValue {
+        ["period": JSONValue(period), "status": JSONValue(closed ? "closed" : "open"), "run_at": JSONValue(runAt), "closed_at": JSONValue(closedAt)]
+    }
+}
+
+/// What settlement reads from the registry for a month (`Billing.Settlement` rates it).
+public struct SettlementHistory: Sendable {
+    /// `app.activated` / `app.deactivated` up to the month's end: number, app, provider, active, time.
+    public var activations: [(number: String, appID: String, providerID: String, active: Bool, time: Int64)] = []
+    /// `number.provider_switched` up to the month's end.
+    public var carriers: [(number: String, from: String?, to: String, time: Int64)] = []
+    public var numbers: [String: (accountID: String, carrier: String?)] = [:]
+    public var providers: [Provider] = []
+    /// Tickets of the month and earlier tickets no closed month settled.
+    public var tickets: [ServiceTicket] = []
+}
+
+extension RegistryStore {
+    public func settlementPeriod(_ period: String) throws(RegistryError) -> SettlementPeriod? {
+        try firstRow("SELECT period, status, run_at, closed_at FROM settlement_periods WHERE period = ?", [.text(period)]) {
+            SettlementPeriod(period: $0.text(0), closed: $0.text(1) == "closed", runAt: $0.text(2), closedAt: $0.optionalText(3))
+        }
+    }
+
+    public func settlementPeriods() throws(RegistryError) -> [SettlementPeriod] {
+        try rows("SELECT period, status, run_at, closed_at FROM settlement_periods ORDER BY period", []) {
+            SettlementPeriod(period: $0.text(0), closed: $0.text(1) == "closed", runAt: $0.text(2), closedAt: $0.optionalText(3))
+        }
+    }
+
+    /// Reads what a month is settled from: its history up to `end` and its tickets from `start`, with
+    /// the tickets of closed months that no other month took (a record that arrived after its month
+    /// was closed goes to the next month run).
+    public func settlementHistory(start: Int64, end: Int64) throws(RegistryError) -> SettlementHistory {
+        var history = SettlementHistory()
+        let endTime = Timestamp.rfc3339(milliseconds: end)
+        for event in try rows("SELECT type, subject, payload, time FROM events WHERE type IN ('app.activated', 'app.deactivated') AND time < ? ORDER BY id",
+                              [.text(endTime)], { ($0.text(0), $0.text(1), $0.text(2), $0.text(3)) }) {
+            guard let payload = try? JSONValue.parse(event.2), let app = payload["app"]?.stringValue, let provider = payload["provider"]?.stringValue,
+                  let time = Timestamp.milliseconds(rfc3339: event.3) else { continue }
+            history.activations.append((number: event.1, appID: app, providerID: provider, active: event.0 == "app.activated", time: time))
+        }
+        for event in try rows("SELECT subject, payload, time FROM events WHERE type = 'number.provider_switched' AND time < ? ORDER BY id",
+                              [.text(endTime)], { ($0.text(0), $0.text(1), $0.text(2)) }) {
+            guard let payload = try? JSONValue.parse(event.1), let to = payload["to"]?.stringValue,
+                  let time = Timestamp.milliseconds(rfc3339: event.2) else { continue }
+            history.carriers.append((number: event.0, from: payload["from"]?.stringValue, to: to, time: time))
+        }
+        for (number, account, carrier) in try rows("SELECT number, account_id, provider_id FROM numbers", [], { ($0.text(0), $0.text(1), $0.optionalText(2)) }) {
+            history.numbers[number] = (accountID: account, carrier: carrier)
+        }
+        history.providers = try rows("SELECT \(Self.providerColumns) FROM providers ORDER BY id", [], Self.provider)
+        history.tickets = try rows("""
+            SELECT \(Self.ticketColumns) FROM service_tickets
+            WHERE start_time < ? AND (start_time >= ? OR (
+                id NOT IN (SELECT ticket_id FROM settled_tickets WHERE period <> ?)
+                AND strftime('%Y-%m', start_time / 1000, 'unixepoch') IN (SELECT period FROM settlement_periods WHERE status = 'closed')))
+            ORDER BY id
+            """, [.integer(end), .integer(start), .text(Timestamp.rfc3339(milliseconds: start).prefix(7).description)], Self.ticket)
+        return history
+    }
+
+    /// Replaces an open month's lines with `lines` (settled from `tickets`), in one transaction: a
+    /// rerun gives the same rows, never more. A closed month is refused.
+    public func storeSettlement(period: String, lines: [SettlementLine], tickets: [Int]) throws(RegistryError) {
+        if let existing = try settlementPeriod(period), existing.closed {
+            throw .conflict("period", "\(period) is closed: its settlement can no longer change")
+        }
+        try sql("DELETE FROM settlement_lines WHERE period = ?", [.text(period)])
+        try sql("DELETE FROM settled_tickets WHERE period = ?", [.text(period)])
+        for line in lines {
+            try sql("""
+                INSERT INTO settlement_lines (period, payer_id, payee_id, number, account_id, app_id, kind, quantity, unit_price, amount, currency, note)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.text(period), .text(line.payerID), .text(line.payeeID), .text(line.number), .text(line.accountID), .text(line.appID),
+                      .text(line.kind.rawValue), .int(line.quantity), .int(line.unitPrice), .int(line.amount), .text(line.currency), .text(line.note)])
+        }
+        for ticket in tickets {
+            try sql("INSERT OR IGNORE INTO settled_tickets (ticket_id, period) VALUES (?, ?)", [.int(ticket), .text(period)])
+        }
+        try sql("""
+            INSERT INTO settlement_periods (period, status, run_at) VALUES (?, 'open', ?)
+            ON CONFLICT (period) DO UPDATE SET run_at = excluded.run_at
+            """, [.text(period), .text(timestamp())])
+    }
+
+    public func closeSettlement(period: String) throws(RegistryError) -> SettlementPeriod {
+        guard var existing = try settlementPeriod(period) else { throw .notFound("period", "\(period) has not been run (settlement.run)") }
+        guard !existing.closed else { throw .conflict("period", "\(period) is already closed") }
+        existing.closed = true
+        existing.closedAt = timestamp()
+        try sql("UPDATE settlement_periods SET status = 'closed', closed_at = ? WHERE period = ?", [.optional(existing.closedAt), .text(period)])
+        return existing
+    }
+
+    public func settlementLines(period: String, payer: String? = nil, payee: String? = nil, number: String? = nil,
+                                accountID: String? = nil) throws(RegistryError) -> [SettlementLine] {
+        var conditions = ["period = ?"]
+        var values: [SQLValue] = [.text(period)]
+        if let payer { conditions.append("payer_id = ?"); values.append(.text(payer)) }
+        if let payee { conditions.append("payee_id = ?"); values.append(.text(payee)) }
+        if let number { conditions.append("number = ?"); values.append(.text(number)) }
+        if let accountID { conditions.append("account_id = ?"); values.append(.text(accountID)) }
+        return try rows("""
+            SELECT period, payer_id, payee_id, number, account_id, app_id, kind, quantity, unit_price, amount, currency, note
+            FROM settlement_lines WHERE \(conditions.joined(separator: " AND ")) ORDER BY payer_id, payee_id, number, app_id, kind
+            """, values) {
+            SettlementLine(period: $0.text(0), payerID: $0.text(1), payeeID: $0.text(2), number: $0.text(3), accountID: $0.text(4),
+                           appID: $0.text(5), kind: SettlementLine.Kind(rawValue: $0.text(6)) ?? .usage, quantity: $0.int(7),
+                           unitPrice: $0.int(8), amount: $0.int(9), currency: $0.text(10), note: $0.text(11))
+        }
+    }
+}

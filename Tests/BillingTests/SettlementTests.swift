@@ -1,0 +1,79 @@
+import Testing
+import Registry
+@testable import Billing
+
+@Suite struct SettlementTests {
+    let november = Month("2026-11")!
+
+    func at(_ text: String) -> Int64 { Timestamp.milliseconds(rfc3339: text)! }
+
+    func ticket(_ app: String, _ provider: String, _ start: String, units: Int, id: Int) -> ServiceTicket {
+        var ticket = ServiceTicket(callID: "c\(id)", appID: app, providerID: provider, subscriberID: "s", number: "+33612345678", userID: "alice",
+                                   accountID: "smith", startTime: at(start), durationMilliseconds: Int64(units) * 60_000, units: units)
+        ticket.id = id
+        return ticket
+    }
+
+    /// November 2026 (30 days) for one number: voicemail (VM Corp, 3.00 a month, 0.02 a minute) all
+    /// month, call screening (ScreenCo, 1.00 a month, 0.05 a minute) from the 11th to the 20th, the
+    /// number moving from Telco to Other Telco on the 16th, and a call of 31 October recorded late.
+    var golden: SettlementInput {
+        var input = SettlementInput()
+        input.activations = [
+            .init(number: "+33612345678", appID: "voicemail", providerID: "vmcorp", active: true, time: at("2026-10-20T09:00:00Z")),
+            .init(number: "+33612345678", appID: "screen", providerID: "screenco", active: true, time: at("2026-11-11T12:00:00Z")),
+            .init(number: "+33612345678", appID: "screen", providerID: "screenco", active: false, time: at("2026-11-20T08:00:00Z")),
+        ]
+        input.carriers = [.init(number: "+33612345678", from: "telco", to: "othertelco", time: at("2026-11-16T10:00:00Z"))]
+        input.numbers = ["+33612345678": (accountID: "smith", carrier: "othertelco")]
+        input.rates = ["vmcorp": .init(currency: "EUR", perMinute: 2, monthlyFee: 300), "screenco": .init(currency: "EUR", perMinute: 5, monthlyFee: 100),
+                       "telco": .init(currency: "EUR", perMinute: 0, monthlyFee: 0)]
+        input.tickets = [
+            ticket("voicemail", "vmcorp", "2026-10-31T23:59:00Z", units: 1, id: 1),
+            ticket("voicemail", "vmcorp", "2026-11-05T10:00:00Z", units: 3, id: 2),
+            ticket("screen", "screenco", "2026-11-12T10:00:00Z", units: 2, id: 3),
+            ticket("screen", "screenco", "2026-11-18T10:00:00Z", units: 4, id: 4),
+        ]
+        return input
+    }
+
+    @Test func aMonthWithTwoProvidersProratedActivationsAndACarrierSwitch() {
+        let lines = Settlement.lines(november, golden)
+        let rows = lines.map { "\($0.payerID) \($0.payeeID) \($0.appID) \($0.kind.rawValue) \($0.quantity)×\($0.unitPrice)=\($0.amount) \($0.currency) \($0.note)" }
+        #expect(rows == [
+            "othertelco screenco screen fee 5×100=17 EUR 5/30 days",
+            "othertelco screenco screen usage 4×5=20 EUR ",
+            "othertelco vmcorp voicemail fee 15×300=150 EUR 15/30 days",
+            "telco screenco screen fee 5×100=17 EUR 5/30 days",
+            "telco screenco screen usage 2×5=10 EUR ",
+            "telco vmcorp voicemail fee 15×300=150 EUR 15/30 days",
+            "telco vmcorp voicemail usage 4×2=8 EUR late calls of 2026-10",
+        ])
+        #expect(lines.allSatisfy { $0.period == "2026-11" && $0.number == "+33612345678" && $0.accountID == "smith" })
+        // The same input, the same lines.
+        #expect(Settlement.lines(november, golden) == lines)
+    }
+
+    @Test func aWholeMonthIsTheWholeFeeAndAFinishedActivationNothing() {
+        var input = golden
+        input.carriers = []
+        input.tickets = []
+        let lines = Settlement.lines(november, input)
+        #expect(lines.map(\.amount) == [33, 300])
+        #expect(lines.last?.note == "")
+        #expect(Settlement.lines(Month("2026-12")!, input).map(\.appID) == ["voicemail"])
+    }
+
+    @Test(arguments: [(300, 15, 30, 150), (100, 5, 30, 17), (100, 1, 31, 3), (1, 1, 2, 1), (0, 3, 30, 0)])
+    func sharesRoundHalfUpInMinorUnits(amount: Int, part: Int, whole: Int, share: Int) {
+        #expect(Settlement.roundedShare(amount, part, of: whole) == share)
+    }
+
+    @Test func monthsKnowTheirDays() {
+        #expect(Month("2026-02")!.days == 28 && Month("2028-02")!.days == 29 && Month("2026-12")!.days == 31)
+        #expect(Month("2026-12")!.next.description == "2027-01" && Month("2026-01")!.previous.description == "2025-12")
+        #expect(Month(milliseconds: at("2026-11-30T23:59:59Z")) == november)
+        #expect(november.start == at("2026-11-01T00:00:00Z") && november.end == at("2026-12-01T00:00:00Z"))
+        #expect(Month("2026-13") == nil && Month("26-11") == nil && Month("2026-1") == nil)
+    }
+}
