@@ -70,14 +70,9 @@ extension AdminMethods {
                 let csv = header + records.map { $0.csvLine + "\r\n" }.joined()
                 return ["rows": JSONValue(records.count), "csv": .string(csv)]
             }
-            let temporary = path + ".partial"
-            guard FileManager.default.createFile(atPath: temporary, contents: Data(header.utf8)),
-                  let file = FileHandle(forWritingAtPath: temporary) else {
-                throw RPCError.invalidParams("path", "cannot write \(temporary)")
-            }
             var rows = 0
-            do {
-                file.seekToEndOfFile()
+            try writeWhole(to: path) { file throws(RPCError) in
+                file.write(Data(header.utf8))
                 filter.limit = 10_000
                 while true {
                     let page = try call.read { s throws(RegistryError) in try s.callRecords(filter) }
@@ -87,16 +82,6 @@ extension AdminMethods {
                     filter.cursor = page.last?.id
                     if page.count < filter.limit { break }
                 }
-                try file.synchronize()
-                try file.close()
-            } catch {
-                try? FileManager.default.removeItem(atPath: temporary)
-                if let failure = error as? RPCError { throw failure }
-                throw RPCError.invalidParams("path", "cannot write \(temporary): \(error)")
-            }
-            guard rename(temporary, path) == 0 else {
-                try? FileManager.default.removeItem(atPath: temporary)
-                throw RPCError.invalidParams("path", "cannot rename \(temporary) to \(path)")
             }
             return ["rows": JSONValue(rows), "path": .string(path)]
         },

@@ -27,7 +27,7 @@ extension AdminMethods {
             call.callLog?.flush()
             let (lines, late) = try call.write { s throws(RegistryError) -> ([SettlementLine], Int) in
                 let history = try s.settlementHistory(start: month.start, end: month.end)
-                let lines = Settlement.lines(month, SettlementInput(history))
+                let lines = Settlement.lines(month, history)
                 try s.storeSettlement(period: month.description, lines: lines, tickets: history.tickets.map(\.id))
                 return (lines, history.tickets.filter { $0.startTime < month.start }.count)
             }
@@ -68,7 +68,7 @@ extension AdminMethods {
                 .filter { provider == nil || $0.payerID == provider || $0.payeeID == provider }
             let csv = ([SettlementLine.csvColumns.joined(separator: ",")] + lines.map(\.csvLine)).joined(separator: "\r\n") + "\r\n"
             guard let path = a.string("path") else { return ["rows": JSONValue(lines.count), "csv": JSONValue(csv)] }
-            try writeWhole(csv, to: path)
+            try writeWhole(to: path) { file throws(RPCError) in file.write(Data(csv.utf8)) }
             return ["rows": JSONValue(lines.count), "path": JSONValue(path)]
         },
         AdminMethod(name: "bill.get", summary: "A number's combined bill for a month: every app provider's charges for it in one statement, with totals by currency.",
@@ -106,18 +106,21 @@ extension AdminMethods {
 }
 
 extension AdminMethods {
-    /// Writes `text` to `path` through `PATH.partial`, synced, then renamed: a reader never sees half a file.
-    static func writeWhole(_ text: String, to path: String) throws(RPCError) {
+    /// Writes a file through `PATH.partial`, synced, then renamed: a reader never sees half a file,
+    /// and a failure leaves nothing behind.
+    static func writeWhole(to path: String, _ body: (FileHandle) throws(RPCError) -> Void) throws(RPCError) {
         let temporary = path + ".partial"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8)),
-              let file = FileHandle(forWritingAtPath: temporary) else {
+        guard FileManager.default.createFile(atPath: temporary, contents: nil), let file = FileHandle(forWritingAtPath: temporary) else {
             throw RPCError.invalidParams("path", "cannot write \(temporary)")
         }
         do {
+            try body(file)
             try file.synchronize()
             try file.close()
         } catch {
+            try? file.close()
             try? FileManager.default.removeItem(atPath: temporary)
+            if let failure = error as? RPCError { throw failure }
             throw RPCError.invalidParams("path", "cannot write \(temporary): \(error)")
         }
         guard rename(temporary, path) == 0 else {

@@ -21,7 +21,7 @@ public struct Month: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// The month a time falls in.
     public init(milliseconds: Int64) {
-        let (year, month, _) = Self.civil(days: Int(milliseconds.floorDiv(86_400_000)))
+        let (year, month, _) = Self.civil(days: Int(milliseconds.floorDivided(by: 86_400_000)))
         self.init(year: year, month: month)
     }
 
@@ -57,72 +57,10 @@ public struct Month: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 }
 
-extension Int64 {
-    func floorDiv(_ divisor: Int64) -> Int64 {
-        let quotient = self / divisor
-        return (self % divisor < 0) ? quotient - 1 : quotient
-    }
-}
-
-/// What settlement reads for a month: the history of activations and carriers, the rates, and the
-/// tickets to settle. Times are milliseconds since the epoch.
-public struct SettlementInput: Sendable {
-    public struct ActivationChange: Sendable, Equatable {
-        public var number: String
-        public var appID: String
-        public var providerID: String
-        public var active: Bool
-        public var time: Int64
-        public init(number: String, appID: String, providerID: String, active: Bool, time: Int64) {
-            self.number = number
-            self.appID = appID
-            self.providerID = providerID
-            self.active = active
-            self.time = time
-        }
-    }
-
-    public struct CarrierChange: Sendable, Equatable {
-        public var number: String
-        public var from: String?
-        public var to: String
-        public var time: Int64
-        public init(number: String, from: String?, to: String, time: Int64) {
-            self.number = number
-            self.from = from
-            self.to = to
-            self.time = time
-        }
-    }
-
-    public struct Rates: Sendable, Equatable {
-        public var currency: String
-        public var perMinute: Int
-        public var monthlyFee: Int
-        public init(currency: String, perMinute: Int, monthlyFee: Int) {
-            self.currency = currency
-            self.perMinute = perMinute
-            self.monthlyFee = monthlyFee
-        }
-    }
-
-    /// Every activation change up to the month's end, oldest first.
-    public var activations: [ActivationChange] = []
-    /// Every carrier switch up to the month's end, oldest first.
-    public var carriers: [CarrierChange] = []
-    /// Each number's account and carrier now.
-    public var numbers: [String: (accountID: String, carrier: String?)] = [:]
-    public var rates: [String: Rates] = [:]
-    /// The month's tickets, and earlier ones a closed month missed (late).
-    public var tickets: [ServiceTicket] = []
-
-    public init() {}
-}
-
 /// Rating and settlement of a month (docs/settlement.md). Pure: the same input gives the same lines.
 public enum Settlement {
     /// The lines of `month`, sorted by payer, payee, number, app and kind.
-    public static func lines(_ month: Month, _ input: SettlementInput) -> [SettlementLine] {
+    public static func lines(_ month: Month, _ input: SettlementHistory) -> [SettlementLine] {
         let period = month.description
         struct Key: Hashable { var payer: String, payee: String, number: String, app: String }
         var feeDays: [Key: Int] = [:]
@@ -131,9 +69,9 @@ public enum Settlement {
 
         // Fees: each day an activation was active at any moment is a day of the app's monthly fee,
         // owed by the carrier holding the number at the end of that day.
-        var history: [String: [SettlementInput.ActivationChange]] = [:]
-        for change in input.activations { history[change.number + "\u{0}" + change.appID, default: []].append(change) }
-        for (_, changes) in history.sorted(by: { $0.key < $1.key }) {
+        var byActivation: [String: [SettlementHistory.ActivationChange]] = [:]
+        for change in input.activations { byActivation[change.number + "\u{0}" + change.appID, default: []].append(change) }
+        for (_, changes) in byActivation.sorted(by: { $0.key < $1.key }) {
             let first = changes[0]
             for day in 0..<month.days {
                 let dayStart = month.start + Int64(day) * 86_400_000
@@ -156,15 +94,17 @@ public enum Settlement {
 
         var lines: [SettlementLine] = []
         let account = { (number: String) in input.numbers[number]?.accountID ?? "" }
+        // A provider deleted since still appears in the history: its lines say it, at no charge.
+        let unrated = SettlementHistory.Rates(currency: "EUR", perMinute: 0, monthlyFee: 0)
         for (key, days) in feeDays {
-            let rates = input.rates[key.payee] ?? SettlementInput.Rates(currency: "EUR", perMinute: 0, monthlyFee: 0)
+            let rates = input.rates[key.payee] ?? unrated
             lines.append(SettlementLine(period: period, payerID: key.payer, payeeID: key.payee, number: key.number, accountID: account(key.number),
                                         appID: key.app, kind: .fee, quantity: days, unitPrice: rates.monthlyFee,
                                         amount: roundedShare(rates.monthlyFee, days, of: month.days), currency: rates.currency,
                                         note: days < month.days ? "\(days)/\(month.days) days" : ""))
         }
         for (key, count) in minutes {
-            let rates = input.rates[key.payee] ?? SettlementInput.Rates(currency: "EUR", perMinute: 0, monthlyFee: 0)
+            let rates = input.rates[key.payee] ?? unrated
             let late = lateNotes[key].map { "late calls of " + $0.sorted().joined(separator: ", ") } ?? ""
             lines.append(SettlementLine(period: period, payerID: key.payer, payeeID: key.payee, number: key.number, accountID: account(key.number),
                                         appID: key.app, kind: .usage, quantity: count, unitPrice: rates.perMinute,
@@ -180,7 +120,7 @@ public enum Settlement {
         (amount * part * 2 + whole) / (2 * whole)
     }
 
-    static func isActive(_ changes: [SettlementInput.ActivationChange], from start: Int64, until end: Int64) -> Bool {
+    static func isActive(_ changes: [SettlementHistory.ActivationChange], from start: Int64, until end: Int64) -> Bool {
         // Active at the start of the window, or activated within it.
         if changes.last(where: { $0.time <= start })?.active == true { return true }
         return changes.contains { $0.active && $0.time > start && $0.time < end }
@@ -188,24 +128,10 @@ public enum Settlement {
 
     /// The number's carrier at a time: the last switch before it, else the first switch's origin,
     /// else the carrier now.
-    static func carrier(of number: String, at time: Int64, _ input: SettlementInput) -> String? {
+    static func carrier(of number: String, at time: Int64, _ input: SettlementHistory) -> String? {
         let switches = input.carriers.filter { $0.number == number }
         if let last = switches.last(where: { $0.time <= time }) { return last.to }
         if let first = switches.first { return first.from }
         return input.numbers[number]?.carrier
-    }
-}
-
-extension SettlementInput {
-    /// The input of a month from what the registry holds.
-    public init(_ history: SettlementHistory) {
-        self.init()
-        activations = history.activations.map { ActivationChange(number: $0.number, appID: $0.appID, providerID: $0.providerID, active: $0.active, time: $0.time) }
-        carriers = history.carriers.map { CarrierChange(number: $0.number, from: $0.from, to: $0.to, time: $0.time) }
-        numbers = history.numbers
-        for provider in history.providers {
-            rates[provider.id] = Rates(currency: provider.currency, perMinute: provider.ratePerMinute, monthlyFee: provider.monthlyFee)
-        }
-        tickets = history.tickets
     }
 }

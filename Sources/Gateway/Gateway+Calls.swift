@@ -65,14 +65,13 @@ extension Gateway {
 
     /// Opens the call of an INVITE about to be forwarded, after its account's plan admits it, or
     /// continues the one an app hands back. Emergency calls are counted but never refused.
-    func openCall(_ call: OpenCall, emergency: Bool) -> CallOpening {
+    func openCall(_ call: OpenCall, emergency: Bool, _ snapshot: RegistrySnapshot) -> CallOpening {
         guard callLog.hasRoom(for: 4) else {
             statistics.callLogFull.increment()
             logger.warning("call refused: call records are not being written fast enough", [("call_id", call.callID)])
             return .backlog
         }
         let account = Charging.chargedAccount(callerAccountID: call.callerAccountID, accountID: call.accountID)
-        let snapshot = registry.snapshot
         let now = clock()
         return calls.withLock { tracker -> CallOpening in
             guard tracker.call(call.key) == nil else {

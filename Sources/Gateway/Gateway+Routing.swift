@@ -94,7 +94,7 @@ extension Gateway {
                 }
                 plan.rewritten = true
                 forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: true, opening: opening,
-                            emergency: decision.numberClass == .emergency, settings)
+                            emergency: decision.numberClass == .emergency, settings, snapshot)
                 return
             case .accept, .outbound:
                 let stages = deliveryStages(outcome, number: decision.normalized, isInvite: isInvite, request: request, inbound: inbound,
@@ -108,7 +108,7 @@ extension Gateway {
                 if edits.requestURI != nil || !edits.headers.isEmpty || !edits.removing.isEmpty { plan.rewritten = true }
                 forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan,
                             recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), opening: opening,
-                            emergency: decision.numberClass == .emergency, settings)
+                            emergency: decision.numberClass == .emergency, settings, snapshot)
                 return
             }
         }
@@ -117,10 +117,11 @@ extension Gateway {
     /// Forwards a routed request; an INVITE opens its call first (its answer may come back before
     /// `forward` returns), and a call Tandem cannot record is refused.
     private func forwardCall(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, stages: [Stage],
-                             plan: ForwardPlan, recordRoute: Bool, opening: OpenCall?, emergency: Bool, _ settings: Settings) {
+                             plan: ForwardPlan, recordRoute: Bool, opening: OpenCall?, emergency: Bool, _ settings: Settings,
+                             _ snapshot: RegistrySnapshot) {
         var leg: CallLeg?
         if let opening {
-            switch openCall(opening, emergency: emergency) {
+            switch openCall(opening, emergency: emergency, snapshot) {
             case .opened(let opened):
                 leg = opened
             case .backlog:

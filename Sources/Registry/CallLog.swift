@@ -112,7 +112,7 @@ public final class CallLog: Sendable {
         guard let usage = charges.usage else { return }
         try store.addUsage(usage)
         guard let plan = registry.snapshot.plan(ofAccount: usage.accountID)?.value else { return }
-        let period = plan.period == .day ? usage.day : String(usage.day.prefix(7))
+        let period = Gauge.period(plan, day: usage.day)
         let gauge = Gauge(accountID: usage.accountID, plan: plan, period: period,
                           usage: try store.usage(accountID: usage.accountID, period: period), concurrent: nil)
         try store.recordEvent("gauge.updated", subject: usage.accountID, payload: gauge.json, source: "gateway")

@@ -66,29 +66,74 @@ public struct SettlementPeriod: Sendable, Equatable {
     }
 }
 
-/// What settlement reads from the registry for a month (`Billing.Settlement` rates it).
+/// What settlement reads for a month (`Billing.Settlement` rates it): the history of activations
+/// and carriers, the rates, and the tickets to settle. Times are milliseconds since the epoch.
 public struct SettlementHistory: Sendable {
-    /// `app.activated` / `app.deactivated` up to the month's end: number, app, provider, active, time.
-    public var activations: [(number: String, appID: String, providerID: String, active: Bool, time: Int64)] = []
-    /// `number.provider_switched` up to the month's end.
-    public var carriers: [(number: String, from: String?, to: String, time: Int64)] = []
-    public var numbers: [String: (accountID: String, carrier: String?)] = [:]
-    public var providers: [Provider] = []
-    /// Tickets of the month and earlier tickets no closed month settled.
-    public var tickets: [ServiceTicket] = []
-}
-
-extension RegistryStore {
-    public func settlementPeriod(_ period: String) throws(RegistryError) -> SettlementPeriod? {
-        try firstRow("SELECT period, status, run_at, closed_at FROM settlement_periods WHERE period = ?", [.text(period)]) {
-            SettlementPeriod(period: $0.text(0), closed: $0.text(1) == "closed", runAt: $0.text(2), closedAt: $0.optionalText(3))
+    public struct ActivationChange: Sendable, Equatable {
+        public var number: String
+        public var appID: String
+        public var providerID: String
+        public var active: Bool
+        public var time: Int64
+        public init(number: String, appID: String, providerID: String, active: Bool, time: Int64) {
+            self.number = number
+            self.appID = appID
+            self.providerID = providerID
+            self.active = active
+            self.time = time
         }
     }
 
-    public func settlementPeriods() throws(RegistryError) -> [SettlementPeriod] {
-        try rows("SELECT period, status, run_at, closed_at FROM settlement_periods ORDER BY period", []) {
-            SettlementPeriod(period: $0.text(0), closed: $0.text(1) == "closed", runAt: $0.text(2), closedAt: $0.optionalText(3))
+    public struct CarrierChange: Sendable, Equatable {
+        public var number: String
+        public var from: String?
+        public var to: String
+        public var time: Int64
+        public init(number: String, from: String?, to: String, time: Int64) {
+            self.number = number
+            self.from = from
+            self.to = to
+            self.time = time
         }
+    }
+
+    /// A provider's rates (docs/settlement.md), in minor units of its currency.
+    public struct Rates: Sendable, Equatable {
+        public var currency: String
+        public var perMinute: Int
+        public var monthlyFee: Int
+        public init(currency: String, perMinute: Int, monthlyFee: Int) {
+            self.currency = currency
+            self.perMinute = perMinute
+            self.monthlyFee = monthlyFee
+        }
+    }
+
+    /// `app.activated` / `app.deactivated` up to the month's end, oldest first.
+    public var activations: [ActivationChange] = []
+    /// `number.provider_switched` up to the month's end, oldest first.
+    public var carriers: [CarrierChange] = []
+    /// Each number's account and carrier now.
+    public var numbers: [String: (accountID: String, carrier: String?)] = [:]
+    /// By provider.
+    public var rates: [String: Rates] = [:]
+    /// The month's tickets, and earlier ones a closed month missed (late).
+    public var tickets: [ServiceTicket] = []
+
+    public init() {}
+}
+
+extension RegistryStore {
+    static func settlementPeriod(_ row: Row) -> SettlementPeriod {
+        SettlementPeriod(period: row.text(0), closed: row.text(1) == "closed", runAt: row.text(2), closedAt: row.optionalText(3))
+    }
+
+    public func settlementPeriod(_ period: String) throws(RegistryError) -> SettlementPeriod? {
+        try firstRow("SELECT period, status, run_at, closed_at FROM settlement_periods WHERE period = ?", [.text(period)], Self.settlementPeriod)
+    }
+
+    public func settlementPeriods() throws(RegistryError) -> [SettlementPeriod] {
+        try rows("SELECT period, status, run_at, closed_at FROM settlement_periods ORDER BY period", [], Self.settlementPeriod)
     }
 
     /// Reads what a month is settled from: its history up to `end` and its tickets from `start`, with
@@ -101,18 +146,22 @@ extension RegistryStore {
                               [.text(endTime)], { ($0.text(0), $0.text(1), $0.text(2), $0.text(3)) }) {
             guard let payload = try? JSONValue.parse(event.2), let app = payload["app"]?.stringValue, let provider = payload["provider"]?.stringValue,
                   let time = Timestamp.milliseconds(rfc3339: event.3) else { continue }
-            history.activations.append((number: event.1, appID: app, providerID: provider, active: event.0 == "app.activated", time: time))
+            history.activations.append(.init(number: event.1, appID: app, providerID: provider, active: event.0 == "app.activated", time: time))
         }
         for event in try rows("SELECT subject, payload, time FROM events WHERE type = 'number.provider_switched' AND time < ? ORDER BY id",
                               [.text(endTime)], { ($0.text(0), $0.text(1), $0.text(2)) }) {
             guard let payload = try? JSONValue.parse(event.1), let to = payload["to"]?.stringValue,
                   let time = Timestamp.milliseconds(rfc3339: event.2) else { continue }
-            history.carriers.append((number: event.0, from: payload["from"]?.stringValue, to: to, time: time))
+            history.carriers.append(.init(number: event.0, from: payload["from"]?.stringValue, to: to, time: time))
         }
         for (number, account, carrier) in try rows("SELECT number, account_id, provider_id FROM numbers", [], { ($0.text(0), $0.text(1), $0.optionalText(2)) }) {
             history.numbers[number] = (accountID: account, carrier: carrier)
         }
-        history.providers = try rows("SELECT \(Self.providerColumns) FROM providers ORDER BY id", [], Self.provider)
+        for (id, rates) in try rows("SELECT id, currency, rate_per_minute, monthly_fee FROM providers", [], {
+            ($0.text(0), SettlementHistory.Rates(currency: $0.text(1), perMinute: $0.int(2), monthlyFee: $0.int(3)))
+        }) {
+            history.rates[id] = rates
+        }
         history.tickets = try rows("""
             SELECT \(Self.ticketColumns) FROM service_tickets
             WHERE start_time < ? AND (start_time >= ? OR (

@@ -137,8 +137,12 @@ public struct Gauge: Sendable, Equatable {
 
     /// The UTC period a time falls in: its month, or its day for a daily plan.
     public static func period(_ plan: Plan?, at milliseconds: Int64) -> String {
-        let day = Timestamp.day(milliseconds: milliseconds)
-        return plan?.period == .day ? day : String(day.prefix(7))
+        period(plan, day: Timestamp.day(milliseconds: milliseconds))
+    }
+
+    /// The period a UTC day (`YYYY-MM-DD`) falls in.
+    public static func period(_ plan: Plan?, day: String) -> String {
+        plan?.period == .day ? day : String(day.prefix(7))
     }
 
     public var json: JSONValue {
@@ -269,14 +273,19 @@ extension RegistryStore {
         return try firstRow("""
             SELECT coalesce(sum(minutes), 0), coalesce(sum(calls), 0), coalesce(sum(billable_ms), 0) FROM usage
             WHERE account_id = ? AND \(condition)
-            """, [.text(accountID)] + bounds) { Usage(minutes: $0.int(0), calls: $0.int(1), billableMilliseconds: Int64($0.int(2))) } ?? Usage()
+            """, [.text(accountID)] + bounds, Self.usage) ?? Usage()
     }
 
     /// Every account's usage on each day from `day` on: what the gateway's gauges start from.
     public func usage(since day: String) throws(RegistryError) -> [(accountID: String, day: String, usage: Usage)] {
-        try rows("SELECT account_id, day, minutes, calls, billable_ms FROM usage WHERE day >= ?", [.text(day)]) {
-            (accountID: $0.text(0), day: $0.text(1), usage: Usage(minutes: $0.int(2), calls: $0.int(3), billableMilliseconds: Int64($0.int(4))))
+        try rows("SELECT minutes, calls, billable_ms, account_id, day FROM usage WHERE day >= ?", [.text(day)]) {
+            (accountID: $0.text(3), day: $0.text(4), usage: Self.usage($0))
         }
+    }
+
+    /// Minutes, calls and billable time from the first three columns.
+    static func usage(_ row: Row) -> Usage {
+        Usage(minutes: row.int(0), calls: row.int(1), billableMilliseconds: Int64(row.int(2)))
     }
 
     // MARK: Service tickets

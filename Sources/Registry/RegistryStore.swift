@@ -301,10 +301,11 @@ public enum Timestamp {
 }
 
 extension Int64 {
-    /// Division rounding towards negative infinity: a time before the epoch still has a fraction in 0..<divisor.
-    func floorDivided(by divisor: Int64) -> Int64 {
+    /// Division rounding towards negative infinity: a time before the epoch still falls in the day
+    /// (second, month) it belongs to.
+    public func floorDivided(by divisor: Int64) -> Int64 {
         let quotient = self / divisor
-        return (self % divisor < 0) ? quotient - 1 : quotient
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 }
 

@@ -17,8 +17,8 @@ import Registry
     /// November 2026 (30 days) for one number: voicemail (VM Corp, 3.00 a month, 0.02 a minute) all
     /// month, call screening (ScreenCo, 1.00 a month, 0.05 a minute) from the 11th to the 20th, the
     /// number moving from Telco to Other Telco on the 16th, and a call of 31 October recorded late.
-    var golden: SettlementInput {
-        var input = SettlementInput()
+    var golden: SettlementHistory {
+        var input = SettlementHistory()
         input.activations = [
             .init(number: "+33612345678", appID: "voicemail", providerID: "vmcorp", active: true, time: at("2026-10-20T09:00:00Z")),
             .init(number: "+33612345678", appID: "screen", providerID: "screenco", active: true, time: at("2026-11-11T12:00:00Z")),
