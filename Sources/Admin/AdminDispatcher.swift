@@ -1,4 +1,5 @@
 import Crypto
+import Events
 import JSON
 import Registrar
 import Registry
@@ -40,6 +41,7 @@ public final class AdminDispatcher: Sendable {
     let routing: RoutingAccess?
     let callLog: CallLog?
     let callsInProgress: (@Sendable (String) -> Int)?
+    let events: EventDispatcher?
     let clock: @Sendable () -> Int64
 
     /// - Parameters:
@@ -47,7 +49,7 @@ public final class AdminDispatcher: Sendable {
     ///     `auth.*`); without them those methods answer that no gateway runs.
     public init(registry: Registry, version: String, location: Location? = nil, authFailures: AuthFailures? = nil,
                 routing: RoutingAccess? = nil, callLog: CallLog? = nil, callsInProgress: (@Sendable (String) -> Int)? = nil,
-                statistics: @escaping @Sendable () -> [(String, Int)] = { [] },
+                events: EventDispatcher? = nil, statistics: @escaping @Sendable () -> [(String, Int)] = { [] },
                 clock: @escaping @Sendable () -> Int64 = Registry.systemClock) {
         self.registry = registry
         self.version = version
@@ -56,6 +58,7 @@ public final class AdminDispatcher: Sendable {
         self.routing = routing
         self.callLog = callLog
         self.callsInProgress = callsInProgress
+        self.events = events
         self.clock = clock
         self.gatewayStatistics = statistics
         self.methods = Dictionary(uniqueKeysWithValues: AdminMethods.all.map { ($0.name, $0) })
@@ -137,7 +140,7 @@ public final class AdminDispatcher: Sendable {
         let invocation = Invocation(registry: registry, version: version, statistics: { [self] in gatewayStatistics() + statistics.snapshot() },
                                     methods: AdminMethods.all, startedAt: startedAt,
                                     session: session, location: location, authFailures: authFailures, routing: routing, callLog: callLog,
-                                    callsInProgress: callsInProgress, clock: clock)
+                                    callsInProgress: callsInProgress, events: events, clock: clock)
         do {
             let arguments = try Arguments(params, declared: method.parameters)
             return .success(try method.run(arguments, invocation))
@@ -158,9 +161,13 @@ public final class AdminDispatcher: Sendable {
     }
 }
 
-/// One client of the admin socket: whether it must present a token (TCP) and has, and how to send
-/// it notifications.
+/// One client of the admin socket: whether it must present a token (TCP) and has, how to send it
+/// notifications, and what to undo when it leaves (its event subscriptions and services).
 public final class AdminSession: Sendable {
+    private static let nextConnection = Atomic<Int>(1)
+    /// Distinguishes this connection from every other in the process.
+    public let connection: Int
+    private let closeHandlers = Mutex<[@Sendable () -> Void]?>([])
     /// The token a TCP client must present with `system.auth`; nil on the Unix socket, whose file
     /// mode already limits who may connect.
     public let token: String?
@@ -170,6 +177,22 @@ public final class AdminSession: Sendable {
     public init(token: String? = nil, send: @escaping @Sendable (JSONValue) -> Void = { _ in }) {
         self.token = token
         self.send = send
+        self.connection = Self.nextConnection.add(1, ordering: .relaxed).oldValue
+    }
+
+    /// Runs `handler` when the connection closes (at once if it already has).
+    func onClose(_ handler: @escaping @Sendable () -> Void) {
+        let closed = closeHandlers.withLock { handlers -> Bool in
+            guard handlers != nil else { return true }
+            handlers!.append(handler)
+            return false
+        }
+        if closed { handler() }
+    }
+
+    /// The connection is gone: what it set up for itself ends.
+    public func close() {
+        for handler in closeHandlers.withLock({ handlers in defer { handlers = nil }; return handlers ?? [] }) { handler() }
     }
 
     public var isAuthenticated: Bool { authenticated.load(ordering: .acquiring) }

@@ -1,3 +1,4 @@
+import Events
 import JSON
 import Registrar
 import Registry
@@ -31,11 +32,18 @@ public struct Invocation: Sendable {
     public var callLog: CallLog?
     /// The gateway's calls in progress counted against an account (`gauge.get`).
     public var callsInProgress: (@Sendable (String) -> Int)?
+    /// Push subscriptions, webhooks and the service directory; nil when no dispatcher runs.
+    public var events: EventDispatcher?
     public var clock: @Sendable () -> Int64
 
     func requireRouting() throws(RPCError) -> RoutingAccess {
         guard let routing else { throw RPCError(code: RPCError.internalErrorCode, message: "Internal error", data: ["reason": "no gateway runs in this process"]) }
         return routing
+    }
+
+    func requireEvents() throws(RPCError) -> EventDispatcher {
+        guard let events else { throw RPCError(code: RPCError.internalErrorCode, message: "Internal error", data: ["reason": "no event dispatcher runs in this process"]) }
+        return events
     }
 
     func requireLocation() throws(RPCError) -> Location {

@@ -6,7 +6,7 @@ import SIP
 /// Every method of the admin socket, in the order the documentation lists them.
 public enum AdminMethods {
     public static let all: [AdminMethod] = system + accounts + users + numbers + providers + apps + activations + registry
-        + availability + routingMethods + calls + usage + settlement
+        + availability + routingMethods + calls + usage + settlement + eventMethods
 
     static let system: [AdminMethod] = [
         AdminMethod(name: "system.version", summary: "Tandem's version, the store's schema version and uptime.", parameters: [],
@@ -266,7 +266,8 @@ public enum AdminMethods {
         .optional("trusted_sources", .strings, "IP addresses or CIDR blocks the provider's requests come from."),
         .optional("id_scheme", .string, "How the provider knows subscribers: `tn` (default), `email`, `generated`, or `template:PATTERN` over `{number}`, `{digits}`, `{account}`, `{owner}`, `{random}`."),
         .optional("domain", .string, "Domain of minted IDs; required by `generated`."),
-        .optional("webhook_url", .string, "http(s) URL for event delivery; empty removes it."),
+        .optional("webhook_url", .string, "http URL events are POSTed to (docs/events.md); empty removes it."),
+        .optional("webhook_secret", .string, "HMAC-SHA256 key of the `X-Tandem-Signature` header, 16 to 256 characters; minted when a webhook URL is set without one, empty mints a new one."),
         .optional("currency", .string, "ISO 4217 code of the rates (default EUR)."),
         .optional("rate_per_minute", .integer, "Per-minute rate for use of its apps, integer minor units."),
         .optional("monthly_fee", .integer, "Monthly fee per activation, integer minor units."),
@@ -281,6 +282,7 @@ public enum AdminMethods {
         fields.idScheme = a.string("id_scheme")
         fields.domain = a.string("domain")
         fields.webhookURL = a.string("webhook_url")
+        fields.webhookSecret = a.string("webhook_secret")
         fields.currency = a.string("currency")
         fields.ratePerMinute = try a.integer("rate_per_minute")
         fields.monthlyFee = try a.integer("monthly_fee")

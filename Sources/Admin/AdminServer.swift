@@ -225,6 +225,7 @@ public final class AdminServer: Sendable {
             }
         }
         let session = AdminSession(token: token) { write($0.description) }
+        defer { session.close() }
         var pending: [UInt8] = []
         var discarding = false
         func tooLarge() {

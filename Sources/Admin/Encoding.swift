@@ -31,7 +31,7 @@ extension Provider {
     var json: JSONValue {
         ["id": .string(id), "name": .string(name), "kind": .string(kind.rawValue), "hops": JSONValue(hops),
          "trusted_sources": JSONValue(trustedSources), "id_scheme": .string(idScheme.text), "domain": JSONValue(domain),
-         "webhook_url": JSONValue(webhookURL), "currency": .string(currency), "rate_per_minute": JSONValue(ratePerMinute),
+         "webhook_url": JSONValue(webhookURL), "webhook_secret": JSONValue(webhookSecret), "currency": .string(currency), "rate_per_minute": JSONValue(ratePerMinute),
          "monthly_fee": JSONValue(monthlyFee), "created_at": .string(createdAt), "updated_at": .string(updatedAt)]
     }
 }
@@ -49,13 +49,6 @@ extension Activation {
         ["number": .string(number), "app": .string(appID), "provider": .string(providerID), "status": .string(status.rawValue),
          "subscriber_id": .string(subscriberID), "routing": .string(routing), "activated_at": .string(activatedAt),
          "deactivated_at": JSONValue(deactivatedAt)]
-    }
-}
-
-extension RegistryEvent {
-    var json: JSONValue {
-        ["id": JSONValue(id), "time": .string(time), "type": .string(type), "source": .string(source),
-         "subject": JSONValue(subject), "payload": (try? JSONValue.parse(payload)) ?? .string(payload)]
     }
 }
 

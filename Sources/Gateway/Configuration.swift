@@ -53,6 +53,12 @@ public struct Configuration: Sendable, Equatable {
     public var maxTransfers = 3
     // [cdr]
     public var maxCallDuration = 14_400
+    // [events]
+    public var eventSubscriberQueue = 1_000
+    public var webhookTimeout = 5_000
+    public var webhookAttempts = 10
+    public var webhookBackoff = 1_000
+    public var webhookMaxBackoff = 300_000
     // [storage]
     public var storagePath = "var/tandem.db"
     // [admin]
@@ -230,6 +236,31 @@ public struct Configuration: Sendable, Equatable {
             summary: "Seconds an answered call may last without a BYE through Tandem before its record is closed as `timeout` (docs/cdr.md).") {
             config, value throws(KeyError) in
             config.maxCallDuration = try integer(value, in: 60...604_800)
+        },
+        Key(name: "events.subscriber_queue", defaultText: "1000",
+            summary: "Events a push subscriber (`events.subscribe`) may have waiting; past it the subscriber is switched to pull with an `events.overflow` notice (docs/events.md).") {
+            config, value throws(KeyError) in
+            config.eventSubscriberQueue = try integer(value, in: 1...1_000_000)
+        },
+        Key(name: "events.webhook_timeout", defaultText: "5000",
+            summary: "Milliseconds a webhook attempt may take per step (connect, send, status line) before it counts as failed.") {
+            config, value throws(KeyError) in
+            config.webhookTimeout = try integer(value, in: 100...120_000)
+        },
+        Key(name: "events.webhook_attempts", defaultText: "10",
+            summary: "Attempts at one webhook delivery before it is marked `failed` (`events.redeliver` queues it again).") {
+            config, value throws(KeyError) in
+            config.webhookAttempts = try integer(value, in: 1...100)
+        },
+        Key(name: "events.webhook_backoff", defaultText: "1000",
+            summary: "Milliseconds before the first retry of a failed webhook delivery; each further retry waits twice as long.") {
+            config, value throws(KeyError) in
+            config.webhookBackoff = try integer(value, in: 10...3_600_000)
+        },
+        Key(name: "events.webhook_max_backoff", defaultText: "300000",
+            summary: "The longest wait between webhook retries, in milliseconds.") {
+            config, value throws(KeyError) in
+            config.webhookMaxBackoff = try integer(value, in: 10...86_400_000)
         },
         Key(name: "storage.path", defaultText: "var/tandem.db",
             summary: "The SQLite database file, relative to the working directory; its folder is created if missing.") {

@@ -140,6 +140,9 @@ public struct CallRecord: Sendable, Equatable {
             "answered_user_id": JSONValue(answeredUserID), "disposition": JSONValue(disposition.rawValue), "sip_code": JSONValue(sipCode),
             "start_time": JSONValue(Timestamp.rfc3339(milliseconds: startTime)), "end_time": JSONValue(Timestamp.rfc3339(milliseconds: endTime)),
             "billable_ms": JSONValue(Int(billableMilliseconds)),
+            // Which providers' apps the call went through: their webhooks are told of its end.
+            "apps": .array(apps.map { ["app_id": JSONValue($0.appID), "provider_id": JSONValue($0.providerID),
+                                       "subscriber_id": JSONValue($0.subscriberID)] }),
         ]
     }
 

@@ -37,6 +37,7 @@ public final class Database {
         Schema.routing,
         Schema.calls,
         Schema.usage,
+        Schema.events,
     ]
 
     public init(path: String) throws(StoreError) {

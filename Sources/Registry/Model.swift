@@ -170,6 +170,9 @@ public struct Provider: Sendable, Equatable {
     public var monthlyFee: Int
     public var createdAt: String
     public var updatedAt: String
+    /// Key of the HMAC-SHA256 signature on webhook deliveries (docs/events.md); minted when a
+    /// webhook URL is first set.
+    public var webhookSecret: String? = nil
 }
 
 /// A provider's offer in the catalog.

@@ -12,6 +12,8 @@ public final class Registry: Sendable {
     /// Touched only while holding `lock`; that is what makes sharing the class safe.
     private nonisolated(unsafe) let store: RegistryStore
     private let published: Mutex<RegistrySnapshot>
+    /// Told after a change that recorded events commits (the event dispatcher's wake-up).
+    private let eventObservers = Mutex<[@Sendable () -> Void]>([])
 
     /// Opens the registry on `database` and loads the snapshot.
     /// - Parameters:
@@ -32,12 +34,15 @@ public final class Registry: Sendable {
 
     /// Runs `body` as one transaction and publishes the rows it touched. Throwing rolls back.
     public func write<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
-        try lock.withLock { _ throws(RegistryError) -> R in
+        let (result, recorded) = try lock.withLock { _ throws(RegistryError) -> (R, Bool) in
             store.touched = Touched()
+            store.recordedEvents = false
             let result = try store.database.transaction { () throws(RegistryError) -> R in try body(store) }
             try publish(store)
-            return result
+            return (result, store.recordedEvents)
         }
+        if recorded { announceEvents() }
+        return result
     }
 
     /// Reads through the store, outside any write transaction.
@@ -47,8 +52,23 @@ public final class Registry: Sendable {
 
     /// Runs `body` with the store for work that opens its own transactions and publishes itself (each
     /// chunk of the CSV import).
-    func withStore<R>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
-        try lock.withLock { _ throws(RegistryError) -> R in try body(store) }
+    func withStore<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
+        let (result, recorded) = try lock.withLock { _ throws(RegistryError) -> (R, Bool) in
+            store.recordedEvents = false
+            return (try body(store), store.recordedEvents)
+        }
+        if recorded { announceEvents() }
+        return result
+    }
+
+    /// Calls `observer` (on the writer's thread, outside the registry's lock) after each change that
+    /// recorded events has committed. It must return at once: it runs on the call log's writer.
+    public func onEventsRecorded(_ observer: @escaping @Sendable () -> Void) {
+        eventObservers.withLock { $0.append(observer) }
+    }
+
+    private func announceEvents() {
+        for observer in eventObservers.withLock({ $0 }) { observer() }
     }
 
     func publish(_ store: RegistryStore) throws(RegistryError) {

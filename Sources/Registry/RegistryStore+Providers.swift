@@ -1,3 +1,4 @@
+import Crypto
 import JSON
 
 /// The fields of a provider a call may set; nil leaves a field as it is.
@@ -9,6 +10,8 @@ public struct ProviderFields: Sendable {
     public var idScheme: String?
     public var domain: String?
     public var webhookURL: String?
+    /// At least 16 characters; empty mints a new one.
+    public var webhookSecret: String?
     public var currency: String?
     public var ratePerMinute: Int?
     public var monthlyFee: Int?
@@ -40,7 +43,7 @@ extension RegistryStore {
                                 domain: nil, webhookURL: nil, currency: "EUR", ratePerMinute: 0, monthlyFee: 0,
                                 createdAt: now, updatedAt: now)
         try apply(fields, to: &provider)
-        try sql("INSERT INTO providers (\(Self.providerColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Self.values(provider))
+        try sql("INSERT INTO providers (\(Self.providerColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Self.values(provider))
         touched.providers.insert(id)
         return provider
     }
@@ -48,7 +51,7 @@ extension RegistryStore {
     static func values(_ p: Provider) -> [SQLValue] {
         [.text(p.id), .text(p.name), .text(p.kind.rawValue), .text(JSONValue(p.hops).description),
          .text(JSONValue(p.trustedSources).description), .text(p.idScheme.text), .optional(p.domain), .optional(p.webhookURL),
-         .text(p.currency), .int(p.ratePerMinute), .int(p.monthlyFee), .text(p.createdAt), .text(p.updatedAt)]
+         .text(p.currency), .int(p.ratePerMinute), .int(p.monthlyFee), .text(p.createdAt), .text(p.updatedAt), .optional(p.webhookSecret)]
     }
 
     func apply(_ fields: ProviderFields, to provider: inout Provider) throws(RegistryError) {
@@ -63,6 +66,14 @@ extension RegistryStore {
         if let scheme = fields.idScheme { provider.idScheme = try Validate.idScheme("id_scheme", scheme) }
         if let domain = fields.domain { provider.domain = domain.isEmpty ? nil : try Validate.domain("domain", domain) }
         if let url = fields.webhookURL { provider.webhookURL = url.isEmpty ? nil : try Validate.webhookURL("webhook_url", url) }
+        if let secret = fields.webhookSecret {
+            guard secret.isEmpty || (16...256).contains(secret.utf8.count) else {
+                throw .invalid("webhook_secret", "must be 16 to 256 characters (empty mints a new one)")
+            }
+            provider.webhookSecret = secret.isEmpty ? nil : secret
+        }
+        // Deliveries are signed from the first one: a provider never receives an unsigned body.
+        if provider.webhookURL != nil, provider.webhookSecret == nil { provider.webhookSecret = Hex.encode(secureRandomBytes(32)) }
         if let currency = fields.currency { provider.currency = try Validate.currency("currency", currency) }
         if let rate = fields.ratePerMinute { provider.ratePerMinute = try Validate.amount("rate_per_minute", rate) }
         if let fee = fields.monthlyFee { provider.monthlyFee = try Validate.amount("monthly_fee", fee) }
@@ -102,7 +113,7 @@ extension RegistryStore {
         provider.updatedAt = timestamp()
         try sql("""
             UPDATE providers SET name = ?, kind = ?, hops = ?, trusted_sources = ?, id_scheme = ?, domain = ?, webhook_url = ?,
-            currency = ?, rate_per_minute = ?, monthly_fee = ?, created_at = ?, updated_at = ? WHERE id = ?
+            currency = ?, rate_per_minute = ?, monthly_fee = ?, created_at = ?, updated_at = ?, webhook_secret = ? WHERE id = ?
             """, Array(Self.values(provider).dropFirst()) + [.text(id)])
         if fields.hops != nil {
             _ = try regenerateRouting(where: "p.provider_id = ?", [.text(id)])

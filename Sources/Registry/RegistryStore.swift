@@ -11,6 +11,8 @@ public final class RegistryStore {
     let clock: @Sendable () -> Int64
     var snapshot = RegistrySnapshot()
     var touched = Touched()
+    /// Whether the change in progress recorded an event (the dispatcher is told after it commits).
+    var recordedEvents = false
 
     init(database: consuming Database, realm: String, clock: @escaping @Sendable () -> Int64) {
         self.database = database
@@ -50,7 +52,7 @@ public final class RegistryStore {
                         createdAt: row.text(5), updatedAt: row.text(6))
     }
 
-    static let providerColumns = "id, name, kind, hops, trusted_sources, id_scheme, domain, webhook_url, currency, rate_per_minute, monthly_fee, created_at, updated_at"
+    static let providerColumns = "id, name, kind, hops, trusted_sources, id_scheme, domain, webhook_url, currency, rate_per_minute, monthly_fee, created_at, updated_at, webhook_secret"
     static func provider(_ row: Row) -> Provider {
         func strings(_ text: String) -> [String] {
             (try? JSONValue.parse(text))?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -59,7 +61,8 @@ public final class RegistryStore {
                         hops: strings(row.text(3)), trustedSources: strings(row.text(4)),
                         idScheme: IDScheme(text: row.text(5)) ?? .tn, domain: row.optionalText(6),
                         webhookURL: row.optionalText(7), currency: row.text(8), ratePerMinute: row.int(9),
-                        monthlyFee: row.int(10), createdAt: row.text(11), updatedAt: row.text(12))
+                        monthlyFee: row.int(10), createdAt: row.text(11), updatedAt: row.text(12),
+                        webhookSecret: row.optionalText(13))
     }
 
     static let appColumns = "id, provider_id, name, kind, position, on_failure, hop, created_at, updated_at"
@@ -241,6 +244,7 @@ public final class RegistryStore {
     func recordEvent(_ type: String, subject: String?, payload: JSONValue, source: String = "registry") throws(RegistryError) -> Int {
         try sql("INSERT INTO events (time, type, source, subject, payload) VALUES (?, ?, ?, ?, ?)",
                 [.text(timestamp()), .text(type), .text(source), .optional(subject), .text(payload.description)])
+        recordedEvents = true
         return database.lastInsertRowID
     }
 

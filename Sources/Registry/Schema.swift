@@ -284,4 +284,37 @@ enum Schema {
         period     TEXT NOT NULL
     ) STRICT;
     """
+
+    /// Delivery of the event log (docs/events.md). A webhook recipient has a row per event it is
+    /// owed, with its attempts, so an operator sees what failed and why; a named push subscriber has
+    /// one cursor (everything of its types up to it was sent). `event_dispatch_cursor` in
+    /// `tandem_meta` is the last event the dispatcher has fanned out: delivery rows and cursor move
+    /// in one transaction, so a restart neither skips nor repeats a fan-out. Existing events are
+    /// history, not owed to anyone: the cursor starts at the newest.
+    static let events = """
+    ALTER TABLE providers ADD COLUMN webhook_secret TEXT;
+
+    CREATE TABLE event_deliveries (
+        recipient     TEXT NOT NULL,
+        event_id      INTEGER NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts      INTEGER NOT NULL CHECK (attempts >= 0),
+        next_attempt  INTEGER NOT NULL,
+        last_status   INTEGER,
+        last_error    TEXT,
+        delivered_at  TEXT,
+        PRIMARY KEY (recipient, event_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX event_deliveries_pending ON event_deliveries(recipient, event_id) WHERE status = 'pending';
+    CREATE INDEX event_deliveries_by_event ON event_deliveries(event_id);
+
+    CREATE TABLE event_subscribers (
+        name        TEXT PRIMARY KEY NOT NULL,
+        types       TEXT NOT NULL,
+        cursor      INTEGER NOT NULL CHECK (cursor >= 0),
+        updated_at  TEXT NOT NULL
+    ) STRICT;
+
+    INSERT INTO tandem_meta (key, value) VALUES ('event_dispatch_cursor', (SELECT CAST(COALESCE(MAX(id), 0) AS TEXT) FROM events));
+    """
 }

@@ -117,7 +117,12 @@ enum Validate {
     static func webhookURL(_ field: String, _ value: String) throws(RegistryError) -> String {
         guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = url.host, !host.isEmpty else {
-            throw .invalid(field, "'\(value)' is not an http or https URL")
+            throw .invalid(field, "'\(value)' is not an http URL")
+        }
+        // Tandem links libcrypto for its hashes, not a TLS stack: an https endpoint is reached through
+        // a local TLS relay (stunnel, a sidecar proxy), refused here rather than failing every delivery.
+        guard scheme == "http" else {
+            throw .invalid(field, "https webhooks are not supported; give an http URL (for example a local TLS relay to the provider)")
         }
         return value
     }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import Admin
+import Events
 import Foundation
 import Gateway
 import Registry
@@ -172,12 +173,30 @@ enum Server {
         transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
         gateway.startMaintenance()
 
+        // Events: the dispatcher reads what the registry and the call log append, off the call path.
+        var eventOptions = EventDispatcher.Options()
+        eventOptions.subscriberQueue = configuration.eventSubscriberQueue
+        eventOptions.webhookTimeout = configuration.webhookTimeout
+        eventOptions.retry = RetrySchedule(initial: Int64(configuration.webhookBackoff), maximum: Int64(configuration.webhookMaxBackoff),
+                                           attempts: configuration.webhookAttempts)
+        eventOptions.userAgent = "Tandem/\(TandemVersion.current)"
+        let eventLogger = logger.labeled("events")
+        let events: EventDispatcher
+        do {
+            events = try EventDispatcher(registry: registry, options: eventOptions, log: { message, fields in eventLogger.warning(message, fields) })
+        } catch {
+            logger.error("cannot start event delivery", [("path", configuration.storagePath), ("reason", "\(error)")])
+            transport.stop()
+            exit(1)
+        }
+        events.start()
+
         let routing = RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
                                     reload: { gateway.reloadDialplans() })
         let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
                                          authFailures: gateway.authFailures, routing: routing, callLog: callLog,
-                                         callsInProgress: { gateway.callsInProgress(accountID: $0) }, statistics: {
-            transport.statistics.snapshot() + gateway.statistics.snapshot()
+                                         callsInProgress: { gateway.callsInProgress(accountID: $0) }, events: events, statistics: {
+            transport.statistics.snapshot() + gateway.statistics.snapshot() + events.statistics()
                 + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
                    ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures)]
         })
@@ -220,6 +239,8 @@ enum Server {
             if let closed = try? callLog.closeInterruptedCalls(), !closed.isEmpty {
                 logger.notice("calls in progress closed as interrupted", [("count", String(closed.count))])
             }
+            // Undelivered webhook events stay owed in the store and go out after the next start.
+            events.stop()
             let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
             logger.info("counters", counters.filter { $0.1 > 0 }.map { ($0.0, String($0.1)) })
             logger.info("tandem stopped")
