@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "SIPTransportTests", dependencies: ["SIPTransport", "SIP"]),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Crypto"]),
-        .testTarget(name: "AdminTests", dependencies: ["Admin", "Registry", "Registrar", "JSON", "CLinux"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "Registry", "Registrar", "Events", "JSON", "CLinux"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Registry"]),

@@ -166,8 +166,11 @@ public final class EventDispatcher: Sendable {
     /// Fans out one page of new events; true when there is more to do at once.
     func pump() throws(RegistryError) -> Bool {
         let from = state.withLock { $0.hubPosition }
+        let hooked = Set(registry.snapshot.allProviders.filter { $0.webhookURL != nil }.map(\.id))
+        // With no one listening there is nothing to read: the position just follows the log.
+        let listening = !hooked.isEmpty || state.withLock { !$0.subscriptions.isEmpty }
         let (events, through) = try registry.read { store throws(RegistryError) in
-            try store.events(after: from, matching: [try EventPattern("*")], limit: Self.page)
+            listening ? try store.events(after: from, matching: [try EventPattern("*")], limit: Self.page) : ([], try store.eventHead())
         }
         var more = events.count == Self.page
 
@@ -189,7 +192,6 @@ public final class EventDispatcher: Sendable {
 
         // Webhooks: a delivery row per concerned provider with a webhook, and the cursor, together.
         guard through > from else { return more }
-        let hooked = Set(registry.snapshot.allProviders.filter { $0.webhookURL != nil }.map(\.id))
         var owed: [(recipient: String, eventID: Int)] = []
         if !hooked.isEmpty {
             for event in events where Self.routedTypes.contains(event.type) {
@@ -206,7 +208,7 @@ public final class EventDispatcher: Sendable {
             state.withLock { $0.lastCursorSave = now }
         }
         state.withLock { $0.hubPosition = through }
-        counters.fannedOut.add(events.count, ordering: .relaxed)
+        counters.fannedOut.add(through - from, ordering: .relaxed)
         for recipient in Set(owed.map(\.recipient)) { worker(for: recipient)?.wake() }
         return more
     }

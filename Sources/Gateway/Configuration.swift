@@ -404,7 +404,7 @@ public struct Configuration: Sendable, Equatable {
     ]
 
     /// Sections that exist so a file may name them, even before they hold keys.
-    public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "security", "storage", "routing", "cdr", "log"]
+    public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "security", "storage", "routing", "cdr", "events", "log"]
 
     static func dialplanName(_ value: String) throws(KeyError) -> String? {
         guard !value.isEmpty else { return nil }

@@ -4,12 +4,14 @@ import JSON
 import Registrar
 @testable import Registry
 import Routing
+import Events
 
 /// A dispatcher over a fresh registry file, and a way to call it as a client would.
 final class AdminFixture {
     let path: String
     let registry: Registry
     let dispatcher: AdminDispatcher
+    let events: EventDispatcher
     let location: Location
     let authFailures = AuthFailures(policy: BanPolicy(maxFailures: 1, window: 60, banTime: 600))
     /// 2026-11-21T00:00:00Z.
@@ -22,11 +24,17 @@ final class AdminFixture {
         let plans = try DialplanSet.compile([("users.dialplan", "10 exact 112 - class=emergency\n20 regex ^0([1-9][0-9]{8})$ +33\\1 class=national\n")]).get()
         let routing = RoutingAccess(dialplans: { plans }, policy: { RoutingPolicy(userDialplan: "users", providerDialplan: "users", hasDefaultRoute: false) },
                                     reload: { .success(plans) })
+        var options = EventDispatcher.Options()
+        options.webhookTimeout = 500
+        options.pollInterval = 50
+        events = try EventDispatcher(registry: registry, options: options)
+        events.start()
         dispatcher = AdminDispatcher(registry: registry, version: "test", location: location, authFailures: authFailures,
-                                     routing: routing, statistics: { [("udp.received", 7)] }, clock: { AdminFixture.now })
+                                     routing: routing, events: events, statistics: { [("udp.received", 7)] }, clock: { AdminFixture.now })
     }
 
     deinit {
+        events.stop()
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
@@ -40,4 +48,14 @@ final class AdminFixture {
     func raw(_ text: String, session: AdminSession = AdminSession()) -> JSONValue? {
         dispatcher.handle(Array(text.utf8), session: session).map { (try? JSONValue.parse($0)) ?? .string($0) }
     }
+}
+
+/// Waits up to `seconds` for `condition` (what the event dispatcher's threads do).
+func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
 }

@@ -12,9 +12,10 @@ import Registrar
     @Test func everyMethodWorksThroughTheDispatcher() throws {
         let admin = try AdminFixture()
         var covered = Set<String>()
-        func ok(_ method: String, _ params: JSONValue = [:], sourceLocation: SourceLocation = #_sourceLocation) -> JSONValue {
+        func ok(_ method: String, _ params: JSONValue = [:], session: AdminSession = AdminSession(),
+                sourceLocation: SourceLocation = #_sourceLocation) -> JSONValue {
             covered.insert(method)
-            let answer = admin.call(method, params)
+            let answer = admin.call(method, params, session: session)
             #expect(answer["error"] == nil, "\(method): \(answer)", sourceLocation: sourceLocation)
             #expect(answer["id"] == 1 && answer["jsonrpc"] == "2.0", sourceLocation: sourceLocation)
             return answer["result"] ?? .null
@@ -53,7 +54,12 @@ import Registrar
                                    "domain": "vm.example.net", "rate_per_minute": 2, "monthly_fee": 150])
         #expect(ok("provider.get", ["id": "vmcorp"])["monthly_fee"] == 150)
         #expect(ok("provider.list", ["kind": "carrier"])["total"] == 2)
-        #expect(ok("provider.update", ["id": "vmcorp", "webhook_url": "https://vm.example.net/hook"])["webhook_url"] == "https://vm.example.net/hook")
+        #expect(admin.call("provider.update", ["id": "vmcorp", "webhook_url": "https://vm.example.net/hook"])["error"]?["data"]?["field"] == "webhook_url")
+        // Port 9 (discard) refuses: deliveries stay owed, with the reason.
+        let hooked = ok("provider.update", ["id": "vmcorp", "webhook_url": "http://127.0.0.1:9/hook"])
+        #expect(hooked["webhook_url"] == "http://127.0.0.1:9/hook")
+        #expect(hooked["webhook_secret"]?.stringValue?.count == 64)
+        #expect(admin.call("provider.update", ["id": "vmcorp", "webhook_secret": "short"])["error"]?["data"]?["field"] == "webhook_secret")
 
         _ = ok("app.create", ["id": "voicemail", "provider": "vmcorp", "name": "Voicemail", "kind": "voicemail", "position": 900])
         #expect(ok("app.get", ["id": "voicemail"])["position"] == 900)
@@ -80,6 +86,46 @@ import Registrar
         #expect(events["events"]?.arrayValue?.map { $0["type"] ?? .null } == ["app.activated", "number.provider_switched", "app.deactivated"])
         #expect(events["next"] == 3)
         #expect(ok("events.list", ["since": 3])["events"] == [])
+
+        // Events: pull, webhooks owed, services, push subscriptions.
+        let pulled = ok("events.pull", ["since": 0, "types": ["app.*"], "limit": 10])
+        #expect(pulled["events"]?.arrayValue?.map { $0["id"] ?? .null } == [1, 3])
+        #expect(pulled["cursor"] == 3 && pulled["more"] == false)
+        #expect(ok("events.pull", ["since": 0, "limit": 1])["more"] == true)
+        #expect(admin.call("events.pull", ["types": ["App.*"]])["error"]?["data"]?["field"] == "types")
+        #expect(eventually { (ok("events.deliveries", ["provider": "vmcorp"])["items"]?.arrayValue?.first?["attempts"]?.integerValue ?? 0) >= 1 })
+        let owed = ok("events.deliveries", ["provider": "vmcorp", "status": "pending"])
+        #expect(owed["total"] == 2 && owed["items"]?.arrayValue?.first?["last_error"]?.stringValue?.contains("cannot connect") == true)
+        #expect(ok("events.deliveries", ["event_id": 2])["total"] == 0)
+        #expect(admin.call("events.deliveries", ["status": "lost"])["error"]?["data"]?["field"] == "status")
+        #expect(ok("events.redeliver", ["provider": "vmcorp"])["requeued"] == 0)
+
+        let scribe = AdminSession()
+        let watcherInbox = Mutex<[JSONValue]>([])
+        let watcher = AdminSession { message in watcherInbox.withLock { $0.append(message) } }
+        #expect(ok("service.register", ["name": "scribe", "events_provided": ["transcript.ready"], "events_consumed": ["call.ended"],
+                                        "actions_provided": ["transcribe"]], session: scribe)["unavailable"] == [])
+        #expect(admin.call("service.register", ["name": "scribe"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
+        #expect(admin.call("service.register", ["name": "Scribe!"])["error"]?["data"]?["field"] == "name")
+        let subscribed = ok("events.subscribe", ["types": ["transcript.*"], "name": "crm"], session: watcher)
+        #expect(subscribed["cursor"] == 3 && subscribed["unavailable"] == [])
+        let emitted = ok("events.emit", ["service": "scribe", "type": "transcript.ready", "subject": "+33612345678", "payload": ["cdr_id": 7]],
+                         session: scribe)
+        #expect(eventually { watcherInbox.withLock { $0.contains { $0["params"]?["event"]?["id"] == emitted["id"] } } })
+        #expect(admin.call("events.emit", ["service": "scribe", "type": "call.ended"], session: scribe)["error"]?["code"] == .integer(Int64(RPCError.forbiddenCode)))
+        #expect(admin.call("events.emit", ["service": "scribe", "type": "transcript.ready"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        let subscriptions = ok("events.subscriptions")
+        #expect(subscriptions["live"]?.arrayValue?.first?["name"] == "crm" && subscriptions["named"]?.arrayValue?.first?["name"] == "crm")
+        let services = ok("service.list")
+        #expect(services["services"]?.arrayValue?.map { $0["name"] ?? .null } == ["scribe"])
+        #expect(services["event_types"]?.arrayValue?.first { $0["type"] == "transcript.ready" }?["emitters"] == ["scribe"])
+        #expect(ok("events.unsubscribe", ["subscription": subscribed["subscription"] ?? .null], session: watcher)["cursor"] == emitted["id"])
+        #expect(admin.call("events.unsubscribe", ["subscription": 99], session: watcher)["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        #expect(ok("service.unregister", ["name": "scribe"], session: scribe)["unregistered"] == "scribe")
+        scribe.close()
+        watcher.close()
+        #expect(ok("events.forget", ["name": "crm"])["deleted"] == "crm")
+        #expect(admin.call("events.forget", ["name": "crm"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
         let stats = ok("stats.get")
         #expect(stats["udp"]?["received"] == 7)
         #expect(stats["registry"]?["accounts"] == 2)
