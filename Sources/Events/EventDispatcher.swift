@@ -44,6 +44,8 @@ public final class EventDispatcher: Sendable {
         let outbox: Mutex<Outbox>
         /// The newest id whose event (of its types) the sender has handed to the connection.
         let sent: Atomic<Int>
+        /// Reading its missed events from the log waits for room in its queue: the sender says when.
+        let waitingForRoom = Atomic<Bool>(false)
         let sender: DispatchQueue
 
         init(id: Int, connection: Int, name: String?, patterns: [EventPattern], cursor: Int, capacity: Int, send: @escaping Send) {
@@ -178,10 +180,14 @@ public final class EventDispatcher: Sendable {
         let subscriptions = state.withLock { state in state.subscriptions.values.map { ($0, state.positions[$0.id] ?? 0) } }
         for (subscription, position) in subscriptions {
             if position >= from {
-                offer(events.filter { $0.id > position && subscription.matches($0.type) }, to: subscription, through: max(position, through))
+                guard through > position else { continue }
+                offer(events.filter { $0.id > position && subscription.matches($0.type) }, to: subscription, through: through)
             } else {
                 let free = subscription.outbox.withLock { $0.queue.freeSpace }
-                guard free > 0 else { more = true; continue }
+                guard free > 0 else {
+                    subscription.waitingForRoom.store(true, ordering: .releasing)
+                    continue
+                }
                 let (missed, reached) = try registry.read { store throws(RegistryError) in
                     try store.events(after: position, matching: subscription.patterns, limit: min(free, 500))
                 }
@@ -256,8 +262,11 @@ public final class EventDispatcher: Sendable {
                     outbox.sending = false
                     return nil
                 }
-                // Room again: a subscriber catching up from the log gets its next page now.
-                guard let item else { return wake() }
+                guard let item else {
+                    // Room again: a subscriber catching up from the log gets its next page now.
+                    if subscription.waitingForRoom.exchange(false, ordering: .acquiringAndReleasing) { wake() }
+                    return
+                }
                 switch item {
                 case .event(let event):
                     subscription.send("events.event", ["subscription": JSONValue(subscription.id), "event": event.json])
