@@ -43,6 +43,27 @@ extension AdminMethods {
             }
             return ["events": .array(events.map(\.json)), "cursor": JSONValue(cursor), "more": .bool(cursor < head)]
         },
+        AdminMethod(name: "events.get", summary: "One event of the log with its recipients: each provider webhook owed it and each named subscriber of its type, with a delivered flag.",
+                    parameters: [.required("id", .integer, "The event id.")],
+                    result: "`{event: {id, time, type, source, subject, payload}, recipients: [{recipient, delivered, status?, attempts?, last_error?}]}`",
+                    example: ["id": 1042]) { a, call throws(RPCError) in
+            let id = try a.integer("id") ?? 0
+            call.callLog?.flush()
+            let (event, deliveries, subscribers) = try call.read { s throws(RegistryError) in
+                (try s.event(id), try s.deliveries(recipient: nil, eventID: id, status: nil, limit: 10_000, offset: 0).items, try s.subscribers())
+            }
+            var recipients: [JSONValue] = deliveries.map { delivery in
+                ["recipient": .string(delivery.recipient), "delivered": .bool(delivery.status == .delivered), "status": .string(delivery.status.rawValue),
+                 "attempts": JSONValue(delivery.attempts), "last_error": JSONValue(delivery.lastError)]
+            }
+            // A named subscriber has had every event of its types up to its cursor.
+            for subscriber in subscribers {
+                let patterns = subscriber.types.compactMap { try? EventPattern($0) }
+                guard patterns.contains(where: { $0.matches(event.type) }) else { continue }
+                recipients.append(["recipient": .string("subscriber:\(subscriber.name)"), "delivered": .bool(subscriber.cursor >= event.id)])
+            }
+            return ["event": event.json, "recipients": .array(recipients)]
+        },
         AdminMethod(name: "events.subscribe", summary: "Streams events to this connection as `events.event` notifications, first those after the cursor, then each as it is recorded.",
                     parameters: [typesParameter,
                                  .optional("name", .string, "A durable subscriber name: its cursor is kept, and subscribing again under it resumes where it left off."),
