@@ -180,8 +180,16 @@ public final class AdminSession: Sendable {
         self.connection = Self.nextConnection.add(1, ordering: .relaxed).oldValue
     }
 
-    /// Runs `handler` when the connection closes (at once if it already has).
+    private let listening = Atomic<Bool>(false)
+
+    /// Whether the connection subscribed to events or registered a service: `admin.idle_timeout`
+    /// does not apply to it, since it waits for notifications.
+    public var isListening: Bool { listening.load(ordering: .acquiring) }
+
+    /// Runs `handler` when the connection closes (at once if it already has); the connection now
+    /// listens for notifications.
     func onClose(_ handler: @escaping @Sendable () -> Void) {
+        listening.store(true, ordering: .releasing)
         let closed = closeHandlers.withLock { handlers -> Bool in
             guard handlers != nil else { return true }
             handlers!.append(handler)

@@ -237,6 +237,8 @@ public final class AdminServer: Sendable {
         while !broken.load(ordering: .relaxed), !stopped.load(ordering: .relaxed) {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65_536, 0) }
             if count < 0, errno == EINTR { continue }
+            // A push subscriber or a registered service listens without speaking: silence is not idleness.
+            if count < 0, errno == EAGAIN || errno == EWOULDBLOCK, session.isListening { continue }
             guard count > 0 else { return }
             var start = 0
             for index in 0..<count where chunk[index] == 10 {

@@ -69,6 +69,7 @@ public final class EventDispatcher: Sendable {
         var nextSubscription = 1
         var hubPosition = 0
         var lastCursorSave: Int64 = 0
+        var lastSubscriberSave: Int64 = 0
         var savedCursors: [String: Int] = [:]
         var directory = ServiceDirectory()
         var serviceSends: [Int: Send] = [:]
@@ -383,10 +384,13 @@ public final class EventDispatcher: Sendable {
         }
     }
 
-    /// Saves the named subscribers that moved, at most once a pass of the dispatcher.
+    /// Saves the named subscribers that moved, at most once a second.
     private func saveCursors() {
-        let moved = state.withLock { state in
-            state.subscriptions.values.filter { subscription in
+        let now = clock()
+        let moved = state.withLock { state -> [Subscription] in
+            guard now - state.lastSubscriberSave >= 1_000 else { return [] }
+            state.lastSubscriberSave = now
+            return state.subscriptions.values.filter { subscription in
                 guard let name = subscription.name else { return false }
                 return subscription.sent.load(ordering: .relaxed) > state.savedCursors[name] ?? 0
             }

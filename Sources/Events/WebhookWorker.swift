@@ -9,7 +9,8 @@ import Synchronization
 final class WebhookWorker: Sendable {
     let recipient: String
     let providerID: String
-    unowned let dispatcher: EventDispatcher
+    /// Strong: a worker may be in the middle of an attempt when the dispatcher is stopped and let go.
+    let dispatcher: EventDispatcher
     private let signal = DispatchSemaphore(value: 0)
     private let stopped = Atomic<Bool>(false)
 

@@ -6,6 +6,7 @@ import Foundation
 import JSON
 import Testing
 @testable import Admin
+import Registry
 
 /// The admin socket over real Unix and TCP sockets.
 @Suite(.serialized) struct AdminServerTests {
@@ -104,6 +105,24 @@ import Testing
             #expect(try client.call("account.create", ["id": .string("ok\(index)"), "name": "OK"])["result"] != nil)
         }
         #expect(Date().timeIntervalSince(start) < 2)
+    }
+
+    @Test func aSubscriberIsNotDisconnectedForListeningQuietly() throws {
+        let admin = try AdminFixture()
+        let server = try server(admin) { $0.idleTimeout = 1 }
+        defer { server.stop() }
+        let path = server.options.socketPath
+        let subscriber = try AdminClient(socketPath: path)
+        let subscribed = try subscriber.call("events.subscribe", ["types": ["test.*"]])
+        #expect(subscribed["result"]?["subscription"] != nil)
+        let quiet = try AdminClient(socketPath: path)
+        Thread.sleep(forTimeInterval: 1.8)
+        // The silent client without a subscription is gone; the subscriber still gets what happens.
+        #expect(quiet.readLine() == nil)
+        _ = try admin.registry.write { s throws(RegistryError) in try s.emitEvent("test.ping", subject: nil, payload: [:], source: "test") }
+        let notification = try JSONValue.parse(try #require(subscriber.readLine()))
+        #expect(notification["method"] == "events.event" && notification["params"]?["event"]?["type"] == "test.ping")
+        #expect(try subscriber.call("system.version")["result"] != nil)
     }
 
     @Test func connectionsBeyondTheLimitAreToldAndClosed() throws {

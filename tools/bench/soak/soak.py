@@ -98,8 +98,6 @@ def run(args, calls, work, proxy, proxy_port, uas_port, uac_port):
 
     subscriber = Admin(f"{work}/tandem.sock", on_notification)
     subscribed = subscriber.call("events.subscribe", types=["call.*"], name="soak")
-    admin = Admin(f"{work}/tandem.sock")
-
     limit = args.seconds + 60
     uas = subprocess.Popen(["sipp", "-sf", os.path.join(ROOT, "tools/sipp/uas.xml"), "-i", "127.0.0.1", "-p", str(uas_port),
                             "-nostdin", "-timeout", f"{limit}s", "-buff_size", "4194304"],
@@ -124,6 +122,7 @@ def run(args, calls, work, proxy, proxy_port, uas_port, uac_port):
     bench.stop(uas)
     ok, failed = bench.sipp_outcome(stat, calls)
 
+    admin = Admin(f"{work}/tandem.sock")
     # The records, exported whole (cdr.export and events.pull flush the call log first).
     export = admin.call("cdr.export", path=f"{work}/cdr.csv")
     rows = list(csv.DictReader(open(f"{work}/cdr.csv")))
