@@ -177,16 +177,10 @@ extension RegistryStore {
 
     // MARK: Events
 
+    /// `events.list`: one type or all, by cursor (the same read as `events.pull`).
     public func events(since: Int, type: String?, limit: Int) throws(RegistryError) -> [RegistryEvent] {
-        guard since >= 0 else { throw .invalid("since", "must not be negative") }
-        guard (1...10_000).contains(limit) else { throw .invalid("limit", "must be from 1 to 10000") }
-        var values: [SQLValue] = [.int(since)]
-        var filter = ""
-        if let type { filter = " AND type = ?"; values.append(.text(type)) }
-        return try rows("SELECT id, time, type, source, subject, payload FROM events WHERE id > ?\(filter) ORDER BY id LIMIT ?",
-                        values + [.int(limit)]) {
-            RegistryEvent(id: $0.int(0), time: $0.text(1), type: $0.text(2), source: $0.text(3), subject: $0.optionalText(4), payload: $0.text(5))
-        }
+        let patterns = [try EventPattern(type ?? "*", field: "type")]
+        return try events(after: since, matching: patterns, limit: limit).events
     }
 }
 
