@@ -66,6 +66,7 @@ public enum Settlement {
         var feeDays: [Key: Int] = [:]
         var minutes: [Key: Int] = [:]
         var lateNotes: [Key: Set<String>] = [:]
+        let switches = Dictionary(grouping: input.carriers, by: \.number)
 
         // Fees: each day an activation was active at any moment is a day of the app's monthly fee,
         // owed by the carrier holding the number at the end of that day.
@@ -78,13 +79,13 @@ public enum Settlement {
                 let dayEnd = dayStart + 86_400_000
                 guard isActive(changes, from: dayStart, until: dayEnd) else { continue }
                 let provider = changes.last { $0.time < dayEnd }?.providerID ?? first.providerID
-                let key = Key(payer: carrier(of: first.number, at: dayEnd - 1, input) ?? "-", payee: provider, number: first.number, app: first.appID)
+                let key = Key(payer: carrier(of: first.number, at: dayEnd - 1, switches, input) ?? "-", payee: provider, number: first.number, app: first.appID)
                 feeDays[key, default: 0] += 1
             }
         }
         // Usage: each ticket's minutes, owed by the carrier holding the number when the call started.
         for ticket in input.tickets {
-            let key = Key(payer: carrier(of: ticket.number, at: ticket.startTime, input) ?? "-", payee: ticket.providerID,
+            let key = Key(payer: carrier(of: ticket.number, at: ticket.startTime, switches, input) ?? "-", payee: ticket.providerID,
                           number: ticket.number, app: ticket.appID)
             minutes[key, default: 0] += ticket.units
             if ticket.startTime < month.start {
@@ -110,9 +111,58 @@ public enum Settlement {
                                         appID: key.app, kind: .usage, quantity: count, unitPrice: rates.perMinute,
                                         amount: count * rates.perMinute, currency: rates.currency, note: late))
         }
+        lines += trunkLines(month, input, switches)
         return lines.sorted {
-            ($0.payerID, $0.payeeID, $0.number, $0.appID, $0.kind.rawValue) < ($1.payerID, $1.payeeID, $1.number, $1.appID, $1.kind.rawValue)
+            ($0.payerID, $0.payeeID, $0.number, $0.appID, $0.kind.rawValue, $0.destination)
+                < ($1.payerID, $1.payeeID, $1.number, $1.appID, $1.kind.rawValue, $1.destination)
         }
+    }
+
+    /// Calls out through a trunk: per carrier, trunk, number and matched prefix, the billed seconds
+    /// (each call rounded up to the rate's increment, at least its minimum) at the rate per minute,
+    /// rounded once per line, and the connection fee per answered call. A call no prefix prices is
+    /// listed at no charge under destination `-`, so an operator sees what the deck misses.
+    static func trunkLines(_ month: Month, _ input: SettlementHistory,
+                           _ switches: [String: [SettlementHistory.CarrierChange]]) -> [SettlementLine] {
+        struct Key: Hashable { var payer: String, trunk: String, number: String, prefix: String? }
+        var seconds: [Key: Int] = [:]
+        var calls: [Key: Int] = [:]
+        var lateMonths: [Key: Set<String>] = [:]
+        let decks = input.trunkRates.mapValues(RateDeck.init)
+        for call in input.trunkCalls {
+            let rate = decks[call.trunkID]?.rate(for: call.destination)
+            let key = Key(payer: carrier(of: call.number, at: call.startTime, switches, input) ?? "-", trunk: call.trunkID, number: call.number,
+                          prefix: rate?.prefix)
+            seconds[key, default: 0] += rate.map { RateDeck.billedSeconds(call.billableMilliseconds, minimum: $0.minimum, increment: $0.increment) }
+                ?? RateDeck.billedSeconds(call.billableMilliseconds, minimum: 0, increment: 1)
+            calls[key, default: 0] += 1
+            if call.startTime < month.start { lateMonths[key, default: []].insert(Month(milliseconds: call.startTime).description) }
+        }
+        var lines: [SettlementLine] = []
+        let period = month.description
+        for (key, billed) in seconds {
+            let count = calls[key] ?? 0
+            let currency = input.rates[key.trunk]?.currency ?? "EUR"
+            let late = lateMonths[key].map { "; late calls of " + $0.sorted().joined(separator: ", ") } ?? ""
+            let plural = count == 1 ? "call" : "calls"
+            let account = input.numbers[key.number]?.accountID ?? ""
+            guard let prefix = key.prefix, let rate = decks[key.trunk]?.rates[prefix] else {
+                lines.append(SettlementLine(period: period, payerID: key.payer, payeeID: key.trunk, number: key.number, accountID: account,
+                                            appID: "", kind: .outbound, destination: "-", quantity: billed, unitPrice: 0, amount: 0,
+                                            currency: currency, note: "\(count) \(plural), no rate matches" + late))
+                continue
+            }
+            lines.append(SettlementLine(period: period, payerID: key.payer, payeeID: key.trunk, number: key.number, accountID: account,
+                                        appID: "", kind: .outbound, destination: prefix, quantity: billed, unitPrice: rate.ratePerMinute,
+                                        amount: roundedShare(rate.ratePerMinute, billed, of: 60), currency: currency,
+                                        note: "\(count) \(plural) at \(rate.minimum)/\(rate.increment)" + late))
+            if rate.connectFee > 0 {
+                lines.append(SettlementLine(period: period, payerID: key.payer, payeeID: key.trunk, number: key.number, accountID: account,
+                                            appID: "", kind: .connect, destination: prefix, quantity: count, unitPrice: rate.connectFee,
+                                            amount: count * rate.connectFee, currency: currency, note: String(late.dropFirst(2))))
+            }
+        }
+        return lines
     }
 
     /// `amount × part / whole` in integers, rounded half up: no floating-point money.
@@ -128,10 +178,40 @@ public enum Settlement {
 
     /// The number's carrier at a time: the last switch before it, else the first switch's origin,
     /// else the carrier now.
-    static func carrier(of number: String, at time: Int64, _ input: SettlementHistory) -> String? {
-        let switches = input.carriers.filter { $0.number == number }
+    static func carrier(of number: String, at time: Int64, _ byNumber: [String: [SettlementHistory.CarrierChange]],
+                        _ input: SettlementHistory) -> String? {
+        let switches = byNumber[number] ?? []
         if let last = switches.last(where: { $0.time <= time }) { return last.to }
         if let first = switches.first { return first.from }
         return input.numbers[number]?.carrier
+    }
+}
+
+/// A carrier's rate deck, looked up by the longest prefix of a destination: at most one dictionary
+/// probe per digit, whatever the deck's size.
+public struct RateDeck: Sendable {
+    public let rates: [String: TrunkRate]
+    private let longest: Int
+
+    public init(_ rates: [TrunkRate]) {
+        self.rates = Dictionary(rates.map { ($0.prefix, $0) }, uniquingKeysWith: { _, last in last })
+        longest = rates.map(\.prefix.utf8.count).max() ?? 0
+    }
+
+    /// The rate of the longest prefix `destination` starts with; an empty prefix matches anything.
+    public func rate(for destination: String) -> TrunkRate? {
+        let bytes = Array(destination.utf8)
+        for length in stride(from: min(longest, bytes.count), through: 0, by: -1) {
+            if let rate = rates[String(decoding: bytes[0..<length], as: UTF8.self)] { return rate }
+        }
+        return nil
+    }
+
+    /// Seconds charged for a call of `milliseconds`: whole seconds rounded up, then up to a multiple of
+    /// `increment`, at least `minimum` (a 30/6 deck charges 30 s for a 10 s call and 36 s for 31 s).
+    public static func billedSeconds(_ milliseconds: Int64, minimum: Int, increment: Int) -> Int {
+        let seconds = Int((max(0, milliseconds) + 999) / 1000)
+        let step = max(1, increment)
+        return max(minimum, (seconds + step - 1) / step * step)
     }
 }

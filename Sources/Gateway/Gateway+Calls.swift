@@ -34,6 +34,8 @@ extension Gateway {
             case .chain(let hops, let then):
                 call.apps += hops.map(Self.appLeg)
                 next = then
+            case .outbound(_, .trunk(let trunk, _)):
+                call.trunkID = trunk
             case .reject, .redirect, .outbound:
                 break
             }

@@ -83,6 +83,8 @@ public struct CallRecord: Sendable, Equatable {
     public var users: [String]
     public var answeredUserID: String?
     public var apps: [AppLeg]
+    /// The carrier provider whose trunk the call left through (`route=trunk:ID`), rated by its deck.
+    public var trunkID: String?
     public var startTime: Int64
     public var answerTime: Int64?
     public var endTime: Int64
@@ -96,7 +98,7 @@ public struct CallRecord: Sendable, Equatable {
     public init(id: Int = 0, callID: String, fromTag: String, toTag: String? = nil, cseq: Int, callerNumber: String? = nil,
                 callerUserID: String? = nil, callerAccountID: String? = nil, dialled: String, destination: String,
                 forwardedTo: String? = nil, decision: Decision, accountID: String? = nil, users: [String] = [],
-                answeredUserID: String? = nil, apps: [AppLeg] = [], startTime: Int64, answerTime: Int64? = nil, endTime: Int64,
+                answeredUserID: String? = nil, apps: [AppLeg] = [], trunkID: String? = nil, startTime: Int64, answerTime: Int64? = nil, endTime: Int64,
                 sipCode: Int, sipReason: String, disposition: Disposition, hangupBy: Party, endReason: EndReason) {
         self.id = id
         self.callID = callID
@@ -114,6 +116,7 @@ public struct CallRecord: Sendable, Equatable {
         self.users = users
         self.answeredUserID = answeredUserID
         self.apps = apps
+        self.trunkID = trunkID
         self.startTime = startTime
         self.answerTime = answerTime
         self.endTime = endTime
@@ -160,7 +163,7 @@ public struct CallRecord: Sendable, Equatable {
             "end_time": time(endTime), "setup_ms": JSONValue(Int(setupMilliseconds)),
             "billable_ms": JSONValue(Int(billableMilliseconds)), "duration_ms": JSONValue(Int(durationMilliseconds)),
             "sip_code": JSONValue(sipCode), "sip_reason": JSONValue(sipReason), "disposition": JSONValue(disposition.rawValue),
-            "hangup_by": JSONValue(hangupBy.rawValue), "end_reason": JSONValue(endReason.rawValue),
+            "hangup_by": JSONValue(hangupBy.rawValue), "end_reason": JSONValue(endReason.rawValue), "trunk_id": optional(trunkID),
         ]
     }
 }
@@ -201,6 +204,7 @@ public struct OpenCall: Sendable, Equatable {
     public var users: [String]
     public var answeredUserID: String?
     public var apps: [CallRecord.AppLeg]
+    public var trunkID: String?
     public var startTime: Int64
     public var answerTime: Int64?
     /// Whatever timer the call path keeps for it (`cdr.max_call_duration`); not stored.
@@ -234,7 +238,7 @@ public struct OpenCall: Sendable, Equatable {
         CallRecord(callID: callID, fromTag: fromTag, toTag: toTag, cseq: cseq, callerNumber: callerNumber, callerUserID: callerUserID,
                    callerAccountID: callerAccountID, dialled: dialled, destination: destination, forwardedTo: forwardedTo,
                    decision: decision, accountID: accountID, users: users, answeredUserID: answeredUserID, apps: apps,
-                   startTime: startTime, answerTime: answerTime, endTime: max(endTime, answerTime ?? startTime),
+                   trunkID: trunkID, startTime: startTime, answerTime: answerTime, endTime: max(endTime, answerTime ?? startTime),
                    sipCode: sipCode, sipReason: sipReason, disposition: disposition, hangupBy: hangupBy, endReason: endReason)
     }
 
@@ -263,7 +267,7 @@ public struct OpenCall: Sendable, Equatable {
             "forwarded_to": optional(forwardedTo), "decision": JSONValue(decision.rawValue), "account_id": optional(accountID),
             "users": .array(users.map { JSONValue($0) }), "answered_user_id": optional(answeredUserID),
             "apps": .array(apps.map(\.json)), "start_time": JSONValue(Int(startTime)),
-            "answer_time": answerTime.map { JSONValue(Int($0)) } ?? .null,
+            "answer_time": answerTime.map { JSONValue(Int($0)) } ?? .null, "trunk_id": optional(trunkID),
         ]
     }
 
@@ -281,6 +285,7 @@ public struct OpenCall: Sendable, Equatable {
         toTag = json["to_tag"]?.stringValue
         answeredUserID = json["answered_user_id"]?.stringValue
         answerTime = json["answer_time"]?.integerValue
+        trunkID = json["trunk_id"]?.stringValue
     }
 }
 
@@ -290,6 +295,7 @@ extension CallRecord {
         "id", "call_id", "from_tag", "to_tag", "cseq", "caller_number", "caller_user_id", "caller_account_id", "dialled",
         "destination", "forwarded_to", "decision", "account_id", "users", "answered_user_id", "apps", "start_time", "answer_time",
         "end_time", "setup_ms", "billable_ms", "duration_ms", "sip_code", "sip_reason", "disposition", "hangup_by", "end_reason",
+        "trunk_id",
     ]
 
     /// One CSV line (RFC 4180, without the line end). Lists are `;`-separated; an app is
@@ -302,7 +308,7 @@ extension CallRecord {
             answeredUserID ?? "", apps.joined(separator: ";"), Timestamp.rfc3339(milliseconds: startTime),
             answerTime.map { Timestamp.rfc3339(milliseconds: $0) } ?? "", Timestamp.rfc3339(milliseconds: endTime),
             String(setupMilliseconds), String(billableMilliseconds), String(durationMilliseconds), String(sipCode), sipReason,
-            disposition.rawValue, hangupBy.rawValue, endReason.rawValue,
+            disposition.rawValue, hangupBy.rawValue, endReason.rawValue, trunkID ?? "",
         ]
         return fields.map(CSV.field).joined(separator: ",")
     }

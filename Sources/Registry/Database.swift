@@ -38,6 +38,7 @@ public final class Database {
         Schema.calls,
         Schema.usage,
         Schema.events,
+        Schema.trunkRates,
     ]
 
     public init(path: String) throws(StoreError) {

@@ -39,13 +39,13 @@ extension RegistryStore {
     static let cdrColumns = """
         id, call_id, from_tag, to_tag, cseq, caller_number, caller_user_id, caller_account_id, dialled, destination, forwarded_to, \
         decision, account_id, users, answered_user_id, apps, start_time, answer_time, end_time, sip_code, sip_reason, disposition, \
-        hangup_by, end_reason
+        hangup_by, end_reason, trunk_id
         """
 
     static func callRecord(_ row: Row) -> CallRecord {
         let users = (try? JSONValue.parse(row.text(13)))?.arrayValue?.compactMap(\.stringValue) ?? []
         let apps = (try? JSONValue.parse(row.text(15)))?.arrayValue?.compactMap(CallRecord.AppLeg.init(json:)) ?? []
-        return CallRecord(id: row.int(0), callID: row.text(1), fromTag: row.text(2), toTag: row.optionalText(3), cseq: row.int(4),
+        var record = CallRecord(id: row.int(0), callID: row.text(1), fromTag: row.text(2), toTag: row.optionalText(3), cseq: row.int(4),
                           callerNumber: row.optionalText(5), callerUserID: row.optionalText(6), callerAccountID: row.optionalText(7),
                           dialled: row.text(8), destination: row.text(9), forwardedTo: row.optionalText(10),
                           decision: CallRecord.Decision(rawValue: row.text(11)) ?? .accept, accountID: row.optionalText(12),
@@ -54,6 +54,8 @@ extension RegistryStore {
                           sipReason: row.text(20), disposition: CallRecord.Disposition(rawValue: row.text(21)) ?? .failed,
                           hangupBy: CallRecord.Party(rawValue: row.text(22)) ?? .tandem,
                           endReason: CallRecord.EndReason(rawValue: row.text(23)) ?? .final)
+        record.trunkID = row.optionalText(24)
+        return record
     }
 
     /// Remembers a call in progress (or its new state), so a restart can close it.
@@ -75,8 +77,8 @@ extension RegistryStore {
         try sql("""
             INSERT INTO cdrs (call_id, from_tag, to_tag, cseq, caller_number, caller_user_id, caller_account_id, dialled, destination,
                 forwarded_to, decision, account_id, users, answered_user_id, apps, start_time, answer_time, end_time, setup_ms,
-                billable_ms, sip_code, sip_reason, disposition, hangup_by, end_reason, recorded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                billable_ms, sip_code, sip_reason, disposition, hangup_by, end_reason, recorded_at, trunk_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (call_id, from_tag, cseq) DO NOTHING
             """, [
                 .text(record.callID), .text(record.fromTag), .optional(record.toTag), .int(record.cseq), .optional(record.callerNumber),
@@ -85,7 +87,7 @@ extension RegistryStore {
                 .text(JSONValue(record.users).description), .optional(record.answeredUserID), .text(apps), .integer(record.startTime),
                 record.answerTime.map { .integer($0) } ?? .null, .integer(record.endTime), .integer(record.setupMilliseconds),
                 .integer(record.billableMilliseconds), .int(record.sipCode), .text(record.sipReason), .text(record.disposition.rawValue),
-                .text(record.hangupBy.rawValue), .text(record.endReason.rawValue), .integer(clock()),
+                .text(record.hangupBy.rawValue), .text(record.endReason.rawValue), .integer(clock()), .optional(record.trunkID),
             ])
         guard database.changes == 1 else { return nil }
         return database.lastInsertRowID

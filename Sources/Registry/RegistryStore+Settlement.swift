@@ -1,20 +1,25 @@
 import JSON
 
-/// One line of a settlement: what a number's carrier owes an app provider for one app in a month.
+/// One line of a settlement: what a number's carrier owes an app provider for one app in a month,
+/// or a trunk's carrier for the number's calls out through it to one rated destination.
 public struct SettlementLine: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case fee, usage }
+    /// `fee` and `usage` for apps; `outbound` (billed seconds) and `connect` (answered calls) for trunks.
+    public enum Kind: String, Sendable, CaseIterable { case fee, usage, outbound, connect }
     public var period: String
     /// The number's carrier (its primary provider), who pays; `-` when the number had none.
     public var payerID: String
-    /// The app provider.
+    /// The app provider, or the trunk's carrier.
     public var payeeID: String
     public var number: String
     public var accountID: String
+    /// The app; empty on trunk lines.
     public var appID: String
     public var kind: Kind
-    /// Days active (fee) or minutes (usage).
+    /// The rate deck's prefix that priced the calls (`-` when none did); empty on app lines.
+    public var destination: String
+    /// Days active (fee), minutes (usage), billed seconds (outbound) or answered calls (connect).
     public var quantity: Int
-    /// Monthly fee or price per minute, in minor units.
+    /// Monthly fee, price per minute or connection fee, in minor units.
     public var unitPrice: Int
     /// In minor units, rounded half up.
     public var amount: Int
@@ -22,7 +27,7 @@ public struct SettlementLine: Sendable, Equatable {
     public var note: String
 
     public init(period: String, payerID: String, payeeID: String, number: String, accountID: String, appID: String, kind: Kind,
-                quantity: Int, unitPrice: Int, amount: Int, currency: String, note: String = "") {
+                destination: String = "", quantity: Int, unitPrice: Int, amount: Int, currency: String, note: String = "") {
         self.period = period
         self.payerID = payerID
         self.payeeID = payeeID
@@ -30,6 +35,7 @@ public struct SettlementLine: Sendable, Equatable {
         self.accountID = accountID
         self.appID = appID
         self.kind = kind
+        self.destination = destination
         self.quantity = quantity
         self.unitPrice = unitPrice
         self.amount = amount
@@ -41,15 +47,16 @@ public struct SettlementLine: Sendable, Equatable {
 extension SettlementLine {
     public var json: JSONValue {
         ["period": JSONValue(period), "payer_id": JSONValue(payerID), "payee_id": JSONValue(payeeID), "number": JSONValue(number),
-         "account_id": JSONValue(accountID), "app_id": JSONValue(appID), "kind": JSONValue(kind.rawValue), "quantity": JSONValue(quantity),
+         "account_id": JSONValue(accountID), "app_id": JSONValue(appID), "kind": JSONValue(kind.rawValue),
+         "destination": JSONValue(destination), "quantity": JSONValue(quantity),
          "unit_price": JSONValue(unitPrice), "amount": JSONValue(amount), "currency": JSONValue(currency), "note": JSONValue(note)]
     }
 
-    public static let csvColumns = ["period", "payer_id", "payee_id", "number", "account_id", "app_id", "kind", "quantity", "unit_price",
-                                    "amount", "currency", "note"]
+    public static let csvColumns = ["period", "payer_id", "payee_id", "number", "account_id", "app_id", "kind", "destination", "quantity",
+                                    "unit_price", "amount", "currency", "note"]
 
     public var csvLine: String {
-        [period, payerID, payeeID, number, accountID, appID, kind.rawValue, String(quantity), String(unitPrice), String(amount), currency, note]
+        [period, payerID, payeeID, number, accountID, appID, kind.rawValue, destination, String(quantity), String(unitPrice), String(amount), currency, note]
             .map(CSV.field).joined(separator: ",")
     }
 }
@@ -120,6 +127,31 @@ public struct SettlementHistory: Sendable {
     /// The month's tickets, and earlier ones a closed month missed (late).
     public var tickets: [ServiceTicket] = []
 
+    /// An answered call out through a trunk, as settlement rates it.
+    public struct TrunkCall: Sendable, Equatable {
+        public var cdrID: Int
+        /// The caller's number (whose carrier pays), empty when the caller had none of Tandem's.
+        public var number: String
+        public var trunkID: String
+        /// The number called, after the dialplan: what the deck's prefixes match.
+        public var destination: String
+        public var startTime: Int64
+        public var billableMilliseconds: Int64
+        public init(cdrID: Int, number: String, trunkID: String, destination: String, startTime: Int64, billableMilliseconds: Int64) {
+            self.cdrID = cdrID
+            self.number = number
+            self.trunkID = trunkID
+            self.destination = destination
+            self.startTime = startTime
+            self.billableMilliseconds = billableMilliseconds
+        }
+    }
+
+    /// The month's answered trunk calls, and earlier ones a closed month missed (late).
+    public var trunkCalls: [TrunkCall] = []
+    /// Each carrier's rate deck.
+    public var trunkRates: [String: [TrunkRate]] = [:]
+
     public init() {}
 }
 
@@ -169,26 +201,43 @@ extension RegistryStore {
                 AND strftime('%Y-%m', start_time / 1000, 'unixepoch') IN (SELECT period FROM settlement_periods WHERE status = 'closed')))
             ORDER BY id
             """, [.integer(end), .integer(start), .text(Timestamp.rfc3339(milliseconds: start).prefix(7).description)], Self.ticket)
+        // Interrupted calls are left out, as they are of tickets: their end is not known.
+        history.trunkCalls = try rows("""
+            SELECT id, caller_number, trunk_id, destination, start_time, billable_ms FROM cdrs
+            WHERE trunk_id IS NOT NULL AND disposition = 'answered' AND start_time < ? AND (start_time >= ? OR (
+                id NOT IN (SELECT cdr_id FROM settled_calls WHERE period <> ?)
+                AND strftime('%Y-%m', start_time / 1000, 'unixepoch') IN (SELECT period FROM settlement_periods WHERE status = 'closed')))
+            ORDER BY id
+            """, [.integer(end), .integer(start), .text(Timestamp.rfc3339(milliseconds: start).prefix(7).description)]) {
+            SettlementHistory.TrunkCall(cdrID: $0.int(0), number: $0.optionalText(1) ?? "", trunkID: $0.text(2), destination: $0.text(3),
+                                        startTime: Int64($0.int(4)), billableMilliseconds: Int64($0.int(5)))
+        }
+        history.trunkRates = try allTrunkRates()
         return history
     }
 
-    /// Replaces an open month's lines with `lines` (settled from `tickets`), in one transaction: a
-    /// rerun gives the same rows, never more. A closed month is refused.
-    public func storeSettlement(period: String, lines: [SettlementLine], tickets: [Int]) throws(RegistryError) {
+    /// Replaces an open month's lines with `lines` (settled from `tickets` and the records `calls`), in
+    /// one transaction: a rerun gives the same rows, never more. A closed month is refused.
+    public func storeSettlement(period: String, lines: [SettlementLine], tickets: [Int], calls: [Int] = []) throws(RegistryError) {
         if let existing = try settlementPeriod(period), existing.closed {
             throw .conflict("period", "\(period) is closed: its settlement can no longer change")
         }
         try sql("DELETE FROM settlement_lines WHERE period = ?", [.text(period)])
         try sql("DELETE FROM settled_tickets WHERE period = ?", [.text(period)])
+        try sql("DELETE FROM settled_calls WHERE period = ?", [.text(period)])
         for line in lines {
             try sql("""
-                INSERT INTO settlement_lines (period, payer_id, payee_id, number, account_id, app_id, kind, quantity, unit_price, amount, currency, note)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO settlement_lines (period, payer_id, payee_id, number, account_id, app_id, kind, destination, quantity, unit_price,
+                    amount, currency, note)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.text(period), .text(line.payerID), .text(line.payeeID), .text(line.number), .text(line.accountID), .text(line.appID),
-                      .text(line.kind.rawValue), .int(line.quantity), .int(line.unitPrice), .int(line.amount), .text(line.currency), .text(line.note)])
+                      .text(line.kind.rawValue), .text(line.destination), .int(line.quantity), .int(line.unitPrice), .int(line.amount), .text(line.currency), .text(line.note)])
         }
         for ticket in tickets {
             try sql("INSERT OR IGNORE INTO settled_tickets (ticket_id, period) VALUES (?, ?)", [.int(ticket), .text(period)])
+        }
+        for call in calls {
+            try sql("INSERT OR IGNORE INTO settled_calls (cdr_id, period) VALUES (?, ?)", [.int(call), .text(period)])
         }
         try sql("""
             INSERT INTO settlement_periods (period, status, run_at) VALUES (?, 'open', ?)
@@ -214,12 +263,12 @@ extension RegistryStore {
         if let number { conditions.append("number = ?"); values.append(.text(number)) }
         if let accountID { conditions.append("account_id = ?"); values.append(.text(accountID)) }
         return try rows("""
-            SELECT period, payer_id, payee_id, number, account_id, app_id, kind, quantity, unit_price, amount, currency, note
-            FROM settlement_lines WHERE \(conditions.joined(separator: " AND ")) ORDER BY payer_id, payee_id, number, app_id, kind
+            SELECT period, payer_id, payee_id, number, account_id, app_id, kind, quantity, unit_price, amount, currency, note, destination
+            FROM settlement_lines WHERE \(conditions.joined(separator: " AND ")) ORDER BY payer_id, payee_id, number, app_id, kind, destination
             """, values) {
             SettlementLine(period: $0.text(0), payerID: $0.text(1), payeeID: $0.text(2), number: $0.text(3), accountID: $0.text(4),
-                           appID: $0.text(5), kind: SettlementLine.Kind(rawValue: $0.text(6)) ?? .usage, quantity: $0.int(7),
-                           unitPrice: $0.int(8), amount: $0.int(9), currency: $0.text(10), note: $0.text(11))
+                           appID: $0.text(5), kind: SettlementLine.Kind(rawValue: $0.text(6)) ?? .usage, destination: $0.text(12),
+                           quantity: $0.int(7), unitPrice: $0.int(8), amount: $0.int(9), currency: $0.text(10), note: $0.text(11))
         }
     }
 }

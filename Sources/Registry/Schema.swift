@@ -317,4 +317,54 @@ enum Schema {
 
     INSERT INTO tandem_meta (key, value) VALUES ('event_dispatch_cursor', (SELECT CAST(COALESCE(MAX(id), 0) AS TEXT) FROM events));
     """
+
+    /// Rating of calls out through a carrier's trunk (docs/settlement.md "Trunks"). A record names the
+    /// trunk its call left through; a trunk's rate deck prices a destination by its longest matching
+    /// prefix. Settlement lines gain the destination prefix they rate (empty for app lines) and the
+    /// kinds `outbound` and `connect`; SQLite cannot change a CHECK, so the table is rebuilt with its
+    /// rows. `settled_calls` says which month took each record, as `settled_tickets` does for tickets.
+    static let trunkRates = """
+    ALTER TABLE cdrs ADD COLUMN trunk_id TEXT;
+    CREATE INDEX cdrs_by_trunk ON cdrs(trunk_id, start_time) WHERE trunk_id IS NOT NULL;
+
+    CREATE TABLE trunk_rates (
+        provider_id      TEXT NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+        prefix           TEXT NOT NULL,
+        rate_per_minute  INTEGER NOT NULL CHECK (rate_per_minute >= 0),
+        connect_fee      INTEGER NOT NULL CHECK (connect_fee >= 0),
+        minimum          INTEGER NOT NULL CHECK (minimum >= 0),
+        increment        INTEGER NOT NULL CHECK (increment >= 1),
+        description      TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        PRIMARY KEY (provider_id, prefix)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE settlement_lines_rated (
+        period       TEXT NOT NULL,
+        payer_id     TEXT NOT NULL,
+        payee_id     TEXT NOT NULL,
+        number       TEXT NOT NULL,
+        account_id   TEXT NOT NULL,
+        app_id       TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('fee', 'usage', 'outbound', 'connect')),
+        destination  TEXT NOT NULL,
+        quantity     INTEGER NOT NULL,
+        unit_price   INTEGER NOT NULL,
+        amount       INTEGER NOT NULL,
+        currency     TEXT NOT NULL,
+        note         TEXT NOT NULL,
+        PRIMARY KEY (period, payer_id, payee_id, number, app_id, kind, destination)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO settlement_lines_rated
+        SELECT period, payer_id, payee_id, number, account_id, app_id, kind, '', quantity, unit_price, amount, currency, note
+        FROM settlement_lines;
+    DROP TABLE settlement_lines;
+    ALTER TABLE settlement_lines_rated RENAME TO settlement_lines;
+    CREATE INDEX settlement_lines_by_number ON settlement_lines(number, period);
+
+    CREATE TABLE settled_calls (
+        cdr_id  INTEGER PRIMARY KEY,
+        period  TEXT NOT NULL
+    ) STRICT;
+    """
 }

@@ -253,7 +253,7 @@ import Registrar
         #expect(lines.count == 4)
         #expect(lines.first == CallRecord.csvColumns.joined(separator: ","))
         #expect(lines[1].hasPrefix("1,c1,f,,1,+33100000000,,,0612345678,+33612345678,,accept,smith,alice;tom,tom,\"vm:vmcorp:a,b:\",2026-11-21T00:00:00.000Z,"))
-        #expect(lines[1].hasSuffix(",2000,60000,62000,200,OK,answered,caller,bye"))
+        #expect(lines[1].hasSuffix(",2000,60000,62000,200,OK,answered,caller,bye,"))
         let exportPath = admin.path + ".csv"
         defer { try? FileManager.default.removeItem(atPath: exportPath) }
         #expect(ok("cdr.export", ["path": .string(exportPath)])["rows"] == 4)
@@ -304,13 +304,60 @@ import Registrar
             late.cdrID = 99
             try s.storeServiceTicket(late)
         }
+        // Rates per trunk: Other Telco's deck prices the calls out through its trunk.
+        #expect(ok("rate.set", ["provider_id": "othertelco", "prefix": "+44", "rate_per_minute": 5])["increment"] == 60)
+        #expect(ok("rate.set", ["provider_id": "othertelco", "prefix": "+447", "rate_per_minute": 10, "minimum": 30, "increment": 6])["connect_fee"] == 0)
+        let mobile = ok("rate.set", ["provider_id": "othertelco", "prefix": "+447", "rate_per_minute": 12, "connect_fee": 3, "description": "UK mobile"])
+        #expect(mobile["minimum"] == 30 && mobile["increment"] == 6 && mobile["rate_per_minute"] == 12)
+        #expect(admin.call("rate.set", ["provider_id": "othertelco", "prefix": "+33"])["error"]?["data"]?["field"] == "rate_per_minute")
+        #expect(admin.call("rate.set", ["provider_id": "othertelco", "prefix": "44x", "rate_per_minute": 1])["error"]?["data"]?["field"] == "prefix")
+        #expect(admin.call("rate.set", ["provider_id": "vmcorp", "prefix": "+44", "rate_per_minute": 1])["error"]?["data"]?["field"] == "provider_id")
+        #expect(admin.call("rate.set", ["provider_id": "othertelco", "prefix": "+44", "increment": 0])["error"]?["data"]?["field"] == "increment")
+        #expect(admin.call("rate.set", ["provider_id": "othertelco", "prefix": "+44", "rate_per_minute": -1])["error"]?["data"]?["field"] == "rate_per_minute")
+        #expect(admin.call("rate.set", ["provider_id": "othertelco", "prefix": "+44", "rate_per_minute": 1, "acting_user": "alice"])["error"]?["code"]
+                == .integer(Int64(RPCError.forbiddenCode)))
+        #expect(ok("rate.list", ["provider_id": "othertelco", "destination": "+447700900123"])["rates"]?.arrayValue?.map { $0["prefix"] } == ["+447"])
+        #expect(ok("rate.list", ["provider_id": "othertelco", "destination": "+3361"])["total"] == 0)
+        #expect(admin.call("rate.list", ["provider_id": "nobody"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        // An import with a bad row changes nothing and names the row's line and column.
+        let bad = admin.call("rate.import", ["provider_id": "othertelco", "data": "prefix,rate_per_minute\n+1,2\n+49,two\n"])
+        #expect(bad["error"]?["data"]?["field"] == "rate_per_minute")
+        #expect(bad["error"]?["data"]?["reason"]?.stringValue?.hasPrefix("line 3: ") == true)
+        #expect(ok("rate.list", ["provider_id": "othertelco"])["total"] == 2)
+        #expect(admin.call("rate.import", ["provider_id": "othertelco", "data": "prefix,price\n+1,2\n"])["error"]?["data"]?["field"] == "csv")
+        #expect(admin.call("rate.import", ["provider_id": "othertelco"])["error"]?["data"]?["field"] == "path")
+        let deckImport = ok("rate.import", ["provider_id": "othertelco", "replace": true, "data": """
+            prefix,rate_per_minute,connect_fee,minimum,increment,description\r\n+447,12,3,30,6,UK mobile\r\n+1,2,,,,"US, Canada"\r\n
+            """])
+        #expect(deckImport["rows"] == 2 && deckImport["removed"] == 1 && deckImport["total"] == 2)
+        let deck = ok("rate.list", ["provider_id": "othertelco"])["rates"]?.arrayValue ?? []
+        #expect(deck.map { $0["prefix"] } == ["+1", "+447"] && deck.first?["description"] == "US, Canada" && deck.first?["increment"] == 60)
+        #expect(admin.call("rate.import", ["provider_id": "othertelco", "replace": true, "data": "prefix,rate_per_minute\n+1,2\n+1,3\n"])["error"]?["data"]?["field"]
+                == "prefix")
+        #expect(ok("rate.delete", ["provider_id": "othertelco", "prefix": "+1"])["deleted"] == "+1")
+        #expect(admin.call("rate.delete", ["provider_id": "othertelco", "prefix": "+1"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        try admin.registry.write { s throws(RegistryError) in
+            let call = CallRecord(callID: "out1", fromTag: "f", cseq: 1, callerNumber: "+33612345678", dialled: "00447700900123",
+                                  destination: "+447700900123", decision: .outbound, accountID: "smith", trunkID: "othertelco",
+                                  startTime: base + 3_600_000, answerTime: base + 3_605_000, endTime: base + 3_700_000, sipCode: 200,
+                                  sipReason: "OK", disposition: .answered, hangupBy: .caller, endReason: .bye)
+            try s.storeCallRecord(call, wasStored: false)
+        }
+        #expect(ok("cdr.list", ["call_id": "out1"])["records"]?.arrayValue?.first?["trunk_id"] == "othertelco")
         let run = ok("settlement.run", ["period": "2026-11"])
         #expect(run["late_tickets"] == 1)
         let firstExport = ok("settlement.export", ["period": "2026-11"])["csv"]
         #expect(ok("settlement.run", ["period": "2026-11"])["lines"] == run["lines"])
         #expect(ok("settlement.export", ["period": "2026-11"])["csv"] == firstExport)
         let usageLine = firstExport?.stringValue?.split(separator: "\r\n").first { $0.contains(",vm,usage,") }
-        #expect(usageLine == "2026-11,telco,vmcorp,+33612345678,smith,vm,usage,3,2,6,EUR,late calls of 2026-10")
+        #expect(usageLine == "2026-11,telco,vmcorp,+33612345678,smith,vm,usage,,3,2,6,EUR,late calls of 2026-10")
+        // The number's call out through Other Telco's trunk: 95 s to a UK mobile at 30/6 is 96 s at 12 a
+        // minute (19.2 → 19) and one connection fee of 3, owed by Telco, the number's carrier.
+        #expect(run["trunk_calls"] == 1 && run["late_calls"] == 0)
+        let csvLines = firstExport?.stringValue?.split(separator: "\r\n").map(String.init) ?? []
+        #expect(csvLines.first == SettlementLine.csvColumns.joined(separator: ","))
+        #expect(csvLines.contains("2026-11,telco,othertelco,+33612345678,smith,,outbound,+447,96,12,19,EUR,1 call at 30/6"))
+        #expect(csvLines.contains("2026-11,telco,othertelco,+33612345678,smith,,connect,+447,1,3,3,EUR,"))
         let bill = ok("bill.get", ["number": "+33612345678", "period": "2026-11"])
         #expect(bill["account_id"] == "smith" && bill["status"] == "open")
         #expect(bill["lines"]?.arrayValue?.contains { $0["kind"] == "usage" && $0["amount"] == 6 } == true)

@@ -6,7 +6,7 @@ listens to every call event on the admin socket. At the end it checks, exactly:
 - the subscriber received every call.* event of the log, each once, in order;
 and reports resident memory over the run (flat: the last minute within 10% + 8 MB of the second).
 Exits non-zero when a check fails."""
-import argparse, csv, json, os, socket, subprocess, sys, tempfile, threading, time
+import argparse, csv, json, os, re, socket, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -69,6 +69,23 @@ def pull_all(admin, types):
             return events
 
 
+def explain_failures(work, rows):
+    """Lines of sipp's error logs naming a Call-ID, each with Tandem's record of that call."""
+    by_call = {row["call_id"]: row for row in rows}
+    for side in ("uac", "uas"):
+        path = f"{work}/{side}-errors.log"
+        if not os.path.exists(path):
+            continue
+        text = open(path, errors="replace").read()
+        print(f"{side} error log ({path}):")
+        for line in text.splitlines()[:40]:
+            print(f"  {line}")
+        for call_id in sorted({m for m in re.findall(r"Call-I[Dd]: *(\S+)", text)})[:20]:
+            row = by_call.get(call_id)
+            print(f"  {call_id}: " + (f"{row['disposition']} code={row.get('sip_code')} duration_ms={row.get('duration_ms')} end={row.get('end_reason')}"
+                                      if row else "no record"))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=200)
@@ -100,7 +117,8 @@ def run(args, calls, work, proxy, proxy_port, uas_port, uac_port):
     subscribed = subscriber.call("events.subscribe", types=["call.*"], name="soak")
     limit = args.seconds + 60
     uas = subprocess.Popen(["sipp", "-sf", os.path.join(ROOT, "tools/sipp/uas.xml"), "-i", "127.0.0.1", "-p", str(uas_port),
-                            "-nostdin", "-timeout", f"{limit}s", "-buff_size", "4194304"],
+                            "-nostdin", "-timeout", f"{limit}s", "-buff_size", "4194304",
+                            "-trace_err", "-error_file", f"{work}/uas-errors.log"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     time.sleep(0.5)
     stat = f"{work}/uac.csv"
@@ -108,7 +126,8 @@ def run(args, calls, work, proxy, proxy_port, uas_port, uac_port):
     uac = subprocess.Popen(["sipp", "-sf", os.path.join(ROOT, "tools/sipp/uac.xml"), f"127.0.0.1:{proxy_port}",
                             "-i", "127.0.0.1", "-p", str(uac_port), "-s", "soak", "-m", str(calls), "-r", str(args.rate),
                             "-l", str(args.rate * 4), "-nostdin", "-timeout", f"{limit}s", "-timeout_error",
-                            "-buff_size", "4194304", "-trace_stat", "-stf", stat, "-fd", "5"],
+                            "-buff_size", "4194304", "-trace_stat", "-stf", stat, "-fd", "5",
+                            "-trace_err", "-error_file", f"{work}/uac-errors.log"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     samples = []
     cpu_before = bench.cpu_seconds({proxy.pid})
@@ -162,6 +181,7 @@ def run(args, calls, work, proxy, proxy_port, uas_port, uac_port):
     for name, passed in checks:
         print(f"  {'ok  ' if passed else 'FAIL'} {name}")
     if not all(passed for _, passed in checks):
+        explain_failures(work, rows)
         print(f"work folder kept: {work}")
         sys.exit(1)
     import shutil
