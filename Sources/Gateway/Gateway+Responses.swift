@@ -63,7 +63,7 @@ extension Gateway {
         var effects: [ProxyEffect] = []
         for action in actions {
             switch action {
-            case .send(let bytes): effects.append(.send(bytes, upstream))
+            case .send(let bytes): effects += queueUpstream(bytes, upstream, key, &state)
             case .startTimer(let timer, let after):
                 let id = newTimerID()
                 state.servers[key]?.timers.append(id)
@@ -158,7 +158,7 @@ extension Gateway {
                 effects += sendUpstream(contextID, status: status, bytes: bytes, reason: final?.reason, toTag: final?.toTag,
                                         party: context.branches[index].party, &state)
             } else {
-                effects.append(.send(bytes, context.upstream))
+                effects += queueUpstream(bytes, context.upstream, context.serverKey, &state)
             }
             if first {
                 // §16.7 step 10: the call is answered; cancel every branch still ringing.
@@ -294,7 +294,7 @@ extension Gateway {
         }
         let key = context.serverKey
         guard var record = state.servers[key] else {
-            return effects + [.send(bytes, context.upstream)]
+            return effects + queueUpstream(bytes, context.upstream, key, &state)
         }
         let actions = record.tx.sendResponse(status: status, bytes: bytes)
         state.servers[key] = record
@@ -377,11 +377,18 @@ extension Gateway {
 
     // MARK: Effects
 
+    /// A response for a server transaction's caller, sent after those decided before it (`Outbox`).
+    func queueUpstream(_ bytes: [UInt8], _ destination: Destination, _ key: ServerKey, _ state: inout ProxyState) -> [ProxyEffect] {
+        state.upstream.queue(bytes, to: destination, for: key) ? [.flushUpstream(key)] : []
+    }
+
     func perform(_ effects: [ProxyEffect], _ settings: Settings) {
         for effect in effects {
             switch effect {
-            case .send(let bytes, let destination):
-                send(bytes, destination, what: bytes.starts(with: Array("SIP/2.0 ".utf8)) ? "response" : "request")
+            case .flushUpstream(let key):
+                while let batch = proxyState.withLock({ $0.upstream.take(key) }) {
+                    for (bytes, destination) in batch { send(bytes, destination, what: "response") }
+                }
             case .sendRequest(let bytes, let destination, let key):
                 if !send(bytes, destination, what: "request") {
                     clientTransportError(key, settings)

@@ -238,11 +238,48 @@ struct ProxyState {
     var clients: [ClientKey: ClientRecord] = [:]
     var contexts: [UInt64: ForwardContext] = [:]
     var nextContext: UInt64 = 1
+    /// Responses decided for each server transaction and not yet sent.
+    var upstream = Outbox<ServerKey, [UInt8]>()
+}
+
+/// Messages sent in the order they were decided, per key, without holding the proxy's lock while
+/// sending. Effects run after the lock is released, so two workers handling a 180 and a 200 of the
+/// same transaction could otherwise send them in either order — and a caller that sees the 180
+/// after the 200 treats it as a protocol error (RFC 3261 §17.2.1: no provisional response after a
+/// final one). Under the lock, `queue` appends and says whether this worker must flush; the flusher
+/// `take`s batches, sending each outside the lock, until a `take` finds nothing and ends the flush.
+/// At most one worker sends for a key at a time, so the wire order is the decision order.
+struct Outbox<Key: Hashable, Message> {
+    private var pending: [Key: [(Message, Destination)]] = [:]
+
+    /// Queues a message; true when no flush for `key` is under way and the caller must run one.
+    mutating func queue(_ message: Message, to destination: Destination, for key: Key) -> Bool {
+        if pending[key] != nil {
+            pending[key]!.append((message, destination))
+            return false
+        }
+        pending[key] = [(message, destination)]
+        return true
+    }
+
+    /// What was queued for `key` since the last take, oldest first; nil ends the flush.
+    mutating func take(_ key: Key) -> [(Message, Destination)]? {
+        guard let batch = pending[key] else { return nil }
+        if batch.isEmpty {
+            pending.removeValue(forKey: key)
+            return nil
+        }
+        pending[key] = []
+        return batch
+    }
+
+    var isEmpty: Bool { pending.isEmpty }
 }
 
 /// Work decided under the lock and carried out after it is released.
 enum ProxyEffect {
-    case send([UInt8], Destination)
+    /// Send what `ProxyState.upstream` holds for this server transaction, in order.
+    case flushUpstream(ServerKey)
     /// A client transaction's request: a transport failure ends the branch as a 503 (§16.7 step 2).
     case sendRequest([UInt8], Destination, ClientKey)
     case schedule(Double, TimerEvent, TimerID)
