@@ -42,6 +42,15 @@ extension Gateway {
             return clientEffects(actions, key, &state, response: (status, bytes), final: final)
         }
         guard let effects else {
+            // A provisional response whose transaction has ended came after its final answer (a
+            // callee's 180 read by one worker while another forwarded its 200): forwarded, it would
+            // reach the caller after the final answer, which RFC 3261 §17.2.1 never allows and UAs
+            // treat as an error. RFC 6026 §8.9 forwards no transaction-less response at all.
+            guard status >= 200 else {
+                statistics.strayResponses.increment()
+                logger.debug("provisional response after its transaction ended dropped", [("status", "\(status)")])
+                return
+            }
             // §16.11: no transaction (a 2xx retransmission after the INVITE transaction ended, or a
             // response after a restart): forward statelessly along the remaining Via.
             guard let next = edited ? response.vias.dropFirst().first : response.topVia else {
