@@ -125,25 +125,24 @@ public enum Settlement {
     static func trunkLines(_ month: Month, _ input: SettlementHistory,
                            _ switches: [String: [SettlementHistory.CarrierChange]]) -> [SettlementLine] {
         struct Key: Hashable { var payer: String, trunk: String, number: String, prefix: String? }
-        var seconds: [Key: Int] = [:]
-        var calls: [Key: Int] = [:]
-        var lateMonths: [Key: Set<String>] = [:]
+        struct Tally { var seconds = 0, calls = 0, lateMonths: Set<String> = [] }
+        var tallies: [Key: Tally] = [:]
         let decks = input.trunkRates.mapValues(RateDeck.init)
         for call in input.trunkCalls {
             let rate = decks[call.trunkID]?.rate(for: call.destination)
             let key = Key(payer: carrier(of: call.number, at: call.startTime, switches, input) ?? "-", trunk: call.trunkID, number: call.number,
                           prefix: rate?.prefix)
-            seconds[key, default: 0] += rate.map { RateDeck.billedSeconds(call.billableMilliseconds, minimum: $0.minimum, increment: $0.increment) }
-                ?? RateDeck.billedSeconds(call.billableMilliseconds, minimum: 0, increment: 1)
-            calls[key, default: 0] += 1
-            if call.startTime < month.start { lateMonths[key, default: []].insert(Month(milliseconds: call.startTime).description) }
+            tallies[key, default: Tally()].seconds += RateDeck.billedSeconds(call.billableMilliseconds, minimum: rate?.minimum ?? 0,
+                                                                              increment: rate?.increment ?? 1)
+            tallies[key, default: Tally()].calls += 1
+            if call.startTime < month.start { tallies[key, default: Tally()].lateMonths.insert(Month(milliseconds: call.startTime).description) }
         }
         var lines: [SettlementLine] = []
         let period = month.description
-        for (key, billed) in seconds {
-            let count = calls[key] ?? 0
+        for (key, tally) in tallies {
+            let (billed, count) = (tally.seconds, tally.calls)
             let currency = input.rates[key.trunk]?.currency ?? "EUR"
-            let late = lateMonths[key].map { "; late calls of " + $0.sorted().joined(separator: ", ") } ?? ""
+            let late = tally.lateMonths.isEmpty ? "" : "; late calls of " + tally.lateMonths.sorted().joined(separator: ", ")
             let plural = count == 1 ? "call" : "calls"
             let account = input.numbers[key.number]?.accountID ?? ""
             guard let prefix = key.prefix, let rate = decks[key.trunk]?.rates[prefix] else {
@@ -187,31 +186,3 @@ public enum Settlement {
     }
 }
 
-/// A carrier's rate deck, looked up by the longest prefix of a destination: at most one dictionary
-/// probe per digit, whatever the deck's size.
-public struct RateDeck: Sendable {
-    public let rates: [String: TrunkRate]
-    private let longest: Int
-
-    public init(_ rates: [TrunkRate]) {
-        self.rates = Dictionary(rates.map { ($0.prefix, $0) }, uniquingKeysWith: { _, last in last })
-        longest = rates.map(\.prefix.utf8.count).max() ?? 0
-    }
-
-    /// The rate of the longest prefix `destination` starts with; an empty prefix matches anything.
-    public func rate(for destination: String) -> TrunkRate? {
-        let bytes = Array(destination.utf8)
-        for length in stride(from: min(longest, bytes.count), through: 0, by: -1) {
-            if let rate = rates[String(decoding: bytes[0..<length], as: UTF8.self)] { return rate }
-        }
-        return nil
-    }
-
-    /// Seconds charged for a call of `milliseconds`: whole seconds rounded up, then up to a multiple of
-    /// `increment`, at least `minimum` (a 30/6 deck charges 30 s for a 10 s call and 36 s for 31 s).
-    public static func billedSeconds(_ milliseconds: Int64, minimum: Int, increment: Int) -> Int {
-        let seconds = Int((max(0, milliseconds) + 999) / 1000)
-        let step = max(1, increment)
-        return max(minimum, (seconds + step - 1) / step * step)
-    }
-}

@@ -39,6 +39,35 @@ public struct TrunkRate: Sendable, Equatable {
     public static let csvColumns = ["prefix", "rate_per_minute", "connect_fee", "minimum", "increment", "description"]
 }
 
+/// A carrier's rate deck, looked up by the longest prefix of a destination: at most one dictionary
+/// probe per digit, whatever the deck's size.
+public struct RateDeck: Sendable {
+    public let rates: [String: TrunkRate]
+    private let longest: Int
+
+    public init(_ rates: [TrunkRate]) {
+        self.rates = Dictionary(rates.map { ($0.prefix, $0) }, uniquingKeysWith: { _, last in last })
+        longest = rates.map(\.prefix.utf8.count).max() ?? 0
+    }
+
+    /// The rate of the longest prefix `destination` starts with; an empty prefix matches anything.
+    public func rate(for destination: String) -> TrunkRate? {
+        let bytes = Array(destination.utf8)
+        for length in stride(from: min(longest, bytes.count), through: 0, by: -1) {
+            if let rate = rates[String(decoding: bytes[0..<length], as: UTF8.self)] { return rate }
+        }
+        return nil
+    }
+
+    /// Seconds charged for a call of `milliseconds`: whole seconds rounded up, then up to a multiple of
+    /// `increment`, at least `minimum` (a 30/6 deck charges 30 s for a 10 s call and 36 s for 31 s).
+    public static func billedSeconds(_ milliseconds: Int64, minimum: Int, increment: Int) -> Int {
+        let seconds = Int((max(0, milliseconds) + 999) / 1000)
+        let step = max(1, increment)
+        return max(minimum, (seconds + step - 1) / step * step)
+    }
+}
+
 /// What `rate.set` gives; a field left out keeps its value (or its default for a new prefix).
 public struct TrunkRateFields: Sendable {
     public var ratePerMinute: Int?
@@ -131,10 +160,9 @@ extension RegistryStore {
     public func trunkRates(providerID: String, destination: String? = nil, limit: Int = 100, offset: Int = 0) throws(RegistryError) -> Page<TrunkRate> {
         try requireTrunk(providerID)
         if let destination {
-            let rate = try firstRow("""
-                SELECT \(Self.trunkRateColumns) FROM trunk_rates WHERE provider_id = ? AND substr(?, 1, length(prefix)) = prefix
-                ORDER BY length(prefix) DESC LIMIT 1
-                """, [.text(providerID), .text(destination)], Self.trunkRate)
+            // The same lookup settlement prices calls with.
+            let deck = try rows("SELECT \(Self.trunkRateColumns) FROM trunk_rates WHERE provider_id = ?", [.text(providerID)], Self.trunkRate)
+            let rate = RateDeck(deck).rate(for: destination)
             return Page(items: rate.map { [$0] } ?? [], total: rate == nil ? 0 : 1)
         }
         let total = try count("SELECT count(*) FROM trunk_rates WHERE provider_id = ?", [.text(providerID)])
