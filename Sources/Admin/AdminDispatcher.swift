@@ -50,7 +50,7 @@ public final class AdminDispatcher: Sendable {
     public init(registry: Registry, version: String, location: Location? = nil, authFailures: AuthFailures? = nil,
                 routing: RoutingAccess? = nil, callLog: CallLog? = nil, callsInProgress: (@Sendable (String) -> Int)? = nil,
                 events: EventDispatcher? = nil, statistics: @escaping @Sendable () -> [(String, Int)] = { [] },
-                clock: @escaping @Sendable () -> Int64 = Registry.systemClock) {
+                clock: @escaping @Sendable () -> Int64) {
         self.registry = registry
         self.version = version
         self.location = location
@@ -62,7 +62,7 @@ public final class AdminDispatcher: Sendable {
         self.clock = clock
         self.gatewayStatistics = statistics
         self.methods = Dictionary(uniqueKeysWithValues: AdminMethods.all.map { ($0.name, $0) })
-        self.startedAt = Registry.systemClock()
+        self.startedAt = clock()
     }
 
     /// The answer to `line`, or nil when it held only notifications. `notify` sends notifications

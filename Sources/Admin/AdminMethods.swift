@@ -12,7 +12,7 @@ public enum AdminMethods {
         AdminMethod(name: "system.version", summary: "Tandem's version, the store's schema version and uptime.", parameters: [],
                     result: "`{version, schema, started_at, uptime_seconds, snapshot_version}`", example: [:]) { _, call throws(RPCError) in
             let schema = try call.read { store throws(RegistryError) in store.schemaVersion }
-            let now = Registry.systemClock()
+            let now = call.clock()
             return ["version": .string(call.version), "schema": JSONValue(schema),
                     "started_at": .string(Timestamp.rfc3339(milliseconds: call.startedAt)),
                     "uptime_seconds": JSONValue(Int((now - call.startedAt) / 1000)),

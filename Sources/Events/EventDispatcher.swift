@@ -81,7 +81,7 @@ public final class EventDispatcher: Sendable {
     let clock: @Sendable () -> Int64
     let log: Log
     private let state = Mutex(State())
-    private let wakeSignal = DispatchSemaphore(value: 0)
+    private let wakeSignal = WakeSignal()
     private let stopped = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     /// Notices to services go out in order, off the dispatcher's thread.
@@ -97,7 +97,7 @@ public final class EventDispatcher: Sendable {
         let webhookGivenUp = Atomic<Int>(0)
     }
 
-    public init(registry: Registry, options: Options = Options(), clock: @escaping @Sendable () -> Int64 = Registry.systemClock,
+    public init(registry: Registry, options: Options = Options(), clock: @escaping @Sendable () -> Int64,
                 log: @escaping Log = { _, _ in }) throws(RegistryError) {
         self.registry = registry
         self.options = options
@@ -160,7 +160,7 @@ public final class EventDispatcher: Sendable {
                 log("event dispatch failed; retrying", [("reason", error.description)])
             }
             saveCursors()
-            if !more { _ = wakeSignal.wait(timeout: .now() + .milliseconds(options.pollInterval)) }
+            if !more { wakeSignal.wait(milliseconds: options.pollInterval) }
         }
     }
 

@@ -11,7 +11,7 @@ final class WebhookWorker: Sendable {
     let providerID: String
     /// Strong: a worker may be in the middle of an attempt when the dispatcher is stopped and let go.
     let dispatcher: EventDispatcher
-    private let signal = DispatchSemaphore(value: 0)
+    private let signal = WakeSignal()
     private let stopped = Atomic<Bool>(false)
 
     init(recipient: String, dispatcher: EventDispatcher) {
@@ -41,16 +41,16 @@ final class WebhookWorker: Sendable {
                 next = try registry.read { store throws(RegistryError) in try store.nextDelivery(recipient: recipient) }
             } catch {
                 dispatcher.log("cannot read webhook deliveries", [("recipient", recipient), ("reason", error.description)])
-                _ = signal.wait(timeout: .now() + .seconds(1))
+                signal.wait(milliseconds: 1_000)
                 continue
             }
             guard let (delivery, event) = next else {
-                _ = signal.wait(timeout: .now() + .seconds(30))
+                signal.wait(milliseconds: 30_000)
                 continue
             }
             let now = dispatcher.clock()
             if delivery.nextAttempt > now {
-                _ = signal.wait(timeout: .now() + .milliseconds(Int(min(delivery.nextAttempt - now, 30_000))))
+                signal.wait(milliseconds: Int(min(delivery.nextAttempt - now, 30_000)))
                 continue
             }
             let outcome = attempt(delivery, event)
@@ -68,7 +68,7 @@ final class WebhookWorker: Sendable {
             } catch {
                 // The attempt is made again: a receiver may see an event twice (X-Tandem-Delivery says so), never miss one.
                 dispatcher.log("cannot record a webhook attempt", [("recipient", recipient), ("reason", error.description)])
-                _ = signal.wait(timeout: .now() + .seconds(1))
+                signal.wait(milliseconds: 1_000)
             }
         }
     }

@@ -120,7 +120,7 @@ public final class Gateway: Sendable {
     ///   - clock: wall-clock milliseconds; tests derive it from their manual timers.
     public init(settings: Settings, transport: any Transport, timers: any TimerService, logger: Logger,
                 registry: Registry, location: Location, callLog: CallLog? = nil, dialplans: DialplanLibrary = DialplanLibrary(), nonceSecret: String? = nil,
-                clock: @escaping @Sendable () -> Int64 = Registry.systemClock,
+                clock: @escaping @Sendable () -> Int64,
                 statistics: GatewayStatistics = GatewayStatistics(), secret: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.settings = Mutex(settings)
         self.transport = transport

@@ -18,9 +18,10 @@ public final class Registry: Sendable {
     /// Opens the registry on `database` and loads the snapshot.
     /// - Parameters:
     ///   - realm: the digest realm credentials are computed for.
-    ///   - clock: milliseconds since the Unix epoch; tests pass a fixed one.
+    ///   - clock: milliseconds since the Unix epoch; the executables pass `Registry.systemClock`, tests
+    ///     their own, so nothing a test stores depends on the day it runs.
     public init(database: consuming sending Database, realm: String,
-                clock: @escaping @Sendable () -> Int64 = Registry.systemClock) throws(RegistryError) {
+                clock: @escaping @Sendable () -> Int64) throws(RegistryError) {
         let store = RegistryStore(database: database, realm: realm, clock: clock)
         try store.loadSnapshot()
         published = Mutex(store.snapshot)
@@ -78,9 +79,23 @@ public final class Registry: Sendable {
         published.withLock { $0 = next }
     }
 
+    /// The wall clock, in milliseconds since the Unix epoch: what the executables run on.
     public static let systemClock: @Sendable () -> Int64 = {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// A wall clock that reads `start` now and runs at real speed from there: for tests (and replays)
+    /// that need time to pass, for retries and timeouts, but must not depend on today's date.
+    public static func clock(startingAt start: Int64) -> @Sendable () -> Int64 {
+        let origin = monotonicMilliseconds()
+        return { start + (monotonicMilliseconds() - origin) }
+    }
+
+    private static func monotonicMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }

@@ -118,7 +118,8 @@ public struct SettlementHistory: Sendable {
 
     /// `app.activated` / `app.deactivated` up to the month's end, oldest first.
     public var activations: [ActivationChange] = []
-    /// `number.provider_switched` up to the month's end, oldest first.
+    /// Every `number.provider_switched`, oldest first, including those after the month: the carrier at a
+    /// moment is the `to` of the last switch before it, else the `from` of the first switch after it.
     public var carriers: [CarrierChange] = []
     /// Each number's account and carrier now.
     public var numbers: [String: (accountID: String, carrier: String?)] = [:]
@@ -180,8 +181,10 @@ extension RegistryStore {
                   let time = Timestamp.milliseconds(rfc3339: event.3) else { continue }
             history.activations.append(.init(number: event.1, appID: app, providerID: provider, active: event.0 == "app.activated", time: time))
         }
-        for event in try rows("SELECT subject, payload, time FROM events WHERE type = 'number.provider_switched' AND time < ? ORDER BY id",
-                              [.text(endTime)], { ($0.text(0), $0.text(1), $0.text(2)) }) {
+        // Every switch, including those recorded after the month: a number switched on 3 December was
+        // the old carrier's for all of November, and only the switch's `from` says who that was.
+        for event in try rows("SELECT subject, payload, time FROM events WHERE type = 'number.provider_switched' ORDER BY id",
+                              [], { ($0.text(0), $0.text(1), $0.text(2)) }) {
             guard let payload = try? JSONValue.parse(event.1), let to = payload["to"]?.stringValue,
                   let time = Timestamp.milliseconds(rfc3339: event.2) else { continue }
             history.carriers.append(.init(number: event.0, from: payload["from"]?.stringValue, to: to, time: time))

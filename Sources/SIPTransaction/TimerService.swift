@@ -119,7 +119,6 @@ public struct TimerHeap: Sendable {
 /// works on ticks the same way).
 public final class TimerThread: TimerService {
     private let heap = Mutex(TimerHeap())
-    private let condition = NSCondition()
     private let stopping = Atomic<Bool>(false)
     private let tick: Double
 
@@ -151,21 +150,22 @@ public final class TimerThread: TimerService {
         while !stopping.load(ordering: .relaxed) {
             let time = now()
             while let body = heap.withLock({ $0.popDue(time) }) { body() }
-            condition.lock()
-            _ = condition.wait(until: Date(timeIntervalSinceNow: tick))
-            condition.unlock()
+            // A relative sleep on the monotonic clock: a wait until a wall-clock date (NSCondition,
+            // pthread_cond_timedwait) would stall every SIP timer for an hour when NTP or DST steps
+            // the wall clock back, and never ends under a faked date.
+            var interval = timespec(tv_sec: Int(tick), tv_nsec: Int((tick - tick.rounded(.down)) * 1e9))
+            var left = timespec()
+            while clock_nanosleep(CLOCK_MONOTONIC, 0, &interval, &left) == EINTR { interval = left }
         }
     }
 
+    /// Stops the thread within one tick; timers still pending never fire.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
-        condition.lock()
-        condition.signal()
-        condition.unlock()
     }
 }
 
-// NSCondition is thread-safe by design; the heap is behind a Mutex.
+// The heap is behind a Mutex, the stop flag atomic, the tick immutable.
 extension TimerThread: @unchecked Sendable {}
 
 /// Virtual time for tests: nothing fires until `advance(by:)` moves the clock past a deadline.

@@ -13,7 +13,7 @@ enum CallLogBench {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-calllog-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let registry = try Registry(database: try Database(path: directory.appendingPathComponent("tandem.db").path), realm: "tandem")
+        let registry = try Registry(database: try Database(path: directory.appendingPathComponent("tandem.db").path), realm: "tandem", clock: Registry.systemClock)
         let log = CallLog(registry: registry)
         let base = Int64(1_795_000_000_000)
         func call(_ n: Int) -> OpenCall {

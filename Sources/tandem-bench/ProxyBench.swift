@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Gateway
 import Registrar
+import Registry
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -34,7 +35,7 @@ enum ProxyBench {
         let timers = ManualTimers()
         let bench = BenchRegistry()
         let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport, timers: timers,
-                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location)
+                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location, clock: Registry.systemClock)
         let local = ListenPoint(transport: .udp, address: proxy)
         var inside = 0.0
         func deliver(_ text: String, from source: SocketAddress) {

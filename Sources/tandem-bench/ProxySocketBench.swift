@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Gateway
 import Registrar
+import Registry
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -41,7 +42,7 @@ enum ProxySocketBench {
         let bench = BenchRegistry()
         let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport,
                               timers: useManual ? manual as any TimerService : timers,
-                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location)
+                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location, clock: Registry.systemClock)
         transport.start { gateway.receive($0) }
         let proxy = SocketAddress(host: "127.0.0.1", port: proxyPort)
         func send(_ fd: Int32, _ text: String) {

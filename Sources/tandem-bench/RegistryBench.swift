@@ -35,7 +35,7 @@ enum RegistryBench {
         try measure(folder: folder, csv: csv, households: households)
         // A second process would open the file the same way: measured with the first one closed.
         let start = clock()
-        let reloaded = try Registry(database: try Database(path: folder + "/tandem.db"), realm: "bench")
+        let reloaded = try Registry(database: try Database(path: folder + "/tandem.db"), realm: "bench", clock: Registry.systemClock)
         print(String(format: "snapshot load at start: %.2f s for %d numbers", clock() - start, reloaded.snapshot.counts[2].1))
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -43,7 +43,7 @@ enum RegistryBench {
     }
 
     static func measure(folder: String, csv: String, households: Int) throws {
-        let registry = try Registry(database: try Database(path: folder + "/tandem.db"), realm: "bench")
+        let registry = try Registry(database: try Database(path: folder + "/tandem.db"), realm: "bench", clock: Registry.systemClock)
         var reader = try CSVReader(path: csv)
         var start = clock()
         let report = try registry.importCSV(&reader, options: ImportOptions(chunkSize: 10_000))
@@ -225,7 +225,7 @@ struct BenchRegistry {
     let location: Location
 
     init() {
-        registry = try! Registry(database: try! Database(path: ":memory:"), realm: "tandem")
+        registry = try! Registry(database: try! Database(path: ":memory:"), realm: "tandem", clock: Registry.systemClock)
         location = try! Location(registry: registry, now: Registry.systemClock())
     }
 }

@@ -168,14 +168,14 @@ enum RoutingBench {
         }
         try text.write(toFile: csv, atomically: false, encoding: .utf8)
         text = ""
-        let registry = try Registry(database: try Database(path: folder + "/tandem.db"), realm: "bench")
+        let registry = try Registry(database: try Database(path: folder + "/tandem.db"), realm: "bench", clock: Registry.systemClock)
         var reader = try CSVReader(path: csv)
         var start = clock()
         let report = try registry.importCSV(&reader, options: ImportOptions(chunkSize: 10_000))
         guard report.progress.failed == 0 else { throw RegistryError.storage("import failed: \(report.errors.prefix(3))") }
         print(String(format: "setup: import of %d rows in %.0f s", report.progress.rows, clock() - start))
 
-        let admin = AdminDispatcher(registry: registry, version: "bench")
+        let admin = AdminDispatcher(registry: registry, version: "bench", clock: Registry.systemClock)
         for (method, params) in [
             ("provider.create", #"{"id": "telco", "name": "Telco", "kind": "carrier", "trusted_sources": ["192.0.2.1"]}"#),
             ("provider.create", #"{"id": "vmcorp", "name": "VM Corp", "kind": "app", "hops": ["sip:vm.example.net"], "id_scheme": "generated", "domain": "vm.example.net"}"#),

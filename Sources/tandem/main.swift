@@ -99,7 +99,7 @@ enum Server {
         do {
             let database = try Database(path: configuration.storagePath)
             logger.info("store opened", [("path", configuration.storagePath), ("schema", String(database.schemaVersion))])
-            registry = try Registry(database: database, realm: configuration.effectiveRealm)
+            registry = try Registry(database: database, realm: configuration.effectiveRealm, clock: Registry.systemClock)
             logger.info("registry loaded", registry.snapshot.counts.map { ($0.0, String($0.1)) })
         } catch let error as StoreError {
             logger.error("cannot open the store", [("path", configuration.storagePath), ("reason", error.reason)])
@@ -169,7 +169,7 @@ enum Server {
         }
         let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"),
                               registry: registry, location: location, callLog: callLog, dialplans: DialplanLibrary(plans),
-                              nonceSecret: configuration.authSecret)
+                              nonceSecret: configuration.authSecret, clock: Registry.systemClock)
         transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
         gateway.startMaintenance()
 
@@ -183,7 +183,7 @@ enum Server {
         let eventLogger = logger.labeled("events")
         let events: EventDispatcher
         do {
-            events = try EventDispatcher(registry: registry, options: eventOptions, log: { message, fields in eventLogger.warning(message, fields) })
+            events = try EventDispatcher(registry: registry, options: eventOptions, clock: Registry.systemClock, log: { message, fields in eventLogger.warning(message, fields) })
         } catch {
             logger.error("cannot start event delivery", [("path", configuration.storagePath), ("reason", "\(error)")])
             transport.stop()
@@ -199,7 +199,7 @@ enum Server {
             transport.statistics.snapshot() + gateway.statistics.snapshot() + events.statistics()
                 + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
                    ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures)]
-        })
+        }, clock: Registry.systemClock)
         var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
                                                token: configuration.adminToken)
         adminOptions.maxConnections = configuration.adminMaxConnections

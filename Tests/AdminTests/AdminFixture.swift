@@ -14,12 +14,16 @@ final class AdminFixture {
     let events: EventDispatcher
     let location: Location
     let authFailures = AuthFailures(policy: BanPolicy(maxFailures: 1, window: 60, banTime: 600))
-    /// 2026-11-21T00:00:00Z.
+    /// 2026-11-21T00:00:00Z: the dispatcher's "now" (gauge periods, bans, routing), the day of the calls.
     static let now: Int64 = 1_795_219_200_000
+    /// 2026-11-22T00:00:00Z: when the operator's writes happen (the store's clock, running from there),
+    /// the day after the calls, so the carrier switch comes after them whatever day the test runs.
+    static let operatorDay: Int64 = now + 86_400_000
 
     init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-admin-\(UUID().uuidString).db").path
-        registry = try Registry(database: try Database(path: path), realm: "tandem.test")
+        let clock = Registry.clock(startingAt: Self.operatorDay)
+        registry = try Registry(database: try Database(path: path), realm: "tandem.test", clock: clock)
         location = try Location(registry: registry, now: Self.now)
         let plans = try DialplanSet.compile([("users.dialplan", "10 exact 112 - class=emergency\n20 regex ^0([1-9][0-9]{8})$ +33\\1 class=national\n")]).get()
         let routing = RoutingAccess(dialplans: { plans }, policy: { RoutingPolicy(userDialplan: "users", providerDialplan: "users", hasDefaultRoute: false) },
@@ -27,7 +31,7 @@ final class AdminFixture {
         var options = EventDispatcher.Options()
         options.webhookTimeout = 500
         options.pollInterval = 50
-        events = try EventDispatcher(registry: registry, options: options)
+        events = try EventDispatcher(registry: registry, options: options, clock: clock)
         events.start()
         dispatcher = AdminDispatcher(registry: registry, version: "test", location: location, authFailures: authFailures,
                                      routing: routing, events: events, statistics: { [("udp.received", 7)] }, clock: { AdminFixture.now })

@@ -54,6 +54,19 @@ import Registry
         #expect(Settlement.lines(november, golden) == lines)
     }
 
+    /// November run in December, after the number moved on 3 December: Telco held it all November and
+    /// pays for all of it, though the number's carrier now is Other Telco.
+    @Test func aSwitchAfterTheMonthLeavesTheWholeMonthToTheOldCarrier() {
+        var input = golden
+        input.carriers = [.init(number: "+33612345678", from: "telco", to: "othertelco", time: at("2026-12-03T10:00:00Z"))]
+        let lines = Settlement.lines(november, input)
+        #expect(Set(lines.map(\.payerID)) == ["telco"])
+        #expect(lines.first { $0.appID == "voicemail" && $0.kind == .fee }?.quantity == 30)
+        // Without the switch in its history, the month would go to the carrier of today.
+        input.carriers = []
+        #expect(Set(Settlement.lines(november, input).map(\.payerID)) == ["othertelco"])
+    }
+
     @Test func aWholeMonthIsTheWholeFeeAndAFinishedActivationNothing() {
         var input = golden
         input.carriers = []

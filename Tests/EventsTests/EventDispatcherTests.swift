@@ -13,13 +13,15 @@ final class EventsFixture {
 
     init(queue: Int = 1_000, attempts: Int = 5) throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-events-\(UUID().uuidString).db").path
-        registry = try Registry(database: try Database(path: path), realm: "tandem.test")
+        // 2026-11-20T00:00:00Z, running: retries and timeouts need time to pass, not today's date.
+        let clock = Registry.clock(startingAt: 1_795_132_800_000)
+        registry = try Registry(database: try Database(path: path), realm: "tandem.test", clock: clock)
         var options = EventDispatcher.Options()
         options.subscriberQueue = queue
         options.webhookTimeout = 2_000
         options.retry = RetrySchedule(initial: 50, maximum: 200, attempts: attempts)
         options.pollInterval = 100
-        dispatcher = try EventDispatcher(registry: registry, options: options)
+        dispatcher = try EventDispatcher(registry: registry, options: options, clock: clock)
     }
 
     deinit {

@@ -31,7 +31,7 @@ import Testing
 
         // Reopened 10 s later: the 5 s binding is gone, the others are back as written, minus the
         // TCP connection (connection numbers mean nothing in a new process).
-        let reopened = try Registry(database: try Database(path: fixture.path), realm: "tandem.test")
+        let reopened = try Registry(database: try Database(path: fixture.path), realm: "tandem.test", clock: fixture.clock)
         let restarted = try Location(registry: reopened, now: Self.now + 10_000)
         var expected = Self.binding("sip:alice@192.0.2.1:5060", path: ["<sip:edge.example;lr>"])
         expected.connection = nil

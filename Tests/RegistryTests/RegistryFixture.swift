@@ -5,10 +5,13 @@ import Foundation
 final class RegistryFixture {
     let path: String
     let registry: Registry
+    /// By default 2026-11-18T09:46:40Z, fixed: every write of the fixture happens at that moment.
+    let clock: @Sendable () -> Int64
 
-    init(realm: String = "tandem.test") throws {
+    init(realm: String = "tandem.test", clock: @escaping @Sendable () -> Int64 = { 1_795_000_000_000 }) throws {
+        self.clock = clock
         path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-\(UUID().uuidString).db").path
-        registry = try Registry(database: try Database(path: path), realm: realm, clock: { 1_795_000_000_000 })
+        registry = try Registry(database: try Database(path: path), realm: realm, clock: clock)
     }
 
     deinit {

@@ -59,7 +59,7 @@ import Testing
         let fixture = try RegistryFixture()
         let registry = try fixture.household()
         _ = try registry.write { s throws(RegistryError) in try s.activate(number: "+33612345678", appID: "voicemail", email: nil, acting: "alice") }
-        let reopened = try Registry(database: try Database(path: fixture.path), realm: "tandem.test")
+        let reopened = try Registry(database: try Database(path: fixture.path), realm: "tandem.test", clock: fixture.clock)
         let a = registry.snapshot, b = reopened.snapshot
         #expect(a.counts.map(\.1) == b.counts.map(\.1))
         #expect(a.user("alice") == b.user("alice"))

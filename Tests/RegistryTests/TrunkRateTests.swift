@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Registry
 
@@ -114,6 +115,19 @@ import Testing
         #expect(next.trunkCalls.map(\.cdrID) == [ids[5]])
         #expect(try fixture.registry.read { s throws(RegistryError) in try s.settlementHistory(start: october, end: november) }
             .trunkCalls.map(\.cdrID) == [ids[4]])
+    }
+
+    /// A number switched in December was the old carrier's all November: the switch is in November's
+    /// history though it was recorded after the month, and says who held the number before.
+    @Test func aSwitchRecordedAfterTheMonthIsInItsHistory() throws {
+        let now = Atomic<Int64>(november + 17 * 86_400_000)
+        let fixture = try RegistryFixture(clock: { now.load(ordering: .relaxed) })
+        try fixture.household()
+        now.store(december + 2 * 86_400_000, ordering: .relaxed)
+        _ = try fixture.registry.write { s throws(RegistryError) in try s.switchProvider("+33612345678", to: "othertelco", acting: nil) }
+        let history = try fixture.registry.read { s throws(RegistryError) in try s.settlementHistory(start: november, end: december) }
+        #expect(history.carriers == [.init(number: "+33612345678", from: "telco", to: "othertelco", time: december + 2 * 86_400_000)])
+        #expect(history.numbers["+33612345678"]?.carrier == "othertelco")
     }
 
     /// A call in progress keeps its trunk through a restart: the interrupted record still names it.
