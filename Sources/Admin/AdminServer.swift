@@ -180,9 +180,10 @@ public final class AdminServer: Sendable {
             dispatcher.statistics.connectionsAccepted.add(1, ordering: .relaxed)
             dispatcher.statistics.connectionsOpen.add(1, ordering: .relaxed)
             let thread = Thread { [self] in
-                serve(fd, token: isTCP ? options.token : nil)
+                let connection = AdminConnection(fd)
+                serve(connection, token: isTCP ? options.token : nil)
                 connections.withLock { _ = $0.remove(fd) }
-                close(fd)
+                connection.close()
                 dispatcher.statistics.connectionsOpen.subtract(1, ordering: .relaxed)
             }
             thread.name = "admin-client"
@@ -210,21 +211,12 @@ public final class AdminServer: Sendable {
         return true
     }
 
-    private func serve(_ fd: Int32, token: String?) {
+    private func serve(_ connection: AdminConnection, token: String?) {
+        let fd = connection.fd
         setTimeout(fd, SO_RCVTIMEO, seconds: options.idleTimeout)
         setTimeout(fd, SO_SNDTIMEO, seconds: options.writeTimeout)
-        let broken = Atomic<Bool>(false)
-        let writeLock = Mutex(())
-        let write: @Sendable (String) -> Void = { line in
-            writeLock.withLock { _ in
-                guard !broken.load(ordering: .relaxed) else { return }
-                if !Self.writeAll(fd, Array((line + "\n").utf8)) {
-                    broken.store(true, ordering: .relaxed)
-                    shutdown(fd, Int32(SHUT_RDWR))
-                }
-            }
-        }
-        let session = AdminSession(token: token) { write($0.description) }
+        let write: @Sendable (String) -> Void = { connection.write($0) }
+        let session = AdminSession(token: token) { connection.notify($0.description) }
         defer { session.close() }
         var pending: [UInt8] = []
         var discarding = false
@@ -234,7 +226,7 @@ public final class AdminServer: Sendable {
                 data: ["reason": .string("a request line may hold at most \(options.maxRequest) bytes (admin.max_request); it was discarded")])).description)
         }
         var chunk = [UInt8](repeating: 0, count: 65_536)
-        while !broken.load(ordering: .relaxed), !stopped.load(ordering: .relaxed) {
+        while !connection.isBroken, !stopped.load(ordering: .relaxed) {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65_536, 0) }
             if count < 0, errno == EINTR { continue }
             // A push subscriber or a registered service listens without speaking: silence is not idleness.
@@ -246,7 +238,7 @@ public final class AdminServer: Sendable {
                     discarding = false
                 } else {
                     pending.append(contentsOf: chunk[start..<index])
-                    if pending.count > options.maxRequest { tooLarge() } else { handleLine(pending, session: session, write: write) }
+                    if pending.count > options.maxRequest { tooLarge() } else { handleLine(pending, session: session, connection: connection) }
                 }
                 pending.removeAll(keepingCapacity: true)
                 start = index + 1
@@ -260,10 +252,74 @@ public final class AdminServer: Sendable {
         }
     }
 
-    private func handleLine(_ line: [UInt8], session: AdminSession, write: @Sendable (String) -> Void) {
+    private func handleLine(_ line: [UInt8], session: AdminSession, connection: AdminConnection) {
         var bytes = line
         if bytes.last == 13 { bytes.removeLast() }
         guard bytes.contains(where: { ![32, 9].contains($0) }) else { return }
-        if let answer = dispatcher.handle(bytes, session: session) { write(answer) }
+        // Notifications a request starts (a subscription's backlog) wait for its answer, which
+        // tells the client the subscription's id.
+        connection.hold()
+        connection.release(answer: dispatcher.handle(bytes, session: session))
+    }
+}
+
+/// One admin client's socket. Writes and the close are serialised under one lock, so nothing is
+/// written once the descriptor is closed: its number goes to the next client that connects, and a
+/// notification still on its way from the event dispatcher must not reach that client.
+final class AdminConnection: Sendable {
+    let fd: Int32
+    private struct State {
+        var closed = false
+        var broken = false
+        /// Notifications held while a request is handled; nil when none is.
+        var held: [String]?
+    }
+    private let state = Mutex(State())
+
+    init(_ fd: Int32) { self.fd = fd }
+
+    var isBroken: Bool { state.withLock { $0.broken || $0.closed } }
+
+    /// An answer or an error of the connection's own; dropped once the connection is closed or broken.
+    func write(_ line: String) {
+        state.withLock { state in send(line, &state) }
+    }
+
+    /// A notification: held behind the answer of the request being handled, if any.
+    func notify(_ line: String) {
+        state.withLock { state in
+            if state.held != nil { state.held!.append(line) } else { send(line, &state) }
+        }
+    }
+
+    func hold() {
+        state.withLock { state in if state.held == nil { state.held = [] } }
+    }
+
+    /// Writes the answer (if the request had one), then what was held meanwhile, in order.
+    func release(answer: String?) {
+        state.withLock { state in
+            if let answer { send(answer, &state) }
+            for line in state.held ?? [] { send(line, &state) }
+            state.held = nil
+        }
+    }
+
+    func close() {
+        state.withLock { state in
+            guard !state.closed else { return }
+            state.closed = true
+            state.held = nil
+            Glibc.close(fd)
+        }
+    }
+
+    /// A write that fails or times out means the client stopped reading: the connection is shut.
+    private func send(_ line: String, _ state: inout State) {
+        guard !state.closed, !state.broken else { return }
+        if !AdminServer.writeAll(fd, Array((line + "\n").utf8)) {
+            state.broken = true
+            shutdown(fd, Int32(SHUT_RDWR))
+        }
     }
 }

@@ -107,6 +107,15 @@ extension Gateway {
             failed(request, inbound, registrar: registrar, username: username, why: "wrong password", settings)
             return nil
         }
+        // RFC 2617 §3.2.2.5, RFC 7616 §3.4.6: a response computed for another Request-URI proves
+        // nothing about this request (a captured REGISTER's credentials replayed for an INVITE, a
+        // call's redirected to another target).
+        guard credentials.uri == request.requestURIText
+                || credentials.uri.flatMap({ SIPURI(parsing: $0) }).map({ uri in request.requestURI.map(uri.isEquivalent) ?? false }) == true else {
+            statistics.digestURIMismatch.increment()
+            respond(to: request, inbound, status: 400, reason: "Malformed credentials: uri is not the Request-URI", settings)
+            return nil
+        }
         // The password is right; now the nonce must be ours, fresh, and its count new (RFC 7616 §3.3,
         // §3.4.5). Otherwise the device is asked again with stale=true and retries on its own.
         let nonce = credentials.nonce ?? ""

@@ -154,10 +154,13 @@ extension Gateway {
 
     /// RFC 3325 §5 and RFC 3261 §22.3 for a request from an authenticated user: identity headers the
     /// user wrote are removed (only Tandem asserts identity), the credentials Tandem consumed are
-    /// removed, and Tandem's own P-Asserted-Identity is added.
+    /// removed, and Tandem's own P-Asserted-Identity is added. Remote-Party-ID (the pre-3325 draft
+    /// many phones and gateways still display) goes too: left in, it would let a user show callees
+    /// any number past the P-Asserted-Identity check.
     private func assert(identity: String, on request: SIPMessage, _ settings: Settings) {
         request.removeHeaders("P-Asserted-Identity")
         request.removeHeaders("P-Preferred-Identity")
+        request.removeHeaders("Remote-Party-ID")
         let others = request.headerValues("Proxy-Authorization").filter {
             DigestCredentials(parsing: $0)?.realm != settings.realm
         }

@@ -42,6 +42,7 @@ public final class GatewayStatistics: Sendable {
     public let challengesSent = Counter()
     public let staleNonces = Counter()
     public let replayedNonces = Counter()
+    public let digestURIMismatch = Counter()
     public let authFailures = Counter()
     public let authSucceeded = Counter()
     public let bannedRefused = Counter()
@@ -85,6 +86,7 @@ public final class GatewayStatistics: Sendable {
             ("auth_challenges", challengesSent),
             ("auth_stale_nonces", staleNonces),
             ("auth_replayed_nonces", replayedNonces),
+            ("auth_uri_mismatch", digestURIMismatch),
             ("auth_failures", authFailures),
             ("auth_succeeded", authSucceeded),
             ("auth_banned_refused", bannedRefused),

@@ -95,3 +95,13 @@ public struct CSVReader: ~Copyable {
         return fields
     }
 }
+
+extension CSVReader {
+    /// The error for a first-line column no import knows. The name is echoed only when it could be
+    /// one: the first line of a file that is not an import (`path=/etc/passwd`) must not come back
+    /// to the admin client in the error.
+    static func unknownColumn(_ name: String, _ index: Int, known: [String]) -> RegistryError {
+        let plausible = name.count <= 32 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+        return .invalid("csv", "line 1: unknown column \(plausible ? "'\(name)' " : "")(column \(index + 1)); known: \(known.joined(separator: ", "))")
+    }
+}

@@ -55,7 +55,7 @@ extension Registry {
         guard let header = try reader.next() else { throw .invalid("csv", "the file is empty; the first line names the columns") }
         let columns = header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         for (index, name) in columns.enumerated() where !ImportColumns.all.contains(name) {
-            throw .invalid("csv", "line 1: unknown column '\(name)' (column \(index + 1)); known: \(ImportColumns.all.joined(separator: ", "))")
+            throw CSVReader.unknownColumn(name, index, known: ImportColumns.all)
         }
         guard columns.contains("record") else { throw .invalid("csv", "line 1: the 'record' column is required") }
         guard Set(columns).count == columns.count else { throw .invalid("csv", "line 1: a column is named twice") }

@@ -36,7 +36,10 @@ extension RegistryStore {
         try requirePrimary(acting, account: user.accountID, "change this user's availability", orSelf: userID)
         var availability = try AvailabilityDefinition.parse(definition, userID: userID)
         let previous = try fetchAvailability(userID)
-        let profile = activeProfile ?? previous?.activeProfile ?? availability.profiles[0].name
+        // docs/routing.md: the profile asked for, else the current one if the new definition still
+        // has it, else the definition's first (a modes-only definition has just "default").
+        let current = previous.map(\.activeProfile).flatMap { name in availability.profiles.contains { $0.name == name } ? name : nil }
+        let profile = activeProfile ?? current ?? availability.profiles[0].name
         guard availability.profiles.contains(where: { $0.name == profile }) else {
             throw .invalid("active_profile", "no profile '\(profile)' in the definition")
         }

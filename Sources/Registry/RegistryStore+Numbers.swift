@@ -114,7 +114,7 @@ extension RegistryStore {
         try requireOperator(acting, "switch a number's provider")
         var record = try self.number(number, acting: nil)
         try checkCarrier(providerID)
-        guard record.providerID != providerID else { throw .invalid("provider", "\(record.number) is already with '\(providerID)'") }
+        guard record.providerID != providerID else { throw .conflict("provider", "\(record.number) is already with '\(providerID)'") }
         let previous = record.providerID
         record.providerID = providerID
         record.updatedAt = timestamp()

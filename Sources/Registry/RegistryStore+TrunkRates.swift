@@ -189,7 +189,7 @@ extension RegistryStore {
         guard let header = try reader.next() else { throw .invalid("csv", "the file is empty; the first line names the columns") }
         let columns = header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         for (index, name) in columns.enumerated() where !TrunkRate.csvColumns.contains(name) {
-            throw .invalid("csv", "line 1: unknown column '\(name)' (column \(index + 1)); known: \(TrunkRate.csvColumns.joined(separator: ", "))")
+            throw CSVReader.unknownColumn(name, index, known: TrunkRate.csvColumns)
         }
         guard Set(columns).count == columns.count else { throw .invalid("csv", "line 1: a column is named twice") }
         for required in ["prefix", "rate_per_minute"] where !columns.contains(required) {

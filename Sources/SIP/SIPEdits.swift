@@ -134,9 +134,12 @@ public enum SIPEdits {
                 output.append(0x0A)
             }
             let headEnd = index + 2
-            let total = headEnd + (contentLength ?? (count - headEnd))
-            guard total <= count else { return nil }
-            output.append(contentsOf: buffer[index..<total])
+            let available = count - headEnd
+            // The length came from the wire: never trust it as an index (a negative or huge value
+            // once trapped here); a body it does not fit is left to the serializer's checks.
+            let body = contentLength ?? available
+            guard body >= 0, body <= available else { return nil }
+            output.append(contentsOf: buffer[index..<(headEnd + body)])
             return output
         }
     }

@@ -22,6 +22,29 @@ public enum SIPFraming {
         bytes.withUnsafeBytes { headerSectionLength($0) }
     }
 
+    /// A Content-Length value as RFC 3261 §20.14 writes it, `1*DIGIT` with optional surrounding
+    /// spaces, or `nil`: no sign, no other character, nothing a body on any transport could not hold
+    /// (at most 2^31 - 1, so no sum with it overflows). Every length from the wire goes through here
+    /// before it is used as a count.
+    public static func contentLength<S: StringProtocol>(_ text: S) -> Int? {
+        var value = 0
+        var digits = 0
+        var trailing = false
+        for byte in text.utf8 {
+            switch byte {
+            case 0x30...0x39 where !trailing:
+                value = value * 10 + Int(byte - 0x30)
+                digits += 1
+                guard value <= Int(Int32.max) else { return nil }
+            case 0x20, 0x09:
+                if digits > 0 { trailing = true }
+            default:
+                return nil
+            }
+        }
+        return digits > 0 ? value : nil
+    }
+
     /// Header lines of a header section, unfolded, as (name, value) with the positions only.
     ///
     /// Used to salvage Via and the dialog headers from a message libosip2 refused as a whole, so a

@@ -45,11 +45,18 @@ public final class SIPMessage {
         if message.raw.pointee.sip_method == nil && message.raw.pointee.status_code == 0 {
             throw SIPMessageError(.unparseable, "Malformed start line")
         }
-        if let declared = message.contentLength, declared > 0, message.bodyLength < declared {
-            // libosip2 accepts some bodies shorter than announced; RFC 3261 §18.3 rejects them.
-            let available = bytes.count - (SIPFraming.headerSectionLength(bytes) ?? bytes.count)
-            if declared > available {
-                throw SIPMessageError(.truncatedBody, "Body shorter than Content-Length")
+        if let text = message.contentLengthText {
+            // libosip2 keeps the value as it came (a sign, letters, 30 digits): everything after
+            // this point uses it as a count, so anything but 1*DIGIT is refused here (§20.14).
+            guard let declared = SIPFraming.contentLength(text) else {
+                throw SIPMessageError(.invalidHeader("Content-Length"), "Bad Content-Length")
+            }
+            if declared > 0, message.bodyLength < declared {
+                // libosip2 accepts some bodies shorter than announced; RFC 3261 §18.3 rejects them.
+                let available = bytes.count - (SIPFraming.headerSectionLength(bytes) ?? bytes.count)
+                if declared > available {
+                    throw SIPMessageError(.truncatedBody, "Body shorter than Content-Length")
+                }
             }
         }
         return message
@@ -216,9 +223,14 @@ public final class SIPMessage {
         return osipString { osip_content_type_to_str(type, $0) }
     }
 
+    /// The Content-Length, only when it is `1*DIGIT` (a parsed message's always is).
     public var contentLength: Int? {
+        contentLengthText.flatMap { SIPFraming.contentLength($0) }
+    }
+
+    var contentLengthText: String? {
         guard let length = raw.pointee.content_length else { return nil }
-        return string(length.pointee.value).flatMap { Int($0.trimmingSpaces) }
+        return string(length.pointee.value)
     }
 
     /// Total body bytes as libosip2 holds them.

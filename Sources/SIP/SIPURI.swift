@@ -40,7 +40,7 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         user = string(uri.pointee.username)
         password = string(uri.pointee.password)
         host = string(uri.pointee.host) ?? ""
-        port = string(uri.pointee.port).flatMap { Int($0) }
+        port = string(uri.pointee.port).flatMap { Int($0) }.flatMap { (0...65_535).contains($0) ? $0 : nil }
         parameters = osipParameters(&uri.pointee.url_params)
         headers = osipParameters(&uri.pointee.url_headers)
         text = describe ? osipString { osip_uri_to_str(uri, $0) } : nil
@@ -53,6 +53,21 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
 
     /// `;lr`: the next hop is a loose router (RFC 3261 §16.12).
     public var isLooseRouter: Bool { parameters.contains(named: "lr") }
+
+    /// RFC 3261 §19.1.4 equivalence: scheme and host compared without case, user and password with
+    /// it, a port only equal to the same port (an omitted 5060 is not 5060), and `user`, `ttl`,
+    /// `method`, `maddr` and `transport` equal when either URI has them; other parameters and
+    /// headers are not compared.
+    public func isEquivalent(to other: SIPURI) -> Bool {
+        guard scheme.caseInsensitiveEquals(other.scheme), host.caseInsensitiveEquals(other.host),
+              user == other.user, password == other.password, port == other.port else { return false }
+        for name in ["user", "ttl", "method", "maddr", "transport"] {
+            let mine = parameters.value(named: name), theirs = other.parameters.value(named: name)
+            if mine == nil && theirs == nil { continue }
+            guard let mine, let theirs, (mine ?? "").caseInsensitiveEquals(theirs ?? "") else { return false }
+        }
+        return true
+    }
 }
 
 extension SIPURI {

@@ -37,7 +37,7 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
     init(_ via: UnsafeMutablePointer<osip_via_t>, describe: Bool) {
         transport = (string(via.pointee.protocol) ?? "").uppercased()
         host = string(via.pointee.host) ?? ""
-        port = string(via.pointee.port).flatMap { Int($0) }
+        port = string(via.pointee.port).flatMap { Int($0) }.flatMap { (0...65_535).contains($0) ? $0 : nil }
         parameters = osipParameters(&via.pointee.via_params)
         text = describe ? osipString { osip_via_to_str(via, $0) } : nil
     }

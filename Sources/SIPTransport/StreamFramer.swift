@@ -62,7 +62,7 @@ public struct StreamFramer: Sendable {
             failed = true
             return .malformed(head: head, reason: "Missing Content-Length on a stream transport")
         }
-        guard lengths.allSatisfy({ $0.value == lengthText }), let bodyLength = Int(lengthText), bodyLength >= 0 else {
+        guard lengths.allSatisfy({ $0.value == lengthText }), let bodyLength = SIPFraming.contentLength(lengthText) else {
             failed = true
             return .malformed(head: head, reason: "Invalid Content-Length")
         }

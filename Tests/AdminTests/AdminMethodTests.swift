@@ -74,6 +74,8 @@ import Registrar
         let subscriber = try #require(activation["subscriber_id"]?.stringValue)
         #expect(subscriber.hasSuffix("@vm.example.net"))
         #expect(ok("number.switch_provider", ["number": "+33612345678", "provider": "othertelco"])["provider"] == "othertelco")
+        let again = admin.call("number.switch_provider", ["number": "+33612345678", "provider": "othertelco"])["error"]
+        #expect(again?["code"] == .integer(Int64(RPCError.conflictCode)) && again?["data"]?["field"] == "provider")
         let listed = ok("activation.list", ["number": "+33612345678"])
         #expect(listed["items"]?.arrayValue?.first?["subscriber_id"] == .string(subscriber))
         #expect(listed["items"]?.arrayValue?.first?["routing"]?.stringValue?.hasSuffix(";carrier=othertelco") == true)
@@ -426,6 +428,53 @@ import Registrar
         #expect(answer["error"]?["code"] == .integer(Int64(code)), "\(answer)")
         #expect(answer["error"]?["data"]?["field"] == .string(field), "\(answer)")
         #expect(answer["error"]?["data"]?["reason"]?.stringValue?.isEmpty == false)
+    }
+
+    /// docs/routing.md: without `active_profile` the current profile stays if the new definition has
+    /// it, else the first one is active; a modes-only definition (profile `default`) can follow one
+    /// with profiles, and the other way round.
+    @Test func theActiveProfileFollowsTheDefinition() throws {
+        let admin = try AdminFixture()
+        _ = admin.call("account.create", ["id": "smith", "name": "The Smiths"])
+        _ = admin.call("user.create", ["account": "smith", "id": "alice", "display_name": "Alice", "role": "primary", "sip_username": "alice"])
+        let modesOnly: JSONValue = ["modes": [["name": "meeting", "state": "not_available"]]]
+        let work: JSONValue = ["modes": [["name": "meeting", "state": "not_available"]],
+                               "profiles": [["name": "work", "default_mode": "available",
+                                             "rules": [["days": ["mon-fri"], "from": "10:00", "to": "11:00", "mode": "meeting"]]],
+                                            ["name": "holiday", "default_mode": "meeting"]]]
+        func define(_ definition: JSONValue, _ active: JSONValue? = nil) -> JSONValue {
+            var params: [String: JSONValue] = ["user": "alice", "definition": definition]
+            if let active { params["active_profile"] = active }
+            return admin.call("availability.define", .object(params))
+        }
+        #expect(define(modesOnly)["result"]?["active_profile"] == "default")
+        #expect(define(work)["result"]?["active_profile"] == "work")
+        #expect(define(work, "holiday")["result"]?["active_profile"] == "holiday")
+        #expect(define(work)["result"]?["active_profile"] == "holiday")
+        #expect(define(modesOnly, .null)["result"]?["active_profile"] == "default")
+        #expect(define(work, "weekend")["error"]?["data"]?["field"] == "active_profile")
+    }
+
+    /// A file that is not an import is refused without its content in the error.
+    @Test func anImportOfAnotherFileDoesNotEchoIt() throws {
+        let admin = try AdminFixture()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("passwd-\(UUID().uuidString)").path
+        try "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for method in ["registry.import", "rate.import"] {
+            var params: JSONValue = ["path": .string(path)]
+            if method == "rate.import" {
+                _ = admin.call("provider.create", ["id": "transit", "name": "Transit", "kind": "carrier", "hops": ["sip:192.0.2.9"]])
+                params = ["path": .string(path), "provider_id": "transit"]
+            }
+            let answer = admin.call(method, params)
+            let reason = answer["error"]?["data"]?["reason"]?.stringValue ?? ""
+            #expect(answer["error"]?["data"]?["field"] == "csv", "\(answer)")
+            #expect(reason.hasPrefix("line 1: unknown column (column 1)") && !reason.contains("root"), "\(reason)")
+        }
+        // A plausible column name is still named.
+        let named = admin.call("registry.import", ["data": "record,colour\n"])["error"]?["data"]?["reason"]?.stringValue
+        #expect(named?.hasPrefix("line 1: unknown column 'colour' (column 2)") == true)
     }
 
     @Test func protocolErrors() throws {

@@ -125,6 +125,82 @@ import Registry
         #expect(try subscriber.call("system.version")["result"] != nil)
     }
 
+    /// A subscriber with a backlog gets its answer first, then the backlog; when it hangs up, nothing
+    /// of its subscription reaches the next client, who gets the same descriptor number.
+    @Test func aSubscriptionsEventsReachOnlyItsOwnConnection() throws {
+        let admin = try AdminFixture()
+        let server = try server(admin)
+        defer { server.stop() }
+        let path = server.options.socketPath
+        try admin.registry.write { s throws(RegistryError) in
+            for index in 0..<3_000 { _ = try s.emitEvent("test.ping", subject: String(index), payload: [:], source: "test") }
+        }
+        for _ in 0..<5 {
+            let first = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(AdminServer.withAddress(path) { connect(first, $0, $1) } == 0)
+            _ = AdminServer.writeAll(first, Array(#"{"jsonrpc":"2.0","id":7,"method":"events.subscribe","params":{"since":0}}"#.utf8 + [10]))
+            let answer = try JSONValue.parse(try #require(Self.lines(first, within: 0.5, atMost: 1).first))
+            #expect(answer["id"] == 7 && answer["result"]?["subscription"] != nil)
+            close(first)
+            let next = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(AdminServer.withAddress(path) { connect(next, $0, $1) } == 0)
+            _ = AdminServer.writeAll(next, Array(#"{"jsonrpc":"2.0","id":1,"method":"system.version"}"#.utf8 + [10]))
+            let received = Self.lines(next, within: 0.3)
+            close(next)
+            #expect(received.count == 1)
+            #expect(received.first.flatMap { try? JSONValue.parse($0) }?["result"]?["version"] == "test")
+        }
+    }
+
+    /// The mechanism under the leak: a connection closed by its reader thread while the event
+    /// dispatcher still holds its sender writes nothing, even to the next socket given its number.
+    @Test func aClosedConnectionWritesNothingToTheNextOneWithItsNumber() throws {
+        var first: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &first) == 0)
+        let closed = AdminConnection(first[0])
+        closed.close()
+        close(first[1])
+        var second: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &second) == 0)
+        defer { close(second[0]); close(second[1]) }
+        #expect(second[0] == first[0] || second[1] == first[0])
+        closed.notify(#"{"jsonrpc":"2.0","method":"events.event","params":{}}"#)
+        closed.write(#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
+        #expect(Self.lines(second[0], within: 0.1).isEmpty && Self.lines(second[1], within: 0.1).isEmpty)
+        // Held notifications follow the answer of the request that started them.
+        var third: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &third) == 0)
+        defer { close(third[1]) }
+        let open = AdminConnection(third[0])
+        defer { open.close() }
+        open.hold()
+        open.notify("n1")
+        open.notify("n2")
+        open.release(answer: "answer")
+        open.notify("n3")
+        #expect(Self.lines(third[1], within: 0.2) == ["answer", "n1", "n2", "n3"])
+    }
+
+    /// Lines a raw client reads until `within` seconds pass with nothing new, or `atMost` lines.
+    static func lines(_ fd: Int32, within seconds: Double, atMost limit: Int = .max) -> [String] {
+        var timeout = timeval(tv_sec: 0, tv_usec: Int(seconds * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer: [UInt8] = []
+        var lines: [String] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while lines.count < limit {
+            if let newline = buffer.firstIndex(of: 10) {
+                lines.append(String(decoding: buffer[..<newline], as: UTF8.self))
+                buffer.removeSubrange(...newline)
+                continue
+            }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65_536, 0) }
+            guard count > 0 else { break }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+        return lines
+    }
+
     @Test func connectionsBeyondTheLimitAreToldAndClosed() throws {
         let admin = try AdminFixture()
         let server = try server(admin) { $0.maxConnections = 2 }
