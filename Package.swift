@@ -52,3 +52,11 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer targets (tools/fuzz/run): only when asked for, since the binary has no `main` of its
+// own — libFuzzer's, linked by -sanitize=fuzzer, is its entry point.
+if Context.environment["TANDEM_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(name: "tandem-fuzz", dependencies: ["Admin", "Gateway", "GatewayTesting", "JSON", "Registrar",
+                                                                              "Registry", "Routing", "SIP", "SIPTransport"],
+                                             path: "tools/fuzz/targets"))
+}
