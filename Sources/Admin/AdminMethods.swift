@@ -542,15 +542,16 @@ public enum AdminMethods {
             }
             return ["aor": .string(aor), "contact": .string(contact), "expires": JSONValue(expires)]
         },
-        AdminMethod(name: "auth.bans", summary: "Source addresses refused for repeated failed authentications (`auth.max_failures`).",
+        AdminMethod(name: "auth.bans", summary: "Source addresses refused for repeated failed authentications (`auth.max_failures`) or dropped for flooding (`security.flood_limit`).",
                     parameters: [],
-                    result: "`{bans: [{source, since, until, failures, username, reason}]}`",
+                    result: "`{bans: [{source, since, until, failures, username, reason, kind}]}`: `kind` is `auth` (authentications refused 403) or `flood` (everything dropped); `failures` counts the failures or the messages",
                     example: [:]) { _, call throws(RPCError) in
             let failures = try call.requireAuthFailures()
             return ["bans": .array(failures.bans(now: call.clock()).map { ban in
                 ["source": .string(ban.source), "since": .string(Timestamp.rfc3339(milliseconds: ban.since)),
                  "until": .string(Timestamp.rfc3339(milliseconds: ban.until)), "failures": JSONValue(ban.failures),
-                 "username": ban.username.map { .string($0) } ?? .null, "reason": .string(ban.reason)]
+                 "username": ban.username.map { .string($0) } ?? .null, "reason": .string(ban.reason),
+                 "kind": .string(ban.dropsAll ? "flood" : "auth")]
             })]
         },
         AdminMethod(name: "auth.unban", summary: "Lifts the ban on a source address and forgets its failed attempts.",

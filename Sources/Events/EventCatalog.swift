@@ -22,6 +22,7 @@ public enum EventCatalog {
         Entry(type: "number.provider_switched", source: "registry", summary: "A number moved to another carrier."),
         Entry(type: "account.status_changed", source: "registry", summary: "An account was suspended or restored."),
         Entry(type: "auth.banned", source: "gateway", summary: "A source address was banned after failed authentications."),
+        Entry(type: "security.flood", source: "gateway", summary: "A source address sent more than security.flood_limit messages in its window and is dropped for security.flood_ban_time."),
     ]
 
     public static let builtInTypes: Set<String> = Set(builtIn.map(\.type))

@@ -170,15 +170,18 @@ public final class EventDispatcher: Sendable {
     func pump() throws(RegistryError) -> Bool {
         let from = state.withLock { $0.hubPosition }
         let hooked = Set(registry.snapshot.allProviders.filter { $0.webhookURL != nil }.map(\.id))
+        // The subscribers are taken once, before the log is read: one that subscribes meanwhile is
+        // served by the next pump. (Deciding "no one listens" first and taking the subscribers after
+        // once skipped a resumed subscriber's backlog: it looked at the head of a page read empty.)
+        let subscriptions = state.withLock { state in state.subscriptions.values.map { ($0, state.positions[$0.id] ?? 0) } }
         // With no one listening there is nothing to read: the position just follows the log.
-        let listening = !hooked.isEmpty || state.withLock { !$0.subscriptions.isEmpty }
+        let listening = !hooked.isEmpty || !subscriptions.isEmpty
         let (events, through) = try registry.read { store throws(RegistryError) in
             listening ? try store.events(after: from, matching: [try EventPattern("*")], limit: Self.page) : ([], try store.eventHead())
         }
         var more = events.count == Self.page
 
         // Push subscribers: those at the head take from this page, the others read the log themselves.
-        let subscriptions = state.withLock { state in state.subscriptions.values.map { ($0, state.positions[$0.id] ?? 0) } }
         for (subscription, position) in subscriptions {
             if position >= from {
                 guard through > position else { continue }

@@ -75,6 +75,7 @@ public struct Configuration: Sendable, Equatable {
     public var digestAlgorithms: [DigestAlgorithm] = [.sha256, .md5]
     public var trustedSources: [AddressBlock] = []
     public var banPolicy = BanPolicy()
+    public var floodPolicy = FloodPolicy()
     // [registrar]
     public var registrar = RegistrarPolicy()
     // [security]
@@ -392,6 +393,21 @@ public struct Configuration: Sendable, Equatable {
             summary: "Comma-separated User-Agent fragments (case-insensitive); a request whose User-Agent contains one is dropped without an answer. Empty: none.") {
             config, value throws(KeyError) in
             config.blockedUserAgents = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        },
+        Key(name: "security.flood_limit", defaultText: "200",
+            summary: "Messages one untrusted source may send within security.flood_window (Kamailio's pike); the next one bans the source: everything it sends is dropped unanswered for security.flood_ban_time, listed by auth.bans, lifted by auth.unban. Trusted and provider sources are never limited. 0 turns it off.") {
+            config, value throws(KeyError) in
+            config.floodPolicy.limit = try integer(value, in: 0...10_000_000)
+        },
+        Key(name: "security.flood_window", defaultText: "1",
+            summary: "Seconds over which a source's messages are counted for security.flood_limit.") {
+            config, value throws(KeyError) in
+            config.floodPolicy.window = try integer(value, in: 1...3_600)
+        },
+        Key(name: "security.flood_ban_time", defaultText: "60",
+            summary: "Seconds a flooding source is dropped for.") {
+            config, value throws(KeyError) in
+            config.floodPolicy.banTime = try integer(value, in: 1...31_536_000)
         },
         Key(name: "log.level", defaultText: "info",
             summary: "Least severe level written to stderr: debug, info, notice, warning or error. Changes on SIGHUP.") {

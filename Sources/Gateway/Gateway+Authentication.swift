@@ -53,6 +53,36 @@ extension Gateway {
         return sources.caller(host)
     }
 
+    /// Flood protection (`security.flood_limit`), before anything is parsed: a message from an
+    /// untrusted source past its limit is dropped unanswered, and the ban it starts is logged and
+    /// recorded as `security.flood`.
+    func admitsFlood(from inbound: InboundMessage, _ settings: Settings) -> Bool {
+        let source = inbound.source.host
+        if trustedCaller(source, settings, registry.snapshot) != nil { return true }
+        let now = clock()
+        switch authFailures.checkFlood(source: source, now: now) {
+        case .pass:
+            return true
+        case .drop:
+            statistics.floodDropped.increment()
+            return false
+        case .banned(let ban):
+            statistics.floodBans.increment()
+            statistics.floodDropped.increment()
+            logger.warning("source flooding, banned", [("source", ban.source), ("reason", ban.reason),
+                                                      ("seconds", String((ban.until - ban.since) / 1000))])
+            do {
+                try registry.recordEvent("security.flood", subject: ban.source, payload: [
+                    "source": .string(ban.source), "reason": .string(ban.reason), "messages": .integer(Int64(ban.failures)),
+                    "until": .string(Timestamp.rfc3339(milliseconds: ban.until)),
+                ], source: "security")
+            } catch {
+                logger.warning("cannot record the flood event", [("reason", "\(error)")])
+            }
+            return false
+        }
+    }
+
     /// A request from a scanner (`security.blocked_user_agents`): dropped without an answer, so the
     /// scanner learns nothing, not even that something listens.
     func isBlocked(_ request: SIPMessage, _ settings: Settings) -> Bool {

@@ -32,6 +32,7 @@ public final class Gateway: Sendable {
         public var digestAlgorithms: [DigestAlgorithm]
         public var trustedSources: [AddressBlock]
         public var banPolicy: BanPolicy
+        public var floodPolicy: FloodPolicy
         public var registrar: RegistrarPolicy
         /// Lowercased User-Agent fragments whose requests are dropped.
         public var blockedUserAgents: [String]
@@ -58,6 +59,7 @@ public final class Gateway: Sendable {
             digestAlgorithms = configuration.digestAlgorithms
             trustedSources = configuration.trustedSources
             banPolicy = configuration.banPolicy
+            floodPolicy = configuration.floodPolicy
             registrar = configuration.registrar
             blockedUserAgents = configuration.blockedUserAgents
             dialplanDirectory = configuration.dialplanDirectory
@@ -136,7 +138,7 @@ public final class Gateway: Sendable {
         let month = Timestamp.day(milliseconds: clock()).prefix(7) + "-01"
         let used = (try? registry.read { s throws(RegistryError) in try s.usage(since: String(month)) }) ?? []
         gauges = Mutex(Gauges(usage: used))
-        authFailures = AuthFailures(policy: settings.banPolicy)
+        authFailures = AuthFailures(policy: settings.banPolicy, flood: settings.floodPolicy)
         let key = nonceSecret.map { Array($0.utf8) } ?? secureRandomBytes(32)
         nonces = NonceIssuer(secret: key)
         chainKey = HMAC.sha256(key: key, message: Array("tandem chain return routes".utf8))
@@ -152,6 +154,7 @@ public final class Gateway: Sendable {
         new.realm = currentSettings.realm
         settings.withLock { $0 = new }
         authFailures.update(new.banPolicy)
+        authFailures.flood.update(new.floodPolicy)
         trustCache.withLock { $0 = nil }
     }
 
@@ -171,6 +174,7 @@ public final class Gateway: Sendable {
     /// Handles one complete message from any transport, to completion, on the calling thread.
     public func receive(_ inbound: InboundMessage) {
         let settings = self.settings.withLock { $0 }
+        if settings.floodPolicy.limit > 0, !admitsFlood(from: inbound, settings) { return }
         if inbound.unframeable {
             statistics.unframeable.increment()
             answerUnparsed(inbound, status: 400, reason: "Missing or invalid Content-Length", counter: nil)

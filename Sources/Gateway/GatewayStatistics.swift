@@ -43,6 +43,8 @@ public final class GatewayStatistics: Sendable {
     public let staleNonces = Counter()
     public let replayedNonces = Counter()
     public let digestURIMismatch = Counter()
+    public let floodBans = Counter()
+    public let floodDropped = Counter()
     public let authFailures = Counter()
     public let authSucceeded = Counter()
     public let bannedRefused = Counter()
@@ -87,6 +89,8 @@ public final class GatewayStatistics: Sendable {
             ("auth_stale_nonces", staleNonces),
             ("auth_replayed_nonces", replayedNonces),
             ("auth_uri_mismatch", digestURIMismatch),
+            ("flood_bans", floodBans),
+            ("flood_dropped", floodDropped),
             ("auth_failures", authFailures),
             ("auth_succeeded", authSucceeded),
             ("auth_banned_refused", bannedRefused),

@@ -27,6 +27,19 @@ public struct Ban: Sendable, Equatable {
     /// The username whose failures caused it, when that was the reason.
     public var username: String?
     public var reason: String
+    /// A flood ban: every message from the source is dropped unanswered, not only its
+    /// authentications refused.
+    public var dropsAll: Bool
+
+    public init(source: String, since: Int64, until: Int64, failures: Int, username: String?, reason: String, dropsAll: Bool = false) {
+        self.source = source
+        self.since = since
+        self.until = until
+        self.failures = failures
+        self.username = username
+        self.reason = reason
+        self.dropsAll = dropsAll
+    }
 }
 
 /// Failed digest authentications counted per source address and per username, in a sliding window
@@ -42,9 +55,12 @@ public final class AuthFailures: Sendable {
 
     private let state = Mutex(State())
     private let policy: Mutex<BanPolicy>
+    /// Floods are banned here too, so one list (`auth.bans`) and one lift (`auth.unban`) serve both.
+    public let flood: FloodGuard
 
-    public init(policy: BanPolicy) {
+    public init(policy: BanPolicy, flood: FloodPolicy = FloodPolicy(limit: 0)) {
         self.policy = Mutex(policy)
+        self.flood = FloodGuard(policy: flood)
     }
 
     public func update(_ policy: BanPolicy) { self.policy.withLock { $0 = policy } }
@@ -95,6 +111,13 @@ public final class AuthFailures: Sendable {
         }
     }
 
+    /// Counts one message for flood protection; a ban it starts is listed with the others.
+    public func checkFlood(source: String, now: Int64) -> FloodGuard.Verdict {
+        let verdict = flood.check(source: source, now: now)
+        if case .banned(let ban) = verdict { state.withLock { $0.bans[ban.source] = ban } }
+        return verdict
+    }
+
     /// Bans in force at `now`, by source.
     public func bans(now: Int64) -> [Ban] {
         state.withLock { state in
@@ -106,7 +129,8 @@ public final class AuthFailures: Sendable {
     /// Lifts a ban and forgets the source's failures; `false` when it was not banned.
     @discardableResult
     public func unban(_ source: String) -> Bool {
-        state.withLock { state in
+        flood.lift(source)
+        return state.withLock { state in
             state.bySource[source] = nil
             return state.bans.removeValue(forKey: source) != nil
         }
@@ -125,5 +149,6 @@ public final class AuthFailures: Sendable {
             state.byUsername = state.byUsername.filter { $0.value.last.map { $0 > now - window } ?? false }
             state.bans = state.bans.filter { $0.value.until > now }
         }
+        flood.sweep(now: now)
     }
 }

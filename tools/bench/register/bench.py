@@ -46,7 +46,8 @@ def start(name, port, work, tandem):
             if os.path.exists(f"{work}/seed.db{suffix}"):
                 shutil.copy(f"{work}/seed.db{suffix}", f"{work}/step.db{suffix}")
         cmd = [tandem, "--config", os.path.join(ROOT, "Config/tandem.conf"), "--set", f"sip.listen=udp:127.0.0.1:{port}",
-               "--set", "auth.algorithms=MD5", "--set", f"storage.path={work}/step.db", "--set", f"admin.socket={work}/tandem.sock",
+               "--set", "auth.algorithms=MD5", "--set", "security.flood_limit=0",  # one sipp source sends thousands a second
+               "--set", f"storage.path={work}/step.db", "--set", f"admin.socket={work}/tandem.sock",
                "--set", "log.level=warning"]
         process = subprocess.Popen(cmd, stderr=open(f"{work}/tandem.log", "a"), start_new_session=True)
     else:
