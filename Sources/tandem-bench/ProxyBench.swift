@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Gateway
 import Registrar
 import Registry
@@ -31,6 +32,10 @@ enum ProxyBench {
         // The proxy benchmark measures the plain proxy: its peers are trusted, as a load balancer is.
         configuration.trustedSources = [AddressBlock("127.0.0.0/8")!]
         configuration.defaultRoute = [SIPURI(parsing: "sip:127.0.0.1:5080")!]
+        // TANDEM_BENCH_FLOOD_LIMIT=0 measures the call path without flood protection.
+        if let limit = ProcessInfo.processInfo.environment["TANDEM_BENCH_FLOOD_LIMIT"].flatMap({ Int($0) }) {
+            configuration.floodPolicy.limit = limit
+        }
         let transport = RecordingTransport()
         let timers = ManualTimers()
         let bench = BenchRegistry()
