@@ -134,6 +134,9 @@ extension Gateway {
                 plan.rewritten = true
             }
         }
+        if !isInitial, trustedCaller(inbound.source.host, settings, snapshot) == nil, removeUntrustedIdentity(from: request, settings) {
+            plan.rewritten = true
+        }
         let target: ForwardTarget
         if let next = request.firstRouteURI {
             target = ForwardTarget(nextHop: next)
@@ -154,19 +157,31 @@ extension Gateway {
 
     /// RFC 3325 §5 and RFC 3261 §22.3 for a request from an authenticated user: identity headers the
     /// user wrote are removed (only Tandem asserts identity), the credentials Tandem consumed are
-    /// removed, and Tandem's own P-Asserted-Identity is added. Remote-Party-ID (the pre-3325 draft
-    /// many phones and gateways still display) goes too: left in, it would let a user show callees
-    /// any number past the P-Asserted-Identity check.
+    /// removed, and Tandem's own P-Asserted-Identity is added.
     private func assert(identity: String, on request: SIPMessage, _ settings: Settings) {
-        request.removeHeaders("P-Asserted-Identity")
-        request.removeHeaders("P-Preferred-Identity")
-        request.removeHeaders("Remote-Party-ID")
-        let others = request.headerValues("Proxy-Authorization").filter {
-            DigestCredentials(parsing: $0)?.realm != settings.realm
-        }
-        request.removeHeaders("Proxy-Authorization")
-        for value in others { try? request.addHeader("Proxy-Authorization", value) }
+        removeUntrustedIdentity(from: request, settings)
         try? request.addHeader("P-Asserted-Identity", identity)
+    }
+
+    /// Headers an untrusted source may not send on, in or out of a dialog: the identity ones
+    /// (Remote-Party-ID is the pre-3325 draft many phones still display; P-Served-User names whom an
+    /// app serves, Tandem's to say) and its credentials for Tandem's realm, which never leave Tandem;
+    /// credentials for another realm are a downstream proxy's and pass. True when one was removed.
+    @discardableResult
+    func removeUntrustedIdentity(from request: SIPMessage, _ settings: Settings) -> Bool {
+        var removed = false
+        for name in ["P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "P-Served-User"] where request.header(name) != nil {
+            request.removeHeaders(name)
+            removed = true
+        }
+        let credentials = request.headerValues("Proxy-Authorization")
+        let others = credentials.filter { DigestCredentials(parsing: $0)?.realm != settings.realm }
+        if others.count != credentials.count {
+            request.removeHeaders("Proxy-Authorization")
+            for value in others { try? request.addHeader("Proxy-Authorization", value) }
+            removed = true
+        }
+        return removed
     }
 
     /// Requests for Tandem itself other than OPTIONS: nothing is served locally yet.
