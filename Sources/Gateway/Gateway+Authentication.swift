@@ -60,7 +60,7 @@ extension Gateway {
         let source = inbound.source.host
         if trustedCaller(source, settings, registry.snapshot) != nil { return true }
         let now = clock()
-        switch authFailures.checkFlood(source: source, now: now) {
+        switch authFailures.checkFlood(source: source, now: now, policy: settings.floodPolicy) {
         case .pass:
             return true
         case .drop:

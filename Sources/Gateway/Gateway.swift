@@ -138,7 +138,7 @@ public final class Gateway: Sendable {
         let month = Timestamp.day(milliseconds: clock()).prefix(7) + "-01"
         let used = (try? registry.read { s throws(RegistryError) in try s.usage(since: String(month)) }) ?? []
         gauges = Mutex(Gauges(usage: used))
-        authFailures = AuthFailures(policy: settings.banPolicy, flood: settings.floodPolicy)
+        authFailures = AuthFailures(policy: settings.banPolicy)
         let key = nonceSecret.map { Array($0.utf8) } ?? secureRandomBytes(32)
         nonces = NonceIssuer(secret: key)
         chainKey = HMAC.sha256(key: key, message: Array("tandem chain return routes".utf8))
@@ -154,7 +154,6 @@ public final class Gateway: Sendable {
         new.realm = currentSettings.realm
         settings.withLock { $0 = new }
         authFailures.update(new.banPolicy)
-        authFailures.flood.update(new.floodPolicy)
         trustCache.withLock { $0 = nil }
     }
 

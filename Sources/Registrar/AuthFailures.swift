@@ -58,9 +58,9 @@ public final class AuthFailures: Sendable {
     /// Floods are banned here too, so one list (`auth.bans`) and one lift (`auth.unban`) serve both.
     public let flood: FloodGuard
 
-    public init(policy: BanPolicy, flood: FloodPolicy = FloodPolicy(limit: 0)) {
+    public init(policy: BanPolicy) {
         self.policy = Mutex(policy)
-        self.flood = FloodGuard(policy: flood)
+        self.flood = FloodGuard()
     }
 
     public func update(_ policy: BanPolicy) { self.policy.withLock { $0 = policy } }
@@ -112,8 +112,8 @@ public final class AuthFailures: Sendable {
     }
 
     /// Counts one message for flood protection; a ban it starts is listed with the others.
-    public func checkFlood(source: String, now: Int64) -> FloodGuard.Verdict {
-        let verdict = flood.check(source: source, now: now)
+    public func checkFlood(source: String, now: Int64, policy: FloodPolicy) -> FloodGuard.Verdict {
+        let verdict = flood.check(source: source, now: now, policy: policy)
         if case .banned(let ban) = verdict { state.withLock { $0.bans[ban.source] = ban } }
         return verdict
     }

@@ -45,14 +45,10 @@ public final class FloodGuard: Sendable {
         let counts = Mutex<[String: Count]>([:])
     }
     private let shards: [Shard]
-    private let policy: Mutex<FloodPolicy>
 
-    public init(policy: FloodPolicy) {
-        self.policy = Mutex(policy)
+    public init() {
         shards = (0..<Self.shardCount).map { _ in Shard() }
     }
-
-    public func update(_ policy: FloodPolicy) { self.policy.withLock { $0 = policy } }
 
     private func shard(_ source: String) -> Shard {
         var hasher = Hasher()
@@ -60,9 +56,9 @@ public final class FloodGuard: Sendable {
         return shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(Self.shardCount))]
     }
 
-    /// Counts one message from `source` at `now`.
-    public func check(source: String, now: Int64) -> Verdict {
-        let policy = self.policy.withLock { $0 }
+    /// Counts one message from `source` at `now` under `policy` (the gateway's settings, read once
+    /// per message already, so no lock of its own here).
+    public func check(source: String, now: Int64, policy: FloodPolicy) -> Verdict {
         guard policy.limit > 0 else { return .pass }
         let window = Int64(policy.window) * 1000
         let windowStart = now - now % window
@@ -91,11 +87,10 @@ public final class FloodGuard: Sendable {
         shard(source).counts.withLock { _ = $0.removeValue(forKey: source) }
     }
 
-    /// Forgets sources with nothing in the current window and no ban in force.
+    /// Forgets sources with nothing counted in the last hour (the longest window) and no ban in force.
     public func sweep(now: Int64) {
-        let window = Int64(policy.withLock { $0.window }) * 1000
         for shard in shards {
-            shard.counts.withLock { counts in counts = counts.filter { $0.value.windowStart > now - window || $0.value.bannedUntil > now } }
+            shard.counts.withLock { counts in counts = counts.filter { $0.value.windowStart > now - 3_600_000 || $0.value.bannedUntil > now } }
         }
     }
 }

@@ -85,8 +85,9 @@ final class HTTPReceiver: Sendable {
 
 /// Waits up to `seconds` for `condition`.
 func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
+    // The monotonic clock: a wait must not depend on the wall clock (tools/clock-check fakes it).
+    let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
+    while ContinuousClock.now < deadline {
         if condition() { return true }
         usleep(10_000)
     }
