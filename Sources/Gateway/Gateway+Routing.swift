@@ -55,16 +55,18 @@ extension Gateway {
             switch outcome {
             case .reject(let status, let reason):
                 if counting { statistics.routeRejected.increment() }
-                respond(to: request, inbound, status: status, reason: reason, settings)
+                // The record is queued before the answer leaves: whoever saw the answer finds the
+                // record (cdr.list flushes what is queued).
                 callRefused(opening, status: status, reason: reason)
+                respond(to: request, inbound, status: status, reason: reason, settings)
                 return
             case .redirect(let target):
                 if counting { statistics.routeRedirected.increment() }
                 let contact = numberURI(target, host: settings.domain ?? advertised(inbound.local, settings).description, port: nil)
+                callRefused(opening, status: 302, reason: "Moved Temporarily")
                 respond(to: request, inbound, status: 302, reason: "Moved Temporarily", settings) { response in
                     try response.addHeader("Contact", "<\(contact)>")
                 }
-                callRefused(opening, status: 302, reason: "Moved Temporarily")
                 return
             case .transfer(let target, let then):
                 // Counted once per call, and only when the transfer leads somewhere (not into a loop).
@@ -88,8 +90,8 @@ extension Gateway {
                 if counting { statistics.routeChained.increment() }
                 let stages = chainStages(hops, then: then, number: decision.normalized, request: request, inbound: inbound, edits: edits, settings)
                 guard !stages.isEmpty else {
-                    respond(to: request, inbound, status: 500, reason: "App hop unusable", settings)
                     callRefused(opening, status: 500, reason: "App hop unusable", disposition: .failed)
+                    respond(to: request, inbound, status: 500, reason: "App hop unusable", settings)
                     return
                 }
                 plan.rewritten = true
@@ -101,8 +103,8 @@ extension Gateway {
                                             edits: edits, counting: counting, settings)
                 guard !stages.isEmpty, !stages[0].targets.isEmpty else {
                     statistics.unavailableUser.increment()
-                    respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
                     callRefused(opening, status: 480, reason: "Temporarily Unavailable")
+                    respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
                     return
                 }
                 if edits.requestURI != nil || !edits.headers.isEmpty || !edits.removing.isEmpty { plan.rewritten = true }
@@ -130,8 +132,8 @@ extension Gateway {
                 }
                 return
             case .planLimit:
-                respond(to: request, inbound, status: 403, reason: "Plan limit reached", settings)
                 callRefused(opening, status: 403, reason: "Plan limit reached")
+                respond(to: request, inbound, status: 403, reason: "Plan limit reached", settings)
                 return
             }
         }
