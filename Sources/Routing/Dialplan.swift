@@ -93,6 +93,7 @@ public final class CompiledPattern: @unchecked Sendable {
 
     /// Compiles `pattern`, or throws the matcher's own reason.
     init(_ pattern: String) throws(DialplanError.Reason) {
+        if let refusal = Self.refusal(of: pattern) { throw DialplanError.Reason("invalid regular expression: \(refusal)") }
         let status = regcomp(&regex, pattern, REG_EXTENDED)
         guard status == 0 else {
             var buffer = [CChar](repeating: 0, count: 256)
@@ -104,6 +105,86 @@ public final class CompiledPattern: @unchecked Sendable {
     }
 
     deinit { regfree(&regex) }
+
+    /// Most automaton nodes a pattern may expand to, counted as glibc's compiler expands it: each
+    /// `{n,m}` copies its operand m times and `+` twice, nested copies multiply.
+    static let maximumSize = 10_000
+    static let maximumCount = 255
+
+    /// Why `pattern` is refused before glibc sees it, or nil. glibc's regcomp copies a repeated
+    /// operand once per repetition, so stacked or nested repetitions (`0+++…+`, `((a{200}){200}){200}`)
+    /// take memory exponential in their length: one line of a dialplan reload could take the
+    /// gateway's memory (found by the dialplan fuzz target). POSIX leaves a repetition of a
+    /// repetition undefined anyway.
+    static func refusal(of pattern: String) -> String? {
+        let bytes = Array(pattern.utf8)
+        var sizes: [Int] = [0]          // size of the sequence at each open group depth
+        var last: Int?                   // size of the last atom at this depth, which a quantifier repeats
+        var afterQuantifier = false
+        var index = 0
+        func repeatLast(_ factor: Int) -> String? {
+            guard !afterQuantifier else { return "a repetition of a repetition (like a++ or a{2}*) is not allowed" }
+            guard let atom = last else { return "a repetition with nothing to repeat" }
+            sizes[sizes.count - 1] += atom * (factor - 1)
+            last = atom * factor
+            afterQuantifier = true
+            return sizes[sizes.count - 1] > maximumSize ? "it repeats too much (over \(maximumSize) states)" : nil
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\\"):
+                index += 2
+                sizes[sizes.count - 1] += 1
+                last = 1
+                afterQuantifier = false
+                continue
+            case UInt8(ascii: "["):
+                var end = index + 1
+                if end < bytes.count, bytes[end] == UInt8(ascii: "^") { end += 1 }
+                if end < bytes.count, bytes[end] == UInt8(ascii: "]") { end += 1 }
+                while end < bytes.count, bytes[end] != UInt8(ascii: "]") { end += 1 }
+                index = end + 1
+                sizes[sizes.count - 1] += 1
+                last = 1
+                afterQuantifier = false
+                continue
+            case UInt8(ascii: "("):
+                sizes.append(0)
+                last = nil
+                afterQuantifier = false
+            case UInt8(ascii: ")"):
+                guard sizes.count > 1 else { break }
+                let group = sizes.removeLast() + 1
+                sizes[sizes.count - 1] += group
+                last = group
+                afterQuantifier = false
+            case UInt8(ascii: "|"):
+                last = nil
+                afterQuantifier = false
+            case UInt8(ascii: "*"), UInt8(ascii: "?"):
+                if let refusal = repeatLast(1) { return refusal }
+            case UInt8(ascii: "+"):
+                if let refusal = repeatLast(2) { return refusal }
+            case UInt8(ascii: "{"):
+                guard let close = bytes[index...].firstIndex(of: UInt8(ascii: "}")) else { break }
+                let counts = String(decoding: bytes[(index + 1)..<close], as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false)
+                guard (1...2).contains(counts.count), counts.allSatisfy({ $0.isEmpty || Int($0) != nil }) else { break }
+                let numbers = counts.compactMap { Int($0) }
+                guard numbers.allSatisfy({ $0 <= maximumCount }) else { return "a repetition count is above \(maximumCount)" }
+                let factor = max(1, (counts.count == 2 && counts[1].isEmpty) ? (numbers.first ?? 0) + 1 : numbers.max() ?? 1)
+                if let refusal = repeatLast(factor) { return refusal }
+                index = close + 1
+                continue
+            default:
+                sizes[sizes.count - 1] += 1
+                last = 1
+                afterQuantifier = false
+            }
+            index += 1
+        }
+        return nil
+    }
 
     /// `text` rewritten by `template` when the expression matches it (`text` itself without a
     /// template), or nil. Groups that did not take part stand for nothing.

@@ -101,6 +101,11 @@ import Testing
         Broken(line: "10 prefix 0-1 -", reason: "may hold only digits"),
         Broken(line: "10 regex ^0([1-9]$ -", reason: "invalid regular expression"),
         Broken(line: "10 regex ^0([1-9])$ +33\\2", reason: "refers to \\2"),
+        // glibc copies a repeated operand per repetition: these would take gigabytes (found by fuzzing).
+        Broken(line: "10 regex ^0" + String(repeating: "+", count: 100) + "([1-9])$ -", reason: "a repetition of a repetition"),
+        Broken(line: "10 regex ^0{2}*$ -", reason: "a repetition of a repetition"),
+        Broken(line: "10 regex ^(((0{200}){200}){200})$ -", reason: "repeats too much"),
+        Broken(line: "10 regex ^0{300}$ -", reason: "count is above 255"),
         Broken(line: "10 exact 112 - class=urgent", reason: "class 'urgent'"),
         Broken(line: "10 exact 112 - route=telco", reason: "route 'telco'"),
         Broken(line: "10 exact 112 - colour=red", reason: "unknown attribute 'colour'"),
@@ -110,6 +115,13 @@ import Testing
         Broken(line: "10 exact 112 - deny=\"open", reason: "unterminated quote"),
         Broken(line: "10 exact 112 <sip:x>", reason: "may not hold"),
     ]
+
+    /// What real dialplans write stays accepted.
+    @Test(arguments: ["^0([1-9][0-9]{8})$", "^(00|\\+)?(33)?([0-9]{9,15})$", "^[0-9]+$", "^(\\*|#)[0-9]{2,4}#?$", "^0[67][0-9]{8}$",
+                      "^([0-9]{3}){3}$", "^1[0-9]{0,}$", "^[]0-9]+$"])
+    func everydayPatternsCompile(_ pattern: String) {
+        #expect(CompiledPattern.refusal(of: pattern) == nil)
+    }
 
     @Test(arguments: broken)
     func rejected(_ broken: Broken) {
