@@ -170,8 +170,7 @@ extension Gateway {
     @discardableResult
     func removeUntrustedIdentity(from request: SIPMessage, _ settings: Settings) -> Bool {
         var removed = false
-        for name in ["P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "P-Served-User"] where request.header(name) != nil {
-            request.removeHeaders(name)
+        for name in ["P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "P-Served-User"] where request.removeHeaders(name) > 0 {
             removed = true
         }
         let credentials = request.headerValues("Proxy-Authorization")

@@ -27,10 +27,15 @@ public enum SIPFraming {
     /// (at most 2^31 - 1, so no sum with it overflows). Every length from the wire goes through here
     /// before it is used as a count.
     public static func contentLength<S: StringProtocol>(_ text: S) -> Int? {
+        contentLength(bytes: text.utf8)
+    }
+
+    /// The same, over bytes (libosip2's C string, without making a String of it).
+    public static func contentLength<Bytes: Sequence<UInt8>>(bytes: Bytes) -> Int? {
         var value = 0
         var digits = 0
         var trailing = false
-        for byte in text.utf8 {
+        for byte in bytes {
             switch byte {
             case 0x30...0x39 where !trailing:
                 value = value * 10 + Int(byte - 0x30)

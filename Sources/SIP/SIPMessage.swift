@@ -1,4 +1,7 @@
 import COsip
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A SIP request or response, parsed and serialized by libosip2.
 ///
@@ -45,10 +48,10 @@ public final class SIPMessage {
         if message.raw.pointee.sip_method == nil && message.raw.pointee.status_code == 0 {
             throw SIPMessageError(.unparseable, "Malformed start line")
         }
-        if let text = message.contentLengthText {
+        if message.raw.pointee.content_length?.pointee.value != nil {
             // libosip2 keeps the value as it came (a sign, letters, 30 digits): everything after
             // this point uses it as a count, so anything but 1*DIGIT is refused here (§20.14).
-            guard let declared = SIPFraming.contentLength(text) else {
+            guard let declared = message.contentLength else {
                 throw SIPMessageError(.invalidHeader("Content-Length"), "Bad Content-Length")
             }
             if declared > 0, message.bodyLength < declared {
@@ -223,14 +226,14 @@ public final class SIPMessage {
         return osipString { osip_content_type_to_str(type, $0) }
     }
 
-    /// The Content-Length, only when it is `1*DIGIT` (a parsed message's always is).
+    /// The Content-Length, only when it is `1*DIGIT` (a parsed message's always is); read from
+    /// libosip2's bytes, no String made on the way (parse and forwarding both ask).
     public var contentLength: Int? {
-        contentLengthText.flatMap { SIPFraming.contentLength($0) }
-    }
-
-    var contentLengthText: String? {
-        guard let length = raw.pointee.content_length else { return nil }
-        return string(length.pointee.value)
+        guard let value = raw.pointee.content_length?.pointee.value else { return nil }
+        let count = strlen(value)
+        return value.withMemoryRebound(to: UInt8.self, capacity: count) {
+            SIPFraming.contentLength(bytes: UnsafeBufferPointer(start: $0, count: count))
+        }
     }
 
     /// Total body bytes as libosip2 holds them.
