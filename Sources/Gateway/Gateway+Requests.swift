@@ -264,17 +264,7 @@ extension Gateway {
         // The CANCEL is answered at once (§9.2, §16.10); its retransmissions get the same answer.
         respond(to: request, inbound, status: 200, reason: "OK", settings)
         statistics.cancelsReceived.increment()
-        let effects = proxyState.withLock { state -> [ProxyEffect] in
-            guard var forward = state.contexts[context], !forward.cancelled, !forward.finalSent else { return [] }
-            forward.cancelled = true
-            forward.stages.removeAll()
-            var effects: [ProxyEffect] = []
-            for index in forward.branches.indices where forward.branches[index].finalStatus == nil {
-                effects.append(.cancelBranch(context: context, branch: index))
-            }
-            state.contexts[context] = forward
-            return effects
-        }
+        let effects = proxyState.withLock { state in drive(context, &state) { machine, _ in machine.cancel() } }
         perform(effects, settings)
     }
 
@@ -319,13 +309,13 @@ extension Gateway {
                 effects += serverEffects(tx.sendResponse(status: 100, bytes: trying), key, upstream, &state)
             }
             state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: id)
-            var context = ForwardContext(
-                serverKey: key, isInvite: isInvite, upstream: upstream, base: base, original: inbound,
-                recordRoute: recordRoute, inboundLocal: inbound.local, stages: Array(stages.dropFirst()), current: CurrentStage(stage: first))
-            context.call = call
-            if !single { effects += first.targets.map { .startBranch(context: id, target: $0) } }
-            if let timeout = first.timeout { effects.append(.schedule(timeout, .stageTimeout(context: id, stage: 0), newTimerID())) }
-            state.contexts[id] = context
+            state.contexts[id] = ForwardContext(
+                machine: ResponseContext(stages: stages, isInvite: isInvite, timerC: settings.timers.timerC), serverKey: key,
+                upstream: upstream, base: base, original: inbound, recordRoute: recordRoute, inboundLocal: inbound.local, call: call)
+            // A single branch is built from the received message below, not through an effect.
+            effects += drive(id, &state) { machine, _ in machine.start() }.filter {
+                if case .startBranch = $0 { !single } else { true }
+            }
             return .created(id, effects)
         }
         let contextID: UInt64, effects: [ProxyEffect]
@@ -355,13 +345,12 @@ extension Gateway {
         guard let snapshot = proxyState.withLock({ state in state.contexts[contextID] }) else { return }
         let branchFailure: (Int) -> Void = { status in
             let effects = self.proxyState.withLock { state -> [ProxyEffect] in
-                guard var context = state.contexts[contextID] else { return [] }
-                let index = context.branches.count
-                context.branches.append(Branch(key: ClientKey(branch: "failed-\(index)", method: ""),
-                                               destination: snapshot.upstream, request: [], finalStatus: status, party: target.party))
-                context.finals.append((status, [], nil))
-                state.contexts[contextID] = context
-                return self.branchFinished(contextID, &state)
+                guard let index = state.contexts[contextID]?.legs.count else { return [] }
+                state.contexts[contextID]?.legs.append(BranchLeg(key: ClientKey(branch: "failed-\(index)", method: ""),
+                                                                 destination: snapshot.upstream, request: []))
+                return self.drive(contextID, &state) { machine, handedBack in
+                    machine.branchFailed(status: status, party: target.party, handedBack: handedBack)
+                }
             }
             self.perform(effects, settings)
         }
@@ -421,46 +410,30 @@ extension Gateway {
         let key = ClientKey(branch: branch, method: method)
         let reliable = destination.transport == .tcp
         let effects = proxyState.withLock { state -> [ProxyEffect] in
-            guard var context = state.contexts[contextID] else { return [] }
-            let index = context.branches.count
-            context.branches.append(Branch(key: key, destination: destination, request: bytes, party: target.party))
-            var tx = ClientTransaction(isInvite: context.isInvite, reliable: reliable, timers: settings.timers)
+            guard let context = state.contexts[contextID] else { return [] }
+            var index = 0
+            var effects = drive(contextID, &state) { machine, _ in
+                let started = machine.branchStarted(party: target.party)
+                index = started.index
+                return started.actions
+            }
+            state.contexts[contextID]?.legs.append(BranchLeg(key: key, destination: destination, request: bytes))
+            var tx = ClientTransaction(isInvite: context.machine.isInvite, reliable: reliable, timers: settings.timers)
             let actions = tx.start()
             state.clients[key] = ClientRecord(tx: tx, destination: destination, request: bytes, context: contextID, branchIndex: index)
-            var effects = clientEffects(actions, key, &state, response: nil)
-            if context.isInvite {
-                let id = newTimerID()
-                context.branches[index].timerC = id
-                effects.append(.schedule(settings.timers.timerC, .timerC(context: contextID, branch: index, generation: 0), id))
-            }
-            state.contexts[contextID] = context
+            effects += clientEffects(actions, key, &state, response: nil)
             return effects
         }
         statistics.requestsForwarded.increment()
         perform(effects, settings)
     }
 
-    /// Sends a CANCEL down one branch (§16.10), or remembers to once it has answered provisionally (§9.1).
-    func cancelBranch(_ contextID: UInt64, _ index: Int, _ settings: Settings) {
-        let request: [UInt8]? = proxyState.withLock { state in
-            guard var context = state.contexts[contextID], index < context.branches.count else { return nil }
-            var branch = context.branches[index]
-            guard branch.finalStatus == nil || branch.superseded, !branch.cancelSent, context.isInvite else { return nil }
-            if !branch.provisional {
-                branch.cancelPending = true
-                context.branches[index] = branch
-                state.contexts[contextID] = context
-                return nil
-            }
-            branch.cancelSent = true
-            context.branches[index] = branch
-            state.contexts[contextID] = context
-            return branch.request
-        }
-        guard let request, let invite = try? SIPMessage.parse(request), let cancel = try? invite.makeCancel(),
-              let bytes = try? cancel.serialized(), let destination = proxyState.withLock({ state -> Destination? in
-                  state.contexts[contextID].map { $0.branches[index].destination }
-              }) else { return }
+    /// Sends a CANCEL down one branch (§16.10), built from the branch's INVITE (§9.1).
+    func sendCancel(_ contextID: UInt64, _ index: Int, _ settings: Settings) {
+        guard let leg = proxyState.withLock({ state in state.contexts[contextID].flatMap { $0.legs.indices.contains(index) ? $0.legs[index] : nil } }),
+              let invite = try? SIPMessage.parse(leg.request), let cancel = try? invite.makeCancel(),
+              let bytes = try? cancel.serialized() else { return }
+        let destination = leg.destination
         let branch = invite.topVia?.branch ?? ""
         let key = ClientKey(branch: branch, method: "CANCEL")
         let effects = proxyState.withLock { state -> [ProxyEffect] in

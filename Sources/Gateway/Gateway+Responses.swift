@@ -104,13 +104,17 @@ extension Gateway {
                 effects.append(.schedule(after, .client(key, timer), id))
             case .passUp(let status):
                 if let context = record.context, let response {
-                    effects += branchResponse(context, record.branchIndex, status: status, bytes: response.bytes, final: final, &state)
+                    effects += drive(context, &state) { machine, handedBack in
+                        machine.receive(branch: record.branchIndex, status: status, bytes: response.bytes, final: final, handedBack: handedBack)
+                    }
                 }
             case .timedOut:
                 statistics.transactionTimeouts.increment()
                 if let context = record.context {
                     // §16.7 step 2: a timeout counts as a 408 from that branch, never sent downstream.
-                    effects += branchResponse(context, record.branchIndex, status: 408, bytes: [], &state)
+                    effects += drive(context, &state) { machine, handedBack in
+                        machine.receive(branch: record.branchIndex, status: 408, bytes: [], handedBack: handedBack)
+                    }
                 }
             case .terminated:
                 if let removed = state.clients.removeValue(forKey: key), !removed.timers.isEmpty {
@@ -121,157 +125,101 @@ extension Gateway {
         return effects
     }
 
-    /// §16.7 steps 4–10 for one response (real or a local 408/503) on one branch.
-    func branchResponse(_ contextID: UInt64, _ index: Int, status: Int, bytes: [UInt8], final: ReceivedFinal? = nil,
-                        _ state: inout ProxyState) -> [ProxyEffect] {
-        guard var context = state.contexts[contextID], index < context.branches.count else { return [] }
+    // MARK: Response contexts
+
+    /// Gives one input to a forwarded request's response context and turns what it decides into
+    /// effects: its timers become the timer service's, its answers go through the server transaction.
+    func drive(_ contextID: UInt64, _ state: inout ProxyState,
+               _ input: (inout ResponseContext, _ handedBack: Bool) -> [ResponseContext.Action]) -> [ProxyEffect] {
+        guard var context = state.contexts[contextID] else { return [] }
+        // An app that handed the call back along its signed return route has taken it over: its
+        // failures are relayed answers and start no next stage.
+        let handedBack = context.machine.currentChainToken.map(returnedChains.contains) ?? false
+        let actions = input(&context.machine, handedBack)
         var effects: [ProxyEffect] = []
-        if status < 200 {
-            guard context.branches[index].finalStatus == nil else { return [] }
-            if !context.branches[index].provisional {
-                context.branches[index].provisional = true
-                if context.branches[index].cancelPending {
-                    effects.append(.cancelBranch(context: contextID, branch: index))
-                }
-            }
-            if context.isInvite {
-                // Timer C restarts with every provisional response (§16.7 step 2).
-                context.branches[index].timerCGeneration += 1
-                if let old = context.branches[index].timerC { effects.append(.cancelTimers([old])) }
+        for action in actions {
+            switch action {
+            case .startBranch(let target): effects.append(.startBranch(context: contextID, target: target))
+            case .sendCancel(let branch): effects.append(.sendCancel(context: contextID, branch: branch))
+            case .startTimer(let timer, let after):
                 let id = newTimerID()
-                context.branches[index].timerC = id
-                effects.append(.schedule(currentSettings.timers.timerC, .timerC(
-                    context: contextID, branch: index, generation: context.branches[index].timerCGeneration), id))
-            }
-            state.contexts[contextID] = context
-            // §16.7 step 5: provisional responses other than 100 go upstream at once.
-            if status > 100 && !context.finalSent {
-                effects += sendUpstream(contextID, status: status, bytes: bytes, &state)
-            }
-            return effects
-        }
-        if let timerC = context.branches[index].timerC {
-            // A final answer ends Timer C for this branch.
-            effects.append(.cancelTimers([timerC]))
-            context.branches[index].timerC = nil
-        }
-        if status < 300 {
-            let first = !context.answered
-            if context.branches[index].finalStatus == nil { context.branches[index].finalStatus = status }
-            context.answered = true
-            context.stages.removeAll()
-            state.contexts[contextID] = context
-            // Every 2xx goes upstream (§16.7 step 5); the first ends the server transaction, later ones
-            // are forwarded statelessly.
-            if first && !context.finalSent {
-                effects += sendUpstream(contextID, status: status, bytes: bytes, reason: final?.reason, toTag: final?.toTag,
-                                        party: context.branches[index].party, &state)
-            } else {
-                effects += queueUpstream(bytes, context.upstream, context.serverKey, &state)
-            }
-            if first {
-                // §16.7 step 10: the call is answered; cancel every branch still ringing.
-                for other in context.branches.indices where other != index && context.branches[other].finalStatus == nil {
-                    effects.append(.cancelBranch(context: contextID, branch: other))
-                }
-            }
-            effects += branchFinished(contextID, &state)
-            return effects
-        }
-        guard context.branches[index].finalStatus == nil else { return effects }
-        context.branches[index].finalStatus = status
-        context.finals.append((status, bytes, final?.reason))
-        if status >= 600 && !context.sawGlobalFailure {
-            // §16.7 step 5: a 6xx ends the fork: cancel the others, start no new branch.
-            context.sawGlobalFailure = true
-            context.stages.removeAll()
-            for other in context.branches.indices where context.branches[other].finalStatus == nil {
-                effects.append(.cancelBranch(context: contextID, branch: other))
+                if let old = context.timers.updateValue(id, forKey: timer) { effects.append(.cancelTimers([old])) }
+                effects.append(.schedule(after, .context(contextID, timer), id))
+            case .cancelTimer(let timer):
+                if let id = context.timers.removeValue(forKey: timer) { effects.append(.cancelTimers([id])) }
+            case .respond(let response):
+                // One that goes as received is handed to the server transaction now; one to be built
+                // waits for libosip2 outside the lock.
+                effects += response.composition != nil ? [.compose(context: contextID, response)]
+                    : respondUpstream(contextID, response, byTandem: false, &state)
+            case .relay(let bytes): effects += queueUpstream(bytes, context.upstream, context.serverKey, &state)
+            case .observe(.stageStarted): statistics.stagesStarted.increment()
+            case .observe(.stageTimedOut): statistics.stageTimeouts.increment()
+            case .observe(.timerCFired): statistics.timerCFired.increment()
+            case .finished: effects.append(.finish(context: contextID))
             }
         }
         state.contexts[contextID] = context
-        effects += branchFinished(contextID, &state)
         return effects
     }
 
-    /// After a branch ends: start the next stage when this one ended in a way that allows it, or
-    /// answer upstream once every branch is final.
-    func branchFinished(_ contextID: UInt64, _ state: inout ProxyState) -> [ProxyEffect] {
+    /// Sends a response upstream through the server transaction (which keeps it for retransmissions);
+    /// a final one also closes the call's leg in its record.
+    func respondUpstream(_ contextID: UInt64, _ response: ResponseContext.Response, byTandem: Bool,
+                         _ state: inout ProxyState) -> [ProxyEffect] {
         guard let context = state.contexts[contextID] else { return [] }
-        if !context.answered && !context.cancelled && !context.sawGlobalFailure && !context.stages.isEmpty
-            && context.activeBranches == 0 {
-            let statuses = context.finals[context.current.firstFinal...].map(\.status)
-            let handedBack = context.current.stage.chainToken.map(returnedChains.contains) ?? false
-            if let best = ResponseSelection.best(statuses), context.current.stage.advance.allows(statuses[best]), !handedBack {
-                return startNextStage(contextID, &state)
-            }
+        statistics.responsesForwarded.increment()
+        var effects: [ProxyEffect] = []
+        if response.isFinal, let leg = context.call {
+            effects.append(.callFinal(leg, CallFinal(status: response.status, reason: response.reason ?? "", toTag: response.toTag,
+                                                     party: response.party, cancelled: response.cancelled, byTandem: byTandem,
+                                                     appCodes: response.appCodes)))
         }
-        guard context.activeBranches == 0 else { return [] }
-        if context.finalSent || context.answered {
-            return context.finalSent ? [.finish(context: contextID)] : []
+        let key = context.serverKey
+        guard var record = state.servers[key] else {
+            return effects + queueUpstream(response.bytes, context.upstream, key, &state)
         }
-        let statuses = context.finals.map(\.status)
-        guard let best = ResponseSelection.best(statuses) else { return [] }
-        let chosen = context.finals[best]
-        state.contexts[contextID] = context
-        var bytes = chosen.bytes
-        var status = chosen.status
-        var reason = chosen.reason
-        let forwarded = ResponseSelection.forwardedStatus(status)
-        if bytes.isEmpty || forwarded.status != status || context.cancelled || [401, 407].contains(status) {
-            if let composed = composeFinal(context, chosen: best, status: &status) {
-                bytes = composed.bytes
-                reason = composed.reason
-            }
-        }
-        return sendUpstream(contextID, status: status, bytes: bytes, reason: reason, byTandem: chosen.bytes.isEmpty, &state)
-    }
-
-    /// Starts the next stage's branches (and its timer).
-    func startNextStage(_ contextID: UInt64, _ state: inout ProxyState) -> [ProxyEffect] {
-        guard var context = state.contexts[contextID], !context.stages.isEmpty else { return [] }
-        let stage = context.stages.removeFirst()
-        let index = context.current.index + 1
-        context.current = CurrentStage(stage: stage, index: index, firstBranch: context.branches.count, firstFinal: context.finals.count)
-        state.contexts[contextID] = context
-        statistics.stagesStarted.increment()
-        var effects: [ProxyEffect] = stage.targets.map { .startBranch(context: contextID, target: $0) }
-        if let timeout = stage.timeout {
-            effects.append(.schedule(timeout, .stageTimeout(context: contextID, stage: index), newTimerID()))
-        }
-        return effects
+        let actions = record.tx.sendResponse(status: response.status, bytes: response.bytes)
+        state.servers[key] = record
+        return effects + serverEffects(actions, key, record.upstream, &state)
     }
 
     /// Builds the final response Tandem sends when no downstream response can go as received: a local
     /// 408/503 (timeout or transport error), 503 turned 500, 487 after a CANCEL, and 401/407 with every
-    /// branch's challenges merged (§16.7 steps 6–7).
-    private func composeFinal(_ context: ForwardContext, chosen: Int, status: inout Int) -> (bytes: [UInt8], reason: String?)? {
-        let settings = currentSettings
-        var selected = context.finals[chosen]
-        if context.cancelled, let terminated = context.finals.first(where: { $0.status == 487 && !$0.bytes.isEmpty }) {
+    /// branch's challenges merged (§16.7 steps 6–7). Runs outside the lock.
+    func composed(_ response: ResponseContext.Response, original: InboundMessage, _ settings: Settings) -> ResponseContext.Response? {
+        guard let composition = response.composition else { return response }
+        var result = response
+        result.composition = nil
+        var selected = composition.finals[composition.chosen]
+        if response.cancelled, let terminated = composition.finals.first(where: { $0.status == 487 && !$0.bytes.isEmpty }) {
             selected = terminated
         }
-        status = selected.status
-        if !selected.bytes.isEmpty, let response = try? SIPMessage.parse(selected.bytes) {
+        var status = selected.status
+        if !selected.bytes.isEmpty, let parsed = try? SIPMessage.parse(selected.bytes) {
             let forwarded = ResponseSelection.forwardedStatus(status)
             if forwarded.status != status, let reason = forwarded.reason {
-                response.setStatus(forwarded.status, reason: reason)
+                parsed.setStatus(forwarded.status, reason: reason)
                 status = forwarded.status
             }
             if [401, 407].contains(status) {
-                for (index, other) in context.finals.enumerated() where index != chosen && [401, 407].contains(other.status) {
+                for (index, other) in composition.finals.enumerated() where index != composition.chosen && [401, 407].contains(other.status) {
                     guard let challenge = try? SIPMessage.parse(other.bytes) else { continue }
                     for name in ["WWW-Authenticate", "Proxy-Authenticate"] {
-                        for value in challenge.headerValues(name) { try? response.addHeader(name, value) }
+                        for value in challenge.headerValues(name) { try? parsed.addHeader(name, value) }
                     }
                 }
             }
-            return (try? response.serialized()).map { ($0, response.reasonPhrase) }
+            guard let bytes = try? parsed.serialized() else { return nil }
+            result.status = status
+            result.bytes = bytes
+            result.reason = parsed.reasonPhrase
+            return result
         }
         // A branch that never answered: build the response from the request as received upstream.
-        guard let request = try? SIPMessage.parse(context.original.bytes) else { return nil }
-        request.stampTopVia(sourceHost: context.original.source.host, sourcePort: context.original.source.port)
-        if context.cancelled { status = 487 }
+        guard let request = try? SIPMessage.parse(original.bytes) else { return nil }
+        request.stampTopVia(sourceHost: original.source.host, sourcePort: original.source.port)
+        if response.cancelled { status = 487 }
         let reason: String
         switch status {
         case 408: reason = "Request Timeout"
@@ -280,36 +228,11 @@ extension Gateway {
         case 503: (status, reason) = (500, "Server Internal Error")
         default: reason = "Server Internal Error"
         }
-        return responseBytes(to: request, status: status, reason: reason, settings).map { ($0, reason) }
-    }
-
-    /// Sends a response upstream through the server transaction (which keeps it for retransmissions).
-    private func sendUpstream(_ contextID: UInt64, status: Int, bytes: [UInt8], reason: String? = nil, toTag: String? = nil,
-                              party: TargetParty? = nil, byTandem: Bool = false, _ state: inout ProxyState) -> [ProxyEffect] {
-        guard var context = state.contexts[contextID] else { return [] }
-        statistics.responsesForwarded.increment()
-        var effects: [ProxyEffect] = []
-        if status >= 200 {
-            context.finalSent = true
-            state.contexts[contextID] = context
-            if let leg = context.call {
-                var appCodes: [String: Int] = [:]
-                for branch in context.branches {
-                    if let app = branch.party?.appID, let code = branch.finalStatus { appCodes[app] = code }
-                }
-                effects.append(.callFinal(leg, CallFinal(status: status, reason: reason ?? "", toTag: toTag, party: party,
-                                                         cancelled: context.cancelled, byTandem: byTandem, appCodes: appCodes)))
-            }
-        }
-        let key = context.serverKey
-        guard var record = state.servers[key] else {
-            return effects + queueUpstream(bytes, context.upstream, key, &state)
-        }
-        let actions = record.tx.sendResponse(status: status, bytes: bytes)
-        state.servers[key] = record
-        effects += serverEffects(actions, key, record.upstream, &state)
-        if status >= 200 && context.activeBranches == 0 { effects.append(.finish(context: contextID)) }
-        return effects
+        guard let bytes = responseBytes(to: request, status: status, reason: reason, settings) else { return nil }
+        result.status = status
+        result.bytes = bytes
+        result.reason = reason
+        return result
     }
 
     // MARK: Timers
@@ -328,32 +251,9 @@ extension Gateway {
                 let actions = record.tx.timerFired(timer)
                 state.clients[key] = record
                 return clientEffects(actions, key, &state, response: nil)
-            case .timerC(let contextID, let index, let generation):
-                guard let context = state.contexts[contextID], index < context.branches.count else { return [] }
-                let branch = context.branches[index]
-                guard branch.finalStatus == nil, branch.timerCGeneration == generation else { return [] }
-                statistics.timerCFired.increment()
-                // §16.8: with a provisional response, CANCEL the branch; without one, treat it as 408.
-                if branch.provisional { return [.cancelBranch(context: contextID, branch: index)] }
-                return branchResponse(contextID, index, status: 408, bytes: [], &state)
-            case .stageTimeout(let contextID, let stage):
-                guard var context = state.contexts[contextID], context.current.index == stage, !context.answered,
-                      !context.cancelled, !context.finalSent else { return [] }
-                statistics.stageTimeouts.increment()
-                // The stage's branches are cancelled and count as ended now, so the next stage starts
-                // at once instead of after their 487s (which are absorbed when they come).
-                var effects: [ProxyEffect] = []
-                for index in context.current.firstBranch..<context.branches.count where context.branches[index].finalStatus == nil {
-                    let status = context.branches[index].provisional ? context.current.stage.timeoutStatus : 408
-                    context.branches[index].finalStatus = status
-                    context.branches[index].superseded = true
-                    context.finals.append((status, [], nil))
-                    if let timerC = context.branches[index].timerC { effects.append(.cancelTimers([timerC])) }
-                    effects.append(.cancelBranch(context: contextID, branch: index))
-                }
-                state.contexts[contextID] = context
-                effects += context.stages.isEmpty ? branchFinished(contextID, &state) : startNextStage(contextID, &state)
-                return effects
+            case .context(let contextID, let timer):
+                guard state.contexts[contextID]?.timers.removeValue(forKey: timer) != nil else { return [] }
+                return drive(contextID, &state) { machine, handedBack in machine.timerFired(timer, handedBack: handedBack) }
             }
         }
         perform(effects, settings)
@@ -377,7 +277,9 @@ extension Gateway {
             state.clients[key] = record
             var effects = clientEffects(actions, key, &state, response: nil)
             if let context = record.context {
-                effects += branchResponse(context, record.branchIndex, status: 503, bytes: [], &state)
+                effects += drive(context, &state) { machine, handedBack in
+                    machine.receive(branch: record.branchIndex, status: 503, bytes: [], handedBack: handedBack)
+                }
             }
             return effects
         }
@@ -408,8 +310,16 @@ extension Gateway {
                 for id in ids { timers.cancel(id) }
             case .startBranch(let context, let target):
                 startBranch(context, target, settings)
-            case .cancelBranch(let context, let branch):
-                cancelBranch(context, branch, settings)
+            case .sendCancel(let context, let branch):
+                sendCancel(context, branch, settings)
+            case .compose(let contextID, let response):
+                guard let original = proxyState.withLock({ $0.contexts[contextID]?.original }) else { continue }
+                let byTandem = response.composition.map { $0.finals[$0.chosen].bytes.isEmpty } ?? false
+                guard let final = composed(response, original: original, settings) else {
+                    statistics.sendErrors.increment()
+                    continue
+                }
+                perform(proxyState.withLock { state in respondUpstream(contextID, final, byTandem: byTandem, &state) }, settings)
             case .sendAck(let request, let response, let destination):
                 guard let invite = try? SIPMessage.parse(request), let final = try? SIPMessage.parse(response),
                       let ack = try? invite.makeAck(for: final), let bytes = try? ack.serialized() else { continue }
@@ -417,15 +327,20 @@ extension Gateway {
             case .callFinal(let leg, let final):
                 callFinal(leg, final, settings)
             case .finish(let contextID):
-                proxyState.withLock { state in
-                    guard let context = state.contexts[contextID], context.activeBranches == 0 || context.finalSent else { return }
+                let leftover = proxyState.withLock { state -> [TimerID] in
+                    guard let context = state.contexts[contextID],
+                          context.machine.activeBranches == 0 || context.machine.finalSent else { return [] }
                     if state.servers[context.serverKey]?.context == contextID {
                         // The server transaction lives on (absorbing retransmissions); it no longer
                         // needs the response context.
                         state.servers[context.serverKey]?.context = nil
                     }
-                    if context.activeBranches == 0 { state.contexts.removeValue(forKey: contextID) }
+                    guard context.machine.activeBranches == 0 else { return [] }
+                    state.contexts.removeValue(forKey: contextID)
+                    return Array(context.timers.values)
                 }
+                // A stage timer still pending has nothing left to time.
+                for id in leftover { timers.cancel(id) }
             }
         }
     }

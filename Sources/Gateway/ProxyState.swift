@@ -129,14 +129,6 @@ public struct Stage: Sendable, Equatable {
     }
 }
 
-/// The stage in progress and where it starts among the context's branches and final answers.
-struct CurrentStage {
-    var stage: Stage
-    var index = 0
-    var firstBranch = 0
-    var firstFinal = 0
-}
-
 /// What was done to a received request before it is forwarded, so the forwarded bytes can be built by
 /// editing the received ones instead of re-serializing (DESIGN.md).
 struct ForwardPlan {
@@ -164,8 +156,7 @@ struct ClientKey: Hashable, Sendable {
 enum TimerEvent: Sendable {
     case server(ServerKey, TransactionTimer)
     case client(ClientKey, TransactionTimer)
-    case timerC(context: UInt64, branch: Int, generation: Int)
-    case stageTimeout(context: UInt64, stage: Int)
+    case context(UInt64, ResponseContext.Timer)
 }
 
 struct ServerRecord {
@@ -185,28 +176,18 @@ struct ClientRecord {
     var timers: [TimerID] = []
 }
 
-/// One branch of a forwarded request (RFC 3261 §16.6 "a branch").
-struct Branch {
+/// How one branch of a forwarded request (RFC 3261 §16.6 "a branch") was sent: its client
+/// transaction, where it went and its bytes (for the CANCEL built from them).
+struct BranchLeg {
     var key: ClientKey
     var destination: Destination
     var request: [UInt8]
-    var provisional = false
-    var finalStatus: Int?
-    /// CANCEL wanted before any provisional response arrived (§9.1: wait for one).
-    var cancelPending = false
-    var cancelSent = false
-    /// A serial-fork branch given up on after its timeout: counted as ended (487) so the next target
-    /// starts, while its CANCEL is still sent and its late answers are absorbed.
-    var superseded = false
-    var timerCGeneration = 0
-    var timerC: TimerID?
-    var party: TargetParty?
 }
 
-/// The response context of one forwarded request (§16.7): its branches and what they answered.
+/// A forwarded request: its response context (the decisions) and what carrying them out needs.
 struct ForwardContext {
+    var machine: ResponseContext
     var serverKey: ServerKey
-    var isInvite: Bool
     var upstream: Destination
     /// The request as it is forwarded before per-branch edits; empty when there is one target only
     /// (the received message is then edited in place, saving a serialize and a parse).
@@ -215,20 +196,12 @@ struct ForwardContext {
     var original: InboundMessage
     var recordRoute: Bool
     var inboundLocal: ListenPoint
-    var branches: [Branch] = []
-    /// Stages still to come, after the current one.
-    var stages: [Stage]
-    var current: CurrentStage
-    /// Final non-2xx responses collected so far, Via already popped.
-    var finals: [(status: Int, bytes: [UInt8], reason: String?)] = []
-    var finalSent = false
-    var answered = false
-    var cancelled = false
-    var sawGlobalFailure = false
     /// The call this INVITE opened or continues, when it is a call's first INVITE.
     var call: CallLeg?
-
-    var activeBranches: Int { branches.filter { $0.finalStatus == nil }.count }
+    /// Parallel to the machine's branches.
+    var legs: [BranchLeg] = []
+    /// The timers the machine runs, as the timer service knows them.
+    var timers: [ResponseContext.Timer: TimerID] = [:]
 }
 
 /// Everything the proxy keeps between messages; behind one Mutex, held only for bookkeeping, never
@@ -285,7 +258,9 @@ enum ProxyEffect {
     case schedule(Double, TimerEvent, TimerID)
     case cancelTimers([TimerID])
     case startBranch(context: UInt64, target: ForwardTarget)
-    case cancelBranch(context: UInt64, branch: Int)
+    case sendCancel(context: UInt64, branch: Int)
+    /// A final answer that must be built before it goes upstream (libosip2, outside the lock).
+    case compose(context: UInt64, ResponseContext.Response)
     case sendAck(request: [UInt8], response: [UInt8], destination: Destination)
     case finish(context: UInt64)
     case callFinal(CallLeg, CallFinal)
