@@ -34,23 +34,23 @@ struct TrustedSources: Sendable {
         }
     }
 
-    func caller(_ host: String) -> Caller? {
-        if let match = providers.first(where: { $0.block.contains(host) }) { return .provider(match.providerID) }
-        if peers.contains(where: { $0.contains(host) }) { return .trustedPeer }
+    func caller(_ address: IPAddress) -> Caller? {
+        if let match = providers.first(where: { $0.block.contains(address) }) { return .provider(match.providerID) }
+        if peers.contains(where: { $0.contains(address) }) { return .trustedPeer }
         return nil
     }
 }
 
 extension Gateway {
     /// The trusted caller a source address is, if any; the blocks are rebuilt when the registry changes.
-    func trustedCaller(_ host: String, _ settings: Settings, _ snapshot: RegistrySnapshot) -> Caller? {
+    func trustedCaller(_ address: IPAddress, _ settings: Settings, _ snapshot: RegistrySnapshot) -> Caller? {
         let sources = trustCache.withLock { cache -> TrustedSources in
             if let cache, cache.version == snapshot.version { return cache }
             let fresh = TrustedSources(snapshot: snapshot, peers: settings.trustedSources)
             cache = fresh
             return fresh
         }
-        return sources.caller(host)
+        return sources.caller(address)
     }
 
     /// Flood protection (`security.flood_limit`), before anything is parsed: a message from an
@@ -58,7 +58,6 @@ extension Gateway {
     /// recorded as `security.flood`.
     func admitsFlood(from inbound: InboundMessage, _ settings: Settings) -> Bool {
         let source = inbound.source.host
-        if trustedCaller(source, settings, registry.snapshot) != nil { return true }
         let now = clock()
         switch authFailures.checkFlood(source: source, now: now, policy: settings.floodPolicy) {
         case .pass:
@@ -93,8 +92,8 @@ extension Gateway {
     /// RFC 3261 §22 digest authentication of a REGISTER (`registrar`: 401, `Authorization`) or of
     /// another request (407, `Proxy-Authorization`). Returns the user and their account, or `nil`
     /// after answering (challenge, 400 or 403).
-    func authenticate(_ request: SIPMessage, _ inbound: InboundMessage, registrar: Bool, _ settings: Settings,
-                      _ snapshot: RegistrySnapshot) -> (Record<User>, Record<Account>)? {
+    func authenticate(_ context: RequestContext, registrar: Bool) -> (Record<User>, Record<Account>)? {
+        let (request, inbound, settings, snapshot) = (context.message, context.inbound, context.settings, context.snapshot)
         let now = clock()
         let source = inbound.source.host
         if authFailures.ban(of: source, now: now) != nil {
@@ -102,7 +101,7 @@ extension Gateway {
             respond(to: request, inbound, status: 403, reason: "Forbidden (too many failed authentications)", settings)
             return nil
         }
-        let method = request.method ?? ""
+        let method = context.method.name
         let offered = request.credentials(proxy: !registrar).filter {
             $0.scheme.caseInsensitiveEquals("Digest") && $0.realm == settings.realm
         }

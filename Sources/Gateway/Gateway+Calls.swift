@@ -9,8 +9,9 @@ import SIPTransaction
 /// event of a call does; the gateway feeds it and writes what it returns through the `CallLog`.
 extension Gateway {
     /// What the record of a routed INVITE starts with.
-    func openingCall(_ request: SIPMessage, facts: CallFacts, decision: Decision, caller: Caller?, _ snapshot: RegistrySnapshot) -> OpenCall? {
-        guard request.method == "INVITE", let callID = request.callID, let cseq = request.cseq else { return nil }
+    func openingCall(_ context: RequestContext, facts: CallFacts, decision: Decision, caller: Caller?) -> OpenCall? {
+        let (request, snapshot) = (context.message, context.snapshot)
+        guard context.method == .invite, let callID = request.callID, let cseq = request.cseq else { return nil }
         var callerUserID: String?, callerAccountID: String?
         if case .user(let user, let account)? = caller {
             callerUserID = user.id

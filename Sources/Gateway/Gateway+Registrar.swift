@@ -9,9 +9,9 @@ import SIPTransport
 extension Gateway {
     // MARK: REGISTER
 
-    func handleRegister(_ request: SIPMessage, _ inbound: InboundMessage, _ key: ServerKey, _ settings: Settings) {
-        let snapshot = registry.snapshot
-        guard let (user, _) = authenticate(request, inbound, registrar: true, settings, snapshot) else {
+    func handleRegister(_ context: RequestContext) {
+        let (request, inbound, settings, key, snapshot) = (context.message, context.inbound, context.settings, context.key, context.snapshot)
+        guard let (user, _) = authenticate(context, registrar: true) else {
             statistics.registersRefused.increment()
             return
         }

@@ -5,21 +5,21 @@ import SIPTransport
 
 /// Requests: RFC 3261 §16.3 validation, §16.4 Route processing, §16.5 targets, §16.6 forwarding.
 extension Gateway {
-    func handleRequest(_ request: SIPMessage, _ inbound: InboundMessage, _ settings: Settings) {
-        let method = request.method ?? ""
-        let via = request.topVia!
-        let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: method == "ACK" ? "INVITE" : method)
-
-        if method == "ACK" {
-            handleAck(request, inbound, key, settings)
+    func handleRequest(_ context: RequestContext) {
+        var context = context
+        let (request, inbound, settings, method, key) = (context.message, context.inbound, context.settings, context.method, context.key)
+        switch method {
+        case .ack:
+            handleAck(context)
             return
-        }
-        if method == "CANCEL" {
-            handleCancel(request, inbound, ServerKey(branch: key.branch, sentBy: key.sentBy, method: "INVITE"), settings)
+        case .cancel:
+            handleCancel(context)
             return
+        default:
+            break
         }
         // A retransmission is absorbed by its server transaction, which re-sends its last response.
-        if via.hasRFC3261Branch, let effects = proxyState.withLock({ state -> [ProxyEffect]? in
+        if context.via.hasRFC3261Branch, let effects = proxyState.withLock({ state -> [ProxyEffect]? in
             guard var record = state.servers[key] else { return nil }
             let actions = record.tx.receiveRetransmission()
             state.servers[key] = record
@@ -41,7 +41,7 @@ extension Gateway {
         // §16.3 request validation.
         let maxForwards = request.maxForwards
         let toSelfBeforeRoutes = request.routeCount == 0 && isAddressedToSelf(request.requestURI, settings)
-        if method == "OPTIONS" && (toSelfBeforeRoutes || maxForwards == 0) {
+        if method == .options && (toSelfBeforeRoutes || maxForwards == 0) {
             // §11.2 and §16.3 step 3: answer OPTIONS addressed to Tandem or out of hops.
             statistics.optionsAnswered.increment()
             respond(to: request, inbound, status: 200, reason: "OK", settings) { response in
@@ -73,23 +73,22 @@ extension Gateway {
         }
 
         // §16.4 Route processing: undo a strict-routing previous hop, then pop every Route naming us.
-        var plan = ForwardPlan(original: inbound.bytes)
         if isOurs(request.requestURI, settings), request.requestURI?.user == nil, request.routeCount > 0,
            let last = request.popLastRoute(), let uri = last.uri {
             try? request.setRequestURI(uri.description)
-            plan.rewritten = true
+            context.plan.rewritten = true
         }
         while let top = request.firstRouteURI, isOurs(top, settings) {
             request.popRoute()
-            plan.poppedRoutes += 1
+            context.plan.poppedRoutes += 1
         }
 
-        let isInitial = request.to?.tag == nil
-        let snapshot = registry.snapshot
-        let forRegistrar = method == "REGISTER" && request.routeCount == 0
+        let isInitial = context.isInitial
+        let snapshot = context.snapshot
+        let forRegistrar = method == .register && request.routeCount == 0
             && (isOurs(request.requestURI, settings) || request.requestURI?.host.caseInsensitiveEquals(settings.realm) == true)
         if forRegistrar {
-            handleRegister(request, inbound, key, settings)
+            handleRegister(context)
             return
         }
         if request.routeCount == 0 && isAddressedToSelf(request.requestURI, settings) {
@@ -106,7 +105,7 @@ extension Gateway {
         var caller: Caller?
         var chain: ChainReturn?
         if isInitial, let token = chainParameter {
-            let trusted = trustedCaller(inbound.source.host, settings, snapshot)
+            let trusted = context.trusted
             let number = request.requestURI?.user ?? ""
             guard let verified = verifyChainReturn(token, number: number, caller: trusted, now: clock()) else {
                 statistics.chainForged.increment()
@@ -118,24 +117,24 @@ extension Gateway {
             caller = trusted
             chain = verified
         } else if isInitial {
-            if let trusted = trustedCaller(inbound.source.host, settings, snapshot) {
+            if let trusted = context.trusted {
                 statistics.trustedRequests.increment()
                 caller = trusted
-            } else if method == "REGISTER" {
+            } else if method == .register {
                 statistics.forbiddenRefused.increment()
                 respond(to: request, inbound, status: 403, reason: "Registration for another domain", settings)
                 return
             } else {
-                guard let (user, account) = authenticate(request, inbound, registrar: false, settings, snapshot),
+                guard let (user, account) = authenticate(context, registrar: false),
                       let number = assertedIdentity(request, inbound, user: user.value, settings, snapshot) else { return }
                 caller = .user(user, account)
                 assert(identity: identityValue(number: number, user: user.value, local: inbound.local, settings), on: request,
                        settings)
-                plan.rewritten = true
+                context.plan.rewritten = true
             }
         }
-        if !isInitial, trustedCaller(inbound.source.host, settings, snapshot) == nil, removeUntrustedIdentity(from: request, settings) {
-            plan.rewritten = true
+        if !isInitial, context.trusted == nil, removeUntrustedIdentity(from: request, settings) {
+            context.plan.rewritten = true
         }
         let target: ForwardTarget
         if let next = request.firstRouteURI {
@@ -146,13 +145,12 @@ extension Gateway {
             target = ForwardTarget(nextHop: uri)
         } else {
             // A new request for a number or user: the routing decision (docs/routing.md).
-            route(request, inbound, via: via, key: key, plan: plan, caller: caller, chain: chain, settings, snapshot)
+            route(context, caller: caller, chain: chain)
             return
         }
         // A BYE through Tandem ends the call it belongs to (docs/cdr.md).
-        if method == "BYE" { callEnded(by: request) }
-        forward(request, inbound, via: via, key: key, stages: [Stage(targets: [target])], plan: plan,
-                recordRoute: isInitial && ["INVITE", "SUBSCRIBE", "REFER"].contains(method), settings)
+        if method == .bye { callEnded(by: request) }
+        forward(context, stages: [Stage(targets: [target])], recordRoute: isInitial && method.createsDialog)
     }
 
     /// RFC 3325 §5 and RFC 3261 §22.3 for a request from an authenticated user: identity headers the
@@ -193,7 +191,8 @@ extension Gateway {
 
     // MARK: ACK and CANCEL
 
-    private func handleAck(_ request: SIPMessage, _ inbound: InboundMessage, _ key: ServerKey, _ settings: Settings) {
+    private func handleAck(_ context: RequestContext) {
+        let (request, inbound, settings, key) = (context.message, context.inbound, context.settings, context.key)
         // An ACK for a non-2xx final response belongs to the INVITE's server transaction (§17.2.1).
         let absorbed = proxyState.withLock { state -> [ProxyEffect]? in
             guard var record = state.servers[key], record.tx.isInvite, record.tx.lastStatus >= 300 else { return nil }
@@ -252,17 +251,18 @@ extension Gateway {
         }
     }
 
-    private func handleCancel(_ request: SIPMessage, _ inbound: InboundMessage, _ inviteKey: ServerKey, _ settings: Settings) {
-        let context: UInt64? = proxyState.withLock { state in state.servers[inviteKey]?.context }
-        guard let context else {
+    private func handleCancel(_ request: RequestContext) {
+        let settings = request.settings
+        let inviteKey = ServerKey(branch: request.key.branch, sentBy: request.key.sentBy, method: .invite)
+        guard let context = proxyState.withLock({ state in state.servers[inviteKey]?.context }) else {
             // §16.10: no matching transaction. Tandem holds every INVITE it forwards, so there is
             // nothing downstream to cancel.
             statistics.noTransaction.increment()
-            respond(to: request, inbound, status: 481, reason: "Call/Transaction Does Not Exist", settings)
+            respond(to: request, status: 481, reason: "Call/Transaction Does Not Exist")
             return
         }
         // The CANCEL is answered at once (§9.2, §16.10); its retransmissions get the same answer.
-        respond(to: request, inbound, status: 200, reason: "OK", settings)
+        respond(to: request, status: 200, reason: "OK")
         statistics.cancelsReceived.increment()
         let effects = proxyState.withLock { state in drive(context, &state) { machine, _ in machine.cancel() } }
         perform(effects, settings)
@@ -271,14 +271,13 @@ extension Gateway {
     // MARK: Forwarding (§16.6)
 
     @discardableResult
-    func forward(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, stages: [Stage],
-                 plan: ForwardPlan, recordRoute: Bool, call: CallLeg? = nil, _ settings: Settings) -> Bool {
+    func forward(_ context: RequestContext, stages: [Stage], recordRoute: Bool, call: CallLeg? = nil) -> Bool {
+        let (request, inbound, settings, via, key) = (context.message, context.inbound, context.settings, context.via, context.key)
         guard let first = stages.first, !first.targets.isEmpty else { return false }
-        let method = request.method ?? ""
-        let isInvite = method == "INVITE"
+        let isInvite = context.method == .invite
         // `via` was read after the gateway stamped received/rport on it.
         guard let upstream = Self.responseDestination(via, inbound) else { return false }
-        var plan = plan
+        var plan = context.plan
         plan.maxForwards = request.decrementMaxForwards()
         // Several branches each start from a copy; a single branch edits the received message itself.
         let single = stages.count == 1 && first.targets.count == 1
@@ -346,7 +345,7 @@ extension Gateway {
         let branchFailure: (Int) -> Void = { status in
             let effects = self.proxyState.withLock { state -> [ProxyEffect] in
                 guard let index = state.contexts[contextID]?.legs.count else { return [] }
-                state.contexts[contextID]?.legs.append(BranchLeg(key: ClientKey(branch: "failed-\(index)", method: ""),
+                state.contexts[contextID]?.legs.append(BranchLeg(key: ClientKey(branch: "failed-\(index)", method: .other("")),
                                                                  destination: snapshot.upstream, request: []))
                 return self.drive(contextID, &state) { machine, handedBack in
                     machine.branchFailed(status: status, party: target.party, handedBack: handedBack)
@@ -372,7 +371,7 @@ extension Gateway {
         let loop = loopHash(request)
         let sequence = branchCounter.wrappingAdd(1, ordering: .relaxed).newValue
         let branch = "z9hG4bK" + "T" + loop + "." + String(sequence, radix: 36)
-        let method = request.method ?? ""
+        let method = request.requestMethod ?? .other("")
         // The new lines, top first: our Via, then Record-Route — two when the request changes transport
         // or interface, the outgoing side on top (RFC 3261 §16.6 step 4, as Kamailio's double RR).
         var topLines = ["Via: " + viaValue(local, branch: branch, settings)]
@@ -435,7 +434,7 @@ extension Gateway {
               let bytes = try? cancel.serialized() else { return }
         let destination = leg.destination
         let branch = invite.topVia?.branch ?? ""
-        let key = ClientKey(branch: branch, method: "CANCEL")
+        let key = ClientKey(branch: branch, method: .cancel)
         let effects = proxyState.withLock { state -> [ProxyEffect] in
             var tx = ClientTransaction(isInvite: false, reliable: destination.transport == .tcp, timers: settings.timers)
             let actions = tx.start()
@@ -461,7 +460,7 @@ extension Gateway {
     }
 
     static func sentBy(_ via: Via) -> String {
-        let host = via.host.contains(":") ? "[\(via.host)]" : via.host
+        let host = via.host.utf8.contains(UInt8(ascii: ":")) ? "[\(via.host)]" : via.host
         return "\(host):\(via.port ?? 5060)"
     }
 

@@ -5,7 +5,7 @@ import SIPTransport
 /// Responses (RFC 3261 §16.7), timers, and carrying out the effects decided under the lock.
 extension Gateway {
     func handleResponse(_ response: SIPMessage, _ inbound: InboundMessage, _ settings: Settings) {
-        guard let via = response.topVia, let method = response.cseq?.method else {
+        guard let via = response.topVia, let method = response.cseq.map({ SIPMethod($0.method) }) else {
             statistics.strayResponses.increment()
             return
         }
@@ -34,7 +34,7 @@ extension Gateway {
         }
         let key = ClientKey(branch: via.branch ?? "", method: method)
         // A final answer to an INVITE may end a call: its record keeps the reason and the To-tag.
-        let final = status >= 200 && method == "INVITE" ? ReceivedFinal(reason: response.reasonPhrase ?? "", toTag: response.toTag) : nil
+        let final = status >= 200 && method == .invite ? ReceivedFinal(reason: response.reasonPhrase ?? "", toTag: response.toTag) : nil
         let effects = proxyState.withLock { state -> [ProxyEffect]? in
             guard var record = state.clients[key] else { return nil }
             let actions = record.tx.receiveResponse(status: status)

@@ -16,8 +16,8 @@ extension Gateway {
     }
 
     /// The facts of an initial request, the decision, and what it leads to.
-    func route(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, plan: ForwardPlan, caller: Caller?,
-               chain: ChainReturn?, _ settings: Settings, _ snapshot: RegistrySnapshot) {
+    func route(_ context: RequestContext, caller: Caller?, chain: ChainReturn?) {
+        let (request, inbound, settings, snapshot) = (context.message, context.inbound, context.settings, context.snapshot)
         let origin: Origin
         switch (caller, chain) {
         case (_, let chain?): origin = .chainReturn(provider: chain.providerID, step: chain.step)
@@ -37,9 +37,9 @@ extension Gateway {
             logger.debug("routing decision", [("call_id", request.callID ?? ""), ("outcome", decision.outcome.kind)]
                          + decision.steps.map { ($0.stage, $0.detail) })
         }
-        let isInvite = request.method == "INVITE"
-        let opening = openingCall(request, facts: facts, decision: decision, caller: caller, snapshot)
-        var plan = plan
+        let isInvite = context.method == .invite
+        let opening = openingCall(context, facts: facts, decision: decision, caller: caller)
+        var context = context
         var edits = BranchEdits()
         if decision.normalized != facts.dialled, let uri = request.requestURI {
             edits.requestURI = numberURI(decision.normalized, host: uri.host, port: uri.port)
@@ -94,9 +94,8 @@ extension Gateway {
                     respond(to: request, inbound, status: 500, reason: "App hop unusable", settings)
                     return
                 }
-                plan.rewritten = true
-                forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: true, opening: opening,
-                            emergency: decision.numberClass == .emergency, settings, snapshot)
+                context.plan.rewritten = true
+                forwardCall(context, stages: stages, recordRoute: true, opening: opening, emergency: decision.numberClass == .emergency)
                 return
             case .accept, .outbound:
                 let stages = deliveryStages(outcome, number: decision.normalized, isInvite: isInvite, request: request, inbound: inbound,
@@ -107,10 +106,9 @@ extension Gateway {
                     respond(to: request, inbound, status: 480, reason: "Temporarily Unavailable", settings)
                     return
                 }
-                if edits.requestURI != nil || !edits.headers.isEmpty || !edits.removing.isEmpty { plan.rewritten = true }
-                forwardCall(request, inbound, via: via, key: key, stages: stages, plan: plan,
-                            recordRoute: ["INVITE", "SUBSCRIBE", "REFER"].contains(request.method ?? ""), opening: opening,
-                            emergency: decision.numberClass == .emergency, settings, snapshot)
+                if edits.requestURI != nil || !edits.headers.isEmpty || !edits.removing.isEmpty { context.plan.rewritten = true }
+                forwardCall(context, stages: stages, recordRoute: context.method.createsDialog, opening: opening,
+                            emergency: decision.numberClass == .emergency)
                 return
             }
         }
@@ -118,27 +116,24 @@ extension Gateway {
 
     /// Forwards a routed request; an INVITE opens its call first (its answer may come back before
     /// `forward` returns), and a call Tandem cannot record is refused.
-    private func forwardCall(_ request: SIPMessage, _ inbound: InboundMessage, via: Via, key: ServerKey, stages: [Stage],
-                             plan: ForwardPlan, recordRoute: Bool, opening: OpenCall?, emergency: Bool, _ settings: Settings,
-                             _ snapshot: RegistrySnapshot) {
+    private func forwardCall(_ context: RequestContext, stages: [Stage], recordRoute: Bool, opening: OpenCall?, emergency: Bool) {
         var leg: CallLeg?
         if let opening {
-            switch openCall(opening, emergency: emergency, snapshot) {
+            switch openCall(opening, emergency: emergency, context.snapshot) {
             case .opened(let opened):
                 leg = opened
             case .backlog:
-                respond(to: request, inbound, status: 503, reason: "Call records backlog", settings) { response in
+                respond(to: context, status: 503, reason: "Call records backlog") { response in
                     try response.addHeader("Retry-After", "5")
                 }
                 return
             case .planLimit:
                 callRefused(opening, status: 403, reason: "Plan limit reached")
-                respond(to: request, inbound, status: 403, reason: "Plan limit reached", settings)
+                respond(to: context, status: 403, reason: "Plan limit reached")
                 return
             }
         }
-        if !forward(request, inbound, via: via, key: key, stages: stages, plan: plan, recordRoute: recordRoute, call: leg, settings),
-           let leg {
+        if !forward(context, stages: stages, recordRoute: recordRoute, call: leg), let leg {
             callNotForwarded(leg)
         }
     }

@@ -72,7 +72,7 @@ public final class Gateway: Sendable {
     }
 
     /// Methods Tandem handles itself or forwards; `Allow` of its OPTIONS answer.
-    public static let allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, UPDATE, PRACK, REFER, SUBSCRIBE, NOTIFY, REGISTER"
+    public static let allowedMethods = SIPMethod.allowed.map(\.name).joined(separator: ", ")
 
     public let statistics: GatewayStatistics
     let transport: any Transport
@@ -173,7 +173,10 @@ public final class Gateway: Sendable {
     /// Handles one complete message from any transport, to completion, on the calling thread.
     public func receive(_ inbound: InboundMessage) {
         let settings = self.settings.withLock { $0 }
-        if settings.floodPolicy.limit > 0, !admitsFlood(from: inbound, settings) { return }
+        let snapshot = registry.snapshot
+        let source = IPAddress(inbound.source.host)
+        let provenance = Provenance(source: source, trusted: source.flatMap { trustedCaller($0, settings, snapshot) }, snapshot: snapshot)
+        if settings.floodPolicy.limit > 0, provenance.trusted == nil, !admitsFlood(from: inbound, settings) { return }
         if inbound.unframeable {
             statistics.unframeable.increment()
             answerUnparsed(inbound, status: 400, reason: "Missing or invalid Content-Length", counter: nil)
@@ -228,7 +231,11 @@ public final class Gateway: Sendable {
             respond(to: message, inbound, status: 400, reason: "CSeq method does not match the request", settings)
             return
         }
-        handleRequest(message, inbound, settings)
+        let via = message.topVia!
+        let requestMethod = SIPMethod(method)
+        let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: requestMethod == .ack ? .invite : requestMethod)
+        handleRequest(RequestContext(message: message, inbound: inbound, settings: settings, method: requestMethod, via: via, key: key,
+                                     trusted: provenance.trusted, snapshot: provenance.snapshot, plan: ForwardPlan(original: inbound.bytes)))
     }
 
     // MARK: Addresses

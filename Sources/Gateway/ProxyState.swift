@@ -144,13 +144,13 @@ struct ForwardPlan {
 struct ServerKey: Hashable, Sendable {
     var branch: String
     var sentBy: String
-    var method: String
+    var method: SIPMethod
 }
 
 /// Client transactions are matched by the branch Tandem generated and the CSeq method (§17.1.3).
 struct ClientKey: Hashable, Sendable {
     var branch: String
-    var method: String
+    var method: SIPMethod
 }
 
 enum TimerEvent: Sendable {

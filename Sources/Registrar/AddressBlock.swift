@@ -2,55 +2,75 @@
 import Glibc
 #endif
 
+/// An IPv4 or IPv6 address as two 64-bit halves (IPv4 as an IPv4-mapped IPv6 address, so one
+/// comparison serves both families): read from text once per message, then matched against any
+/// number of blocks with two masks and two comparisons each.
+public struct IPAddress: Sendable, Hashable {
+    let high: UInt64
+    let low: UInt64
+
+    /// An IPv4 or IPv6 literal, IPv6 with or without brackets (inet_pton).
+    public init?(_ text: String) {
+        let bytes = text.utf8
+        var host = Substring(text)
+        if bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") { host = host.dropFirst().dropLast() }
+        var words: (UInt64, UInt64) = (0, 0)
+        if host.utf8.contains(UInt8(ascii: ":")) {
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, String(host), &address) == 1 else { return nil }
+            withUnsafeBytes(of: &address) { raw in
+                words = (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self).bigEndian,
+                         raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian)
+            }
+        } else {
+            var address = in_addr()
+            guard inet_pton(AF_INET, String(host), &address) == 1 else { return nil }
+            words = (0, 0x0000_ffff_0000_0000 | UInt64(UInt32(bigEndian: address.s_addr)))
+        }
+        high = words.0
+        low = words.1
+    }
+}
+
 /// An IP address or CIDR block (`192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`): a trusted source.
 public struct AddressBlock: Sendable, Hashable, CustomStringConvertible {
-    /// 16 bytes; IPv4 as an IPv4-mapped IPv6 address, so one comparison serves both families.
-    let network: [UInt8]
-    /// Prefix length over the 128 bits.
-    let prefix: Int
+    let network: IPAddress
+    /// The prefix as a mask over the two halves.
+    let maskHigh: UInt64
+    let maskLow: UInt64
     public let description: String
 
     public init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let address = Self.bytes(String(parts[0])) else { return nil }
-        let isIPv4 = !parts[0].contains(":")
+        guard let address = IPAddress(String(parts[0])) else { return nil }
+        let isIPv4 = !parts[0].utf8.contains(UInt8(ascii: ":"))
         let width = isIPv4 ? 32 : 128
         var length = width
         if parts.count == 2 {
             guard let value = Int(parts[1]), (0...width).contains(value), parts[1].allSatisfy(\.isNumber) else { return nil }
             length = value
         }
-        prefix = length + (isIPv4 ? 96 : 0)
-        network = Self.masked(address, prefix)
+        let prefix = length + (isIPv4 ? 96 : 0)
+        maskHigh = prefix >= 64 ? .max : (prefix == 0 ? 0 : ~(UInt64.max >> UInt64(prefix)))
+        maskLow = prefix <= 64 ? 0 : (prefix == 128 ? .max : ~(UInt64.max >> UInt64(prefix - 64)))
+        network = IPAddress(high: address.high & maskHigh, low: address.low & maskLow)
         description = text
+    }
+
+    /// Whether `address` lies in the block.
+    public func contains(_ address: IPAddress) -> Bool {
+        address.high & maskHigh == network.high && address.low & maskLow == network.low
     }
 
     /// Whether `host` (an IP literal, IPv6 with or without brackets) lies in the block.
     public func contains(_ host: String) -> Bool {
-        guard let address = Self.bytes(host) else { return false }
-        return Self.masked(address, prefix) == network
+        IPAddress(host).map(contains) ?? false
     }
+}
 
-    static func masked(_ bytes: [UInt8], _ prefix: Int) -> [UInt8] {
-        var result = bytes
-        for index in 0..<16 {
-            let bits = max(0, min(8, prefix - index * 8))
-            result[index] &= bits == 8 ? 0xff : UInt8(truncatingIfNeeded: 0xff00 >> bits)
-        }
-        return result
-    }
-
-    /// 16 bytes of an IPv4 (mapped) or IPv6 literal, by inet_pton.
-    static func bytes(_ text: String) -> [UInt8]? {
-        var host = text
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.contains(":") {
-            var address = in6_addr()
-            guard inet_pton(AF_INET6, host, &address) == 1 else { return nil }
-            return withUnsafeBytes(of: &address) { Array($0) }
-        }
-        var address = in_addr()
-        guard inet_pton(AF_INET, host, &address) == 1 else { return nil }
-        return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] + withUnsafeBytes(of: &address) { Array($0) }
+extension IPAddress {
+    init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
     }
 }

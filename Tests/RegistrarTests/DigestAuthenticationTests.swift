@@ -102,7 +102,13 @@ import Testing
                       ("192.0.2.7", "192.0.2.8", false), ("2001:db8::/32", "2001:db8:1::5", true), ("2001:db8::/32", "[2001:db8::1]", true),
                       ("2001:db8::/32", "2001:db9::1", false), ("::1", "::1", true), ("127.0.0.0/8", "::1", false),
                       ("0.0.0.0/0", "203.0.113.9", true), ("192.0.2.0/25", "192.0.2.128", false), ("192.0.2.0/25", "192.0.2.127", true),
-                      ("10.0.0.0/8", "example.com", false)])
+                      ("10.0.0.0/8", "example.com", false),
+                      // Prefixes on each side of the 64-bit halves the matching works on.
+                      ("2001:db8::/64", "2001:db8::ffff:1", true), ("2001:db8::/64", "2001:db8:0:1::1", false),
+                      ("2001:db8::/63", "2001:db8:0:1::1", true), ("2001:db8::/65", "2001:db8::8000:0:0:1", false),
+                      ("2001:db8::/65", "2001:db8::7fff:0:0:1", true), ("::/0", "2001:db8::1", true), ("::/0", "192.0.2.1", true),
+                      ("2001:db8::1/128", "2001:db8::1", true), ("2001:db8::1/128", "2001:db8::2", false),
+                      ("10.0.0.0/8", "::ffff:10.1.2.3", true), ("192.0.2.1/32", "192.0.2.1", true), ("0.0.0.0/0", "2001:db8::1", false)])
     func membership(_ block: String, _ host: String, _ inside: Bool) throws {
         #expect(try #require(AddressBlock(block)).contains(host) == inside)
     }
