@@ -225,11 +225,26 @@ extension Gateway {
 
     /// Starts the once-a-second sweep: expired bindings (each recorded as an event), ended bans,
     /// forgotten nonces.
-    public func startMaintenance(every interval: Double = 1) {
+    ///
+    /// The sweep writes to the registry file, so it runs on `queue`, never on the timer thread: a
+    /// slow or failing disk must not delay the transaction timers of calls. A tick that comes while
+    /// the last sweep still runs is skipped. `nil` runs it on the timer's thread (manual timers in
+    /// tests, where the order of events must not depend on a second thread).
+    public func startMaintenance(every interval: Double = 1,
+                                 on queue: DispatchQueue? = DispatchQueue(label: "tandem.maintenance", qos: .utility)) {
         let id = newTimerID()
         timers.schedule(id, after: interval) { [self] in
-            self.maintain()
-            self.startMaintenance(every: interval)
+            if let queue {
+                if !self.maintenanceRunning.exchange(true, ordering: .acquiringAndReleasing) {
+                    queue.async {
+                        self.maintain()
+                        self.maintenanceRunning.store(false, ordering: .releasing)
+                    }
+                }
+            } else {
+                self.maintain()
+            }
+            self.startMaintenance(every: interval, on: queue)
         }
     }
 

@@ -19,14 +19,17 @@ extension Gateway {
         let status = response.statusCode
         // Upstream, a response loses only Tandem's Via: remove that line from the received bytes.
         var bytes: [UInt8]
-        var edited = false
         if let withoutVia = SIPEdits.responseWithoutTopVia(inbound.bytes, contentLength: response.contentLength) {
             bytes = withoutVia
-            edited = true
             statistics.forwardedByEditing.increment()
         } else {
-            response.popVia()
-            guard let serialized = try? response.serialized() else {
+            // Bytes the edits do not handle: the whole message through libosip2's serializer.
+            guard let full = try? SIPMessage.parse(inbound.bytes) else {
+                statistics.sendErrors.increment()
+                return
+            }
+            _ = full.popVia()
+            guard let serialized = try? full.serialized() else {
                 statistics.sendErrors.increment()
                 return
             }
@@ -53,7 +56,7 @@ extension Gateway {
             }
             // §16.11: no transaction (a 2xx retransmission after the INVITE transaction ended, or a
             // response after a restart): forward statelessly along the remaining Via.
-            guard let next = edited ? response.vias.dropFirst().first : response.topVia else {
+            guard let next = response.vias.dropFirst().first else {
                 statistics.strayResponses.increment()
                 return
             }

@@ -115,6 +115,8 @@ public final class Gateway: Sendable {
     /// Each account's usage this month and calls in progress, checked against its plan.
     let gauges: Mutex<Gauges>
     let lastAliveMark = Atomic<Int64>(0)
+    /// A maintenance sweep is running on its queue.
+    let maintenanceRunning = Atomic<Bool>(false)
     let reportedCallLogFailures = Atomic<Int>(0)
 
     /// - Parameters:
@@ -189,7 +191,11 @@ public final class Gateway: Sendable {
         }
         let message: SIPMessage
         do {
-            message = try SIPMessage.parse(inbound.bytes)
+            // A response is relayed as its bytes: libosip2 parses only the headers that decide where
+            // it goes (HeaderSelection.relayedResponse), about half its work for a 200 with SDP.
+            message = inbound.bytes.starts(with: Self.responsePrefix)
+                ? try SIPMessage.parse(inbound.bytes, selecting: .relayedResponse)
+                : try SIPMessage.parse(inbound.bytes)
         } catch {
             switch error.kind {
             case .truncatedBody:

@@ -49,7 +49,7 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, timers: timers, logger: logger,
                           registry: registry, location: location, dialplans: DialplanLibrary(try Self.dialplans(of: trace)),
                           nonceSecret: configuration.authSecret, clock: clock)
-        gateway.startMaintenance()
+        gateway.startMaintenance(on: nil)
         let gateway = self.gateway!
         dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
                                      authFailures: gateway.authFailures, routing: RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },

@@ -9,6 +9,8 @@ import Glibc
 /// the thread that handles it: a worker runs one message to completion.
 public final class SIPMessage {
     let raw: UnsafeMutablePointer<osip_message_t>
+    /// Only some headers were parsed (`parse(_:selecting:)`): the message cannot be serialized.
+    public internal(set) var isPartial = false
 
     init(owning raw: UnsafeMutablePointer<osip_message_t>) {
         self.raw = raw
@@ -376,6 +378,7 @@ public final class SIPMessage {
 
     /// The message as bytes, with a Content-Length matching the body.
     public func serialized() throws(SIPMessageError) -> [UInt8] {
+        guard !isPartial else { throw SIPMessageError(.invalidValue, "Only some headers were parsed") }
         var out: UnsafeMutablePointer<CChar>? = nil
         var length = 0
         guard osip_message_to_str(raw, &out, &length) == OSIP_SUCCESS, let out else {

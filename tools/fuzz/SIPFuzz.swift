@@ -1,5 +1,5 @@
 // libFuzzer entry point for the SIP layer: compiled together with Sources/SIP by tools/fuzz/run.
-// Every input goes through parse, every typed accessor, the proxy edits, serialization and a
+// Every input goes through the header-selecting parse of relayed responses, parse, every typed accessor, the proxy edits, serialization and a
 // re-parse; inputs libosip2 refuses go through the salvage path that answers 400.
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -7,6 +7,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     let headers = SIPFraming.headerLines(bytes)
     _ = SIPMessage.salvageResponse(status: 400, reason: "Bad Request", headers: headers, toTag: "fuzz")
+    // The relayed-response path: only the selected headers framed and parsed.
+    if let partial = try? SIPMessage.parse(bytes, selecting: .relayedResponse) {
+        _ = partial.vias
+        _ = partial.cseq
+        _ = partial.toTag
+        _ = partial.reasonPhrase
+        _ = partial.contentLength
+        _ = partial.body
+        _ = try? partial.serialized()
+    }
     guard let message = try? SIPMessage.parse(bytes) else { return 0 }
     _ = message.method
     _ = message.requestURI
