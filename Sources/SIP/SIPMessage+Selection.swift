@@ -21,9 +21,10 @@ public struct HeaderSelection: Sendable {
     }
 
     /// What a proxy reads of a response it relays (RFC 3261 §16.7): the Vias (its own on top, the
-    /// next for a stateless relay), CSeq and the dialog identifiers (transaction and call matching,
-    /// the call's record), and the framing of the body (Content-Length, Content-Type).
-    public static let relayedResponse = HeaderSelection(["Via", "CSeq", "Call-ID", "From", "To", "Content-Length", "Content-Type"])
+    /// next for a stateless relay), CSeq (transaction matching), To (the tag for the call's record),
+    /// and the framing of the body (Content-Length, Content-Type). From, the URI-heavy header a
+    /// relay never reads, is left to the bytes.
+    public static let relayedResponse = HeaderSelection(["Via", "CSeq", "Call-ID", "To", "Content-Length", "Content-Type"])
 
     func contains(_ name: UnsafeRawBufferPointer) -> Bool {
         names.contains { candidate in
@@ -45,8 +46,10 @@ extension SIPMessage {
     public static func parse(_ bytes: [UInt8], selecting selection: HeaderSelection) throws(SIPMessageError) -> SIPMessage {
         let reduced = bytes.withUnsafeBytes { buffer -> [UInt8]? in
             guard let end = SIPFraming.headerSectionLength(buffer) else { return nil }
-            var out: [UInt8] = []
-            out.reserveCapacity(bytes.count)
+            // The byte ranges kept, in order: the start line, the selected header lines (with their
+            // folded continuations), the blank line and the body; copied once at the end.
+            var kept: [Range<Int>] = []
+            kept.reserveCapacity(16)
             var lineStart = 0
             var first = true
             var keeping = false
@@ -54,34 +57,45 @@ extension SIPMessage {
                 var lineEnd = lineStart
                 while lineEnd < end && buffer[lineEnd] != 0x0A { lineEnd += 1 }
                 let next = min(lineEnd + 1, end)
-                let line = UnsafeRawBufferPointer(rebasing: buffer[lineStart..<next])
-                defer { lineStart = next }
+                let line = lineStart..<next
+                lineStart = next
                 if first {
                     first = false
-                    out.append(contentsOf: line)
+                    kept.append(line)
                     continue
                 }
-                let isBlank = line.count == 1 || (line.count == 2 && line[0] == 0x0D)
-                if isBlank {
-                    out.append(contentsOf: line)
+                let length = line.count
+                if length == 1 || (length == 2 && buffer[line.lowerBound] == 0x0D) {
+                    kept.append(line.lowerBound..<buffer.count)
                     break
                 }
-                if line[0] == 0x20 || line[0] == 0x09 {
+                let lead = buffer[line.lowerBound]
+                if lead == 0x20 || lead == 0x09 {
                     // A folded continuation belongs to the header above it.
-                    if keeping { out.append(contentsOf: line) }
+                    if keeping { kept.append(line) }
                     continue
                 }
-                guard let colon = line.firstIndex(of: 0x3A) else {
+                var colon = line.lowerBound
+                while colon < line.upperBound && buffer[colon] != 0x3A { colon += 1 }
+                guard colon < line.upperBound else {
                     keeping = false
                     continue
                 }
                 var nameEnd = colon
-                while nameEnd > 0 && (line[nameEnd - 1] == 0x20 || line[nameEnd - 1] == 0x09) { nameEnd -= 1 }
-                keeping = selection.contains(UnsafeRawBufferPointer(rebasing: line[0..<nameEnd]))
-                if keeping { out.append(contentsOf: line) }
+                while nameEnd > line.lowerBound && (buffer[nameEnd - 1] == 0x20 || buffer[nameEnd - 1] == 0x09) { nameEnd -= 1 }
+                keeping = selection.contains(UnsafeRawBufferPointer(rebasing: buffer[line.lowerBound..<nameEnd]))
+                if keeping { kept.append(line) }
             }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[end...]))
-            return out
+            let total = kept.reduce(0) { $0 + $1.count }
+            return [UInt8](unsafeUninitializedCapacity: total) { out, count in
+                var position = 0
+                for range in kept {
+                    UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[position..<position + range.count])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[range]))
+                    position += range.count
+                }
+                count = total
+            }
         }
         guard let reduced else { throw SIPMessageError(.unparseable, "Malformed message") }
         let message = try parse(reduced)
