@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Parsing only the headers a path reads.
 ///
 /// libosip2 parses every header of a message eagerly, and most of a proxy's cost per message is that
@@ -54,8 +58,8 @@ extension SIPMessage {
             var first = true
             var keeping = false
             while lineStart < end {
-                var lineEnd = lineStart
-                while lineEnd < end && buffer[lineEnd] != 0x0A { lineEnd += 1 }
+                let lineEnd = memchr(buffer.baseAddress! + lineStart, 0x0A, end - lineStart)
+                    .map { buffer.baseAddress!.distance(to: UnsafeRawPointer($0)) } ?? end
                 let next = min(lineEnd + 1, end)
                 let line = lineStart..<next
                 lineStart = next
