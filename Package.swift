@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "SIP", dependencies: ["COsip"]),
         .systemLibrary(name: "CLinux"),
         .target(name: "SIPTransport", dependencies: ["SIP", "CLinux"]),
-        .target(name: "SIPTransaction"),
+        .target(name: "SIPTransaction", dependencies: ["CLinux"]),
         .target(name: "Crypto", dependencies: ["COpenSSL"]),
         .target(name: "JSON"),
         .target(name: "Registry", dependencies: ["CSQLite", "Crypto", "JSON", "SIP"]),

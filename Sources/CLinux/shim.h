@@ -18,6 +18,11 @@ extern int tandem_recvmmsg(int fd, struct tandem_mmsghdr *vector, unsigned int l
                            struct timespec *timeout) __asm__("recvmmsg");
 #define TANDEM_MSG_WAITFORONE 0x10000
 
+/* pthread_setname_np, also behind _GNU_SOURCE: the kernel's name of a thread (top -H, /proc/PID/task),
+   at most 15 bytes. */
+#include <pthread.h>
+extern int tandem_pthread_setname_np(pthread_t thread, const char *name) __asm__("pthread_setname_np");
+
 static inline int tandem_msg_waitforone(void) { return TANDEM_MSG_WAITFORONE; }
 
 static inline unsigned int tandem_epollin(void) { return EPOLLIN; }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Foundation
 import Synchronization
 
@@ -124,7 +125,10 @@ public final class TimerThread: TimerService {
 
     public init(tick: Double = 0.01) {
         self.tick = tick
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            tandem_pthread_setname_np(pthread_self(), "timers")
+            self.run()
+        }
         thread.name = "timers"
         thread.start()
     }

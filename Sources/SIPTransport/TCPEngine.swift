@@ -86,6 +86,7 @@ final class TCPEngine: Sendable {
 
     func start(handler: @escaping @Sendable (InboundMessage) -> Void) {
         let thread = Thread { [self] in
+            tandem_pthread_setname_np(pthread_self(), "tcp")
             self.run(handler)
             self.stopped.store(true, ordering: .releasing)
         }

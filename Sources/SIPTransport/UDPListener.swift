@@ -27,7 +27,10 @@ final class UDPListener: Sendable {
     func start(workers: Int, handler: @escaping @Sendable (InboundMessage) -> Void) {
         for index in 0..<max(workers, 1) {
             running.wrappingAdd(1, ordering: .relaxed)
+            let name = "udp-\(point.address.port)-\(index)"
             let thread = Thread { [self] in
+                // The kernel's name for the thread (top -H, /proc/PID/task): Foundation sets only its own.
+                tandem_pthread_setname_np(pthread_self(), String(name.prefix(15)))
                 self.run(handler)
                 self.running.wrappingSubtract(1, ordering: .relaxed)
             }

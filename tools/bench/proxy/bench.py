@@ -44,6 +44,23 @@ def cpu_seconds(pids):
     return total / TICK
 
 
+def thread_cpu(pids):
+    """CPU seconds by thread name (utime+stime of each task): where a proxy's time goes."""
+    by_name = {}
+    for pid in pids:
+        for path in glob.glob(f"/proc/{pid}/task/*/stat"):
+            try:
+                text = open(path).read()
+                name = text[text.index("(") + 1:text.rindex(")")]
+                fields = text.rsplit(")", 1)[1].split()
+                # Numbered threads (udp-5060-0, libdispatch workers) are summed under one name.
+                key = name.rstrip("0123456789").rstrip("-") or name
+                by_name[key] = by_name.get(key, 0) + (int(fields[11]) + int(fields[12])) / TICK
+            except (OSError, ValueError, IndexError):
+                pass
+    return by_name
+
+
 def pss_kb(pids):
     total = 0
     for pid in pids:
@@ -115,6 +132,7 @@ def step(name, rate, seconds, work, tandem_bin):
     time.sleep(0.5)
     pids = group_pids(proxy.pid)
     before = cpu_seconds(pids)
+    threads_before = thread_cpu(pids)
     stat = f"{work}/uac-{name}-{rate}.csv"
     uac = subprocess.Popen(["sipp", "-sf", os.path.join(ROOT, "tools/sipp/uac.xml"), f"127.0.0.1:{proxy_port}",
                             "-i", "127.0.0.1", "-p", str(uac_port), "-s", "bench", "-m", str(calls), "-r", str(rate),
@@ -126,11 +144,16 @@ def step(name, rate, seconds, work, tandem_bin):
         peak = max(peak, pss_kb(group_pids(proxy.pid)))
         time.sleep(0.5)
     after = cpu_seconds(group_pids(proxy.pid))
+    threads_after = thread_cpu(group_pids(proxy.pid))
     peak = max(peak, pss_kb(group_pids(proxy.pid)))
     stop(uas)
     stop(proxy)
     ok, failed = sipp_outcome(stat, calls)
     cpu_us = (after - before) / ok * 1e6 if ok else float("nan")
+    if name == "tandem" and ok:
+        spent = {k: (v - threads_before.get(k, 0)) / ok * 1e6 for k, v in threads_after.items()}
+        print(f"  tandem threads, CPU-us/call @ {rate}/s: "
+              + ", ".join(f"{k} {v:.0f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v >= 1), flush=True)
     return ok, failed, cpu_us, peak / 1024
 
 
