@@ -153,8 +153,8 @@ extension Gateway {
             case .respond(let response):
                 // One that goes as received is handed to the server transaction now; one to be built
                 // waits for libosip2 outside the lock.
-                effects += response.composition != nil ? [.compose(context: contextID, response)]
-                    : respondUpstream(contextID, response, byTandem: false, &state)
+                effects += response.composition != nil ? [.compose(AnswerPath(context), response)]
+                    : respondUpstream(AnswerPath(context), response, byTandem: false, &state)
             case .relay(let bytes): effects += queueUpstream(bytes, context.upstream, context.serverKey, &state)
             case .observe(.stageStarted): statistics.stagesStarted.increment()
             case .observe(.stageTimedOut): statistics.stageTimeouts.increment()
@@ -168,9 +168,8 @@ extension Gateway {
 
     /// Sends a response upstream through the server transaction (which keeps it for retransmissions);
     /// a final one also closes the call's leg in its record.
-    func respondUpstream(_ contextID: UInt64, _ response: ResponseContext.Response, byTandem: Bool,
+    func respondUpstream(_ context: AnswerPath, _ response: ResponseContext.Response, byTandem: Bool,
                          _ state: inout ProxyState) -> [ProxyEffect] {
-        guard let context = state.contexts[contextID] else { return [] }
         statistics.responsesForwarded.increment()
         var effects: [ProxyEffect] = []
         if response.isFinal, let leg = context.call {
@@ -315,14 +314,13 @@ extension Gateway {
                 startBranch(context, target, settings)
             case .sendCancel(let context, let branch):
                 sendCancel(context, branch, settings)
-            case .compose(let contextID, let response):
-                guard let original = proxyState.withLock({ $0.contexts[contextID]?.original }) else { continue }
+            case .compose(let path, let response):
                 let byTandem = response.composition.map { $0.finals[$0.chosen].bytes.isEmpty } ?? false
-                guard let final = composed(response, original: original, settings) else {
+                guard let final = composed(response, original: path.original, settings) else {
                     statistics.sendErrors.increment()
                     continue
                 }
-                perform(proxyState.withLock { state in respondUpstream(contextID, final, byTandem: byTandem, &state) }, settings)
+                perform(proxyState.withLock { state in respondUpstream(path, final, byTandem: byTandem, &state) }, settings)
             case .sendAck(let request, let response, let destination):
                 guard let invite = try? SIPMessage.parse(request), let final = try? SIPMessage.parse(response),
                       let ack = try? invite.makeAck(for: final), let bytes = try? ack.serialized() else { continue }

@@ -204,6 +204,22 @@ struct ForwardContext {
     var timers: [ResponseContext.Timer: TimerID] = [:]
 }
 
+/// Where a context's answers go, taken when the answer is decided: an answer composed outside the
+/// lock still reaches its server transaction and its call's record if the context ends meanwhile.
+struct AnswerPath {
+    var serverKey: ServerKey
+    var upstream: Destination
+    var call: CallLeg?
+    var original: InboundMessage
+
+    init(_ context: ForwardContext) {
+        serverKey = context.serverKey
+        upstream = context.upstream
+        call = context.call
+        original = context.original
+    }
+}
+
 /// Everything the proxy keeps between messages; behind one Mutex, held only for bookkeeping, never
 /// while parsing, serializing or sending.
 struct ProxyState {
@@ -260,7 +276,7 @@ enum ProxyEffect {
     case startBranch(context: UInt64, target: ForwardTarget)
     case sendCancel(context: UInt64, branch: Int)
     /// A final answer that must be built before it goes upstream (libosip2, outside the lock).
-    case compose(context: UInt64, ResponseContext.Response)
+    case compose(AnswerPath, ResponseContext.Response)
     case sendAck(request: [UInt8], response: [UInt8], destination: Destination)
     case finish(context: UInt64)
     case callFinal(CallLeg, CallFinal)
