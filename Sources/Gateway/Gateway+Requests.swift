@@ -409,7 +409,7 @@ extension Gateway {
         let key = ClientKey(branch: branch, method: method)
         let reliable = destination.transport == .tcp
         let effects = proxyState.withLock { state -> [ProxyEffect] in
-            guard let context = state.contexts[contextID] else { return [] }
+            guard let isInvite = state.contexts[contextID]?.machine.isInvite else { return [] }
             var index = 0
             var effects = drive(contextID, &state) { machine, _ in
                 let started = machine.branchStarted(party: target.party)
@@ -417,7 +417,7 @@ extension Gateway {
                 return started.actions
             }
             state.contexts[contextID]?.legs.append(BranchLeg(key: key, destination: destination, request: bytes))
-            var tx = ClientTransaction(isInvite: context.machine.isInvite, reliable: reliable, timers: settings.timers)
+            var tx = ClientTransaction(isInvite: isInvite, reliable: reliable, timers: settings.timers)
             let actions = tx.start()
             state.clients[key] = ClientRecord(tx: tx, destination: destination, request: bytes, context: contextID, branchIndex: index)
             effects += clientEffects(actions, key, &state, response: nil)

@@ -176,9 +176,10 @@ public final class Gateway: Sendable {
     public func receive(_ inbound: InboundMessage) {
         let settings = self.settings.withLock { $0 }
         let snapshot = registry.snapshot
-        let source = IPAddress(inbound.source.host)
-        let provenance = Provenance(source: source, trusted: source.flatMap { trustedCaller($0, settings, snapshot) }, snapshot: snapshot)
-        if settings.floodPolicy.limit > 0, provenance.trusted == nil, !admitsFlood(from: inbound, settings) { return }
+        // The trusted party the source is, read once: the flood check, admission and identity
+        // hygiene all need it.
+        let trusted = IPAddress(inbound.source.host).flatMap { trustedCaller($0, settings, snapshot) }
+        if settings.floodPolicy.limit > 0, trusted == nil, !admitsFlood(from: inbound, settings) { return }
         if inbound.unframeable {
             statistics.unframeable.increment()
             answerUnparsed(inbound, status: 400, reason: "Missing or invalid Content-Length", counter: nil)
@@ -241,7 +242,7 @@ public final class Gateway: Sendable {
         let requestMethod = SIPMethod(method)
         let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: requestMethod == .ack ? .invite : requestMethod)
         handleRequest(RequestContext(message: message, inbound: inbound, settings: settings, method: requestMethod, via: via, key: key,
-                                     trusted: provenance.trusted, snapshot: provenance.snapshot, plan: ForwardPlan(original: inbound.bytes)))
+                                     trusted: trusted, snapshot: snapshot, plan: ForwardPlan(original: inbound.bytes)))
     }
 
     // MARK: Addresses

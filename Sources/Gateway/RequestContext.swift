@@ -1,4 +1,3 @@
-import Registrar
 import Registry
 import SIP
 import SIPTransport
@@ -23,14 +22,6 @@ struct RequestContext {
 
     /// Out of dialog: no To-tag (RFC 3261 §12.1).
     var isInitial: Bool { message.toTag == nil }
-}
-
-/// What every message is checked against before it is parsed: its source as an address, and whether
-/// that source is trusted (read once; the flood check, admission and identity hygiene all need it).
-struct Provenance {
-    let source: IPAddress?
-    let trusted: Caller?
-    let snapshot: RegistrySnapshot
 }
 
 extension Gateway {

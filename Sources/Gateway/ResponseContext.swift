@@ -152,16 +152,13 @@ struct ResponseContext {
         guard branches.indices.contains(index) else { return [] }
         var actions: [Action] = []
         if status < 200 {
-            if branches[index].superseded && branches[index].cancelPending && !branches[index].cancelSent {
-                // Given up on before it rang: now that it does, it can be cancelled (§9.1).
-                branches[index].provisional = true
-                return requestCancel(index)
-            }
-            guard branches[index].finalStatus == nil else { return [] }
+            // A CANCEL wanted before the branch rang goes now (§9.1), also for a branch given up on
+            // at its stage's timeout, which counts as ended but still rings.
             if !branches[index].provisional {
                 branches[index].provisional = true
                 if branches[index].cancelPending { actions += requestCancel(index) }
             }
+            guard branches[index].finalStatus == nil else { return actions }
             if isInvite {
                 // Timer C restarts with every provisional response (§16.7 step 2).
                 if branches[index].timerCRunning {
