@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "GatewayTesting", dependencies: ["Gateway", "SIP", "SIPTransport", "SIPTransaction", "Admin", "Registry",
                                                        "Registrar", "Routing", "Crypto", "JSON"]),
 
-        .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Admin", "Events"]),
+        .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Admin", "Events", "CLinux"]),
         .executableTarget(name: "tandemctl", dependencies: ["Admin", "JSON"]),
         .executableTarget(name: "tandem-replay", dependencies: ["GatewayTesting", "SIPTransport", "Admin", "JSON"]),
         .executableTarget(name: "tandem-bench", dependencies: ["SIP", "Gateway", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Admin", "JSON", "Crypto"]),

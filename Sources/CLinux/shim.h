@@ -23,6 +23,10 @@ extern int tandem_recvmmsg(int fd, struct tandem_mmsghdr *vector, unsigned int l
 #include <pthread.h>
 extern int tandem_pthread_setname_np(pthread_t thread, const char *name) __asm__("pthread_setname_np");
 
+/* mallopt's parameters are macros Glibc's module leaves out. */
+#include <malloc.h>
+static inline int tandem_malloc_trim_threshold(int bytes) { return mallopt(M_TRIM_THRESHOLD, bytes); }
+
 static inline int tandem_msg_waitforone(void) { return TANDEM_MSG_WAITFORONE; }
 
 static inline unsigned int tandem_epollin(void) { return EPOLLIN; }

@@ -74,6 +74,7 @@ func fail(_ message: String) -> Never {
 /// and dispatch queues.
 enum Server {
     nonisolated static func run() -> Never {
+        Allocator.tune()
         let options = CommandLine.parse(Array(Swift.CommandLine.arguments.dropFirst()))
         let configuration: Configuration
         do {
@@ -220,7 +221,8 @@ enum Server {
             logger.info("listening", [("on", point.description)])
         }
         logger.info("tandem started", [("version", TandemVersion.current), ("config", options.configPath),
-                                       ("udp_workers", String(configuration.udpWorkers == 0 ? cores : configuration.udpWorkers))])
+                                       ("udp_workers", String(configuration.udpWorkers == 0 ? cores : configuration.udpWorkers)),
+                                       ("allocator", Allocator.description)])
 
         // Signals are handled on a dispatch queue, never inside a signal handler.
         signal(SIGTERM, SIG_IGN)

@@ -45,7 +45,7 @@ def cpu_seconds(pids):
 
 
 def thread_cpu(pids):
-    """CPU seconds by thread name (utime+stime of each task): where a proxy's time goes."""
+    """(user, system) CPU seconds by thread name: where a proxy's time goes, in its code or the kernel's."""
     by_name = {}
     for pid in pids:
         for path in glob.glob(f"/proc/{pid}/task/*/stat"):
@@ -55,7 +55,8 @@ def thread_cpu(pids):
                 fields = text.rsplit(")", 1)[1].split()
                 # Numbered threads (udp-5060-0, libdispatch workers) are summed under one name.
                 key = name.rstrip("0123456789").rstrip("-") or name
-                by_name[key] = by_name.get(key, 0) + (int(fields[11]) + int(fields[12])) / TICK
+                user, system = by_name.get(key, (0, 0))
+                by_name[key] = (user + int(fields[11]) / TICK, system + int(fields[12]) / TICK)
             except (OSError, ValueError, IndexError):
                 pass
     return by_name
@@ -151,9 +152,13 @@ def step(name, rate, seconds, work, tandem_bin):
     ok, failed = sipp_outcome(stat, calls)
     cpu_us = (after - before) / ok * 1e6 if ok else float("nan")
     if name == "tandem" and ok:
-        spent = {k: (v - threads_before.get(k, 0)) / ok * 1e6 for k, v in threads_after.items()}
-        print(f"  tandem threads, CPU-us/call @ {rate}/s: "
-              + ", ".join(f"{k} {v:.0f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v >= 1), flush=True)
+        spent = {}
+        for k, (user, system) in threads_after.items():
+            user0, system0 = threads_before.get(k, (0, 0))
+            spent[k] = ((user - user0) / ok * 1e6, (system - system0) / ok * 1e6)
+        print(f"  tandem threads, CPU-us/call @ {rate}/s (user+system): "
+              + ", ".join(f"{k} {u + s:.0f} ({u:.0f}+{s:.0f})"
+                          for k, (u, s) in sorted(spent.items(), key=lambda kv: -sum(kv[1])) if u + s >= 1), flush=True)
     return ok, failed, cpu_us, peak / 1024
 
 
