@@ -23,7 +23,7 @@ public protocol TimerService: Sendable {
     func cancel(_ id: TimerID)
 }
 
-/// A binary min-heap of deadlines with removal by id, shared by the real and the manual timer services.
+/// A binary min-heap of deadlines with removal by id: the manual timer service's exact virtual time.
 public struct TimerHeap: Sendable {
     struct Entry: Sendable {
         var deadline: Double
@@ -117,14 +117,22 @@ public struct TimerHeap: Sendable {
 /// The production timer service: one thread waking on a fixed tick (10 ms by default) and running
 /// every timer due. SIP timers are at least T1 (500 ms) apart, so a tick costs no accuracy that
 /// matters, and scheduling never wakes the thread: no context switch per message (Kamailio's timer
-/// works on ticks the same way).
+/// works on ticks the same way). Timers sit in timing wheels, several of them chosen by timer id,
+/// each behind its own lock, so workers scheduling at the same moment rarely wait for each other or
+/// for the timer thread.
 public final class TimerThread: TimerService {
-    private let heap = Mutex(TimerHeap())
+    private final class Shard: Sendable {
+        let wheel: Mutex<TimerWheel>
+        init(_ wheel: TimerWheel) { self.wheel = Mutex(wheel) }
+    }
+    private let shards: [Shard]
     private let stopping = Atomic<Bool>(false)
     private let tick: Double
 
-    public init(tick: Double = 0.01) {
+    public init(tick: Double = 0.01, shards: Int = 8) {
         self.tick = tick
+        let start = Self.monotonic()
+        self.shards = (0..<max(shards, 1)).map { _ in Shard(TimerWheel(tick: tick, start: start)) }
         let thread = Thread { [self] in
             tandem_pthread_setname_np(pthread_self(), "timers")
             self.run()
@@ -133,27 +141,39 @@ public final class TimerThread: TimerService {
         thread.start()
     }
 
-    public func now() -> Double {
+    public func now() -> Double { Self.monotonic() }
+
+    private static func monotonic() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
+    private func shard(_ id: TimerID) -> Shard {
+        shards[Int(id.rawValue % UInt64(shards.count))]
+    }
+
     public func schedule(_ id: TimerID, after: Double, _ body: @escaping @Sendable () -> Void) {
         let deadline = now() + max(after, 0)
-        heap.withLock { $0.insert(id, deadline: deadline, body) }
+        shard(id).wheel.withLock { $0.insert(id, deadline: deadline, body) }
     }
 
     public func cancel(_ id: TimerID) {
-        heap.withLock { $0.remove(id) }
+        shard(id).wheel.withLock { $0.remove(id) }
     }
 
-    public var pending: Int { heap.withLock { $0.count } }
+    public var pending: Int { shards.reduce(0) { total, shard in total + shard.wheel.withLock { $0.count } } }
 
     private func run() {
+        var due: [@Sendable () -> Void] = []
         while !stopping.load(ordering: .relaxed) {
             let time = now()
-            while let body = heap.withLock({ $0.popDue(time) }) { body() }
+            for shard in shards {
+                shard.wheel.withLock { $0.advance(to: time, into: &due) }
+                // Outside the lock: a timer's work may schedule or cancel timers of the same wheel.
+                for body in due { body() }
+                due.removeAll(keepingCapacity: true)
+            }
             // A relative sleep on the monotonic clock: a wait until a wall-clock date (NSCondition,
             // pthread_cond_timedwait) would stall every SIP timer for an hour when NTP or DST steps
             // the wall clock back, and never ends under a faked date.
@@ -169,7 +189,7 @@ public final class TimerThread: TimerService {
     }
 }
 
-// The heap is behind a Mutex, the stop flag atomic, the tick immutable.
+// Each wheel is behind a Mutex, the stop flag atomic, the tick immutable.
 extension TimerThread: @unchecked Sendable {}
 
 /// Virtual time for tests: nothing fires until `advance(by:)` moves the clock past a deadline.
