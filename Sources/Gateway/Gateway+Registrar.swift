@@ -182,8 +182,8 @@ extension Gateway {
             send(bytes, upstream, what: "response \(status)")
             return
         }
-        let effects = proxyState.withLock { state -> [ProxyEffect] in
-            guard state.servers[key] == nil else { return [] }
+        let effects = proxy.withLock(key.shard) { state -> [ProxyEffect] in
+            guard state.servers[key] == nil, proxy.admitServer(limit: .max) else { return [] }
             var tx = ServerTransaction(isInvite: false, reliable: inbound.transport == .tcp, timers: settings.timers)
             let actions = tx.sendResponse(status: status, bytes: bytes)
             state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: nil)

@@ -19,7 +19,7 @@ extension Gateway {
             break
         }
         // A retransmission is absorbed by its server transaction, which re-sends its last response.
-        if context.via.hasRFC3261Branch, let effects = proxyState.withLock({ state -> [ProxyEffect]? in
+        if context.via.hasRFC3261Branch, let effects = proxy.withLock(key.shard, { state -> [ProxyEffect]? in
             guard var record = state.servers[key] else { return nil }
             let actions = record.tx.receiveRetransmission()
             state.servers[key] = record
@@ -194,7 +194,7 @@ extension Gateway {
     private func handleAck(_ context: RequestContext) {
         let (request, inbound, settings, key) = (context.message, context.inbound, context.settings, context.key)
         // An ACK for a non-2xx final response belongs to the INVITE's server transaction (§17.2.1).
-        let absorbed = proxyState.withLock { state -> [ProxyEffect]? in
+        let absorbed = proxy.withLock(key.shard) { state -> [ProxyEffect]? in
             guard var record = state.servers[key], record.tx.isInvite, record.tx.lastStatus >= 300 else { return nil }
             let actions = record.tx.receiveAck()
             state.servers[key] = record
@@ -253,8 +253,8 @@ extension Gateway {
 
     private func handleCancel(_ request: RequestContext) {
         let settings = request.settings
-        let inviteKey = ServerKey(branch: request.key.branch, sentBy: request.key.sentBy, method: .invite)
-        guard let context = proxyState.withLock({ state in state.servers[inviteKey]?.context }) else {
+        let inviteKey = ServerKey(branch: request.key.branch, sentBy: request.key.sentBy, method: .invite, shard: request.key.shard)
+        guard let context = proxy.withLock(inviteKey.shard, { state in state.servers[inviteKey]?.context }) else {
             // §16.10: no matching transaction. Tandem holds every INVITE it forwards, so there is
             // nothing downstream to cancel.
             statistics.noTransaction.increment()
@@ -264,7 +264,7 @@ extension Gateway {
         // The CANCEL is answered at once (§9.2, §16.10); its retransmissions get the same answer.
         respond(to: request, status: 200, reason: "OK")
         statistics.cancelsReceived.increment()
-        let effects = proxyState.withLock { state in drive(context, &state) { machine, _ in machine.cancel() } }
+        let effects = proxy.withLock(inviteKey.shard) { state in drive(context, &state) { machine, _ in machine.cancel() } }
         perform(effects, settings)
     }
 
@@ -296,11 +296,11 @@ extension Gateway {
         }
         let reliable = inbound.transport == .tcp
         enum Creation { case created(UInt64, [ProxyEffect]), duplicate, full }
-        let creation = proxyState.withLock { state -> Creation in
+        let creation = proxy.withLock(key.shard) { state -> Creation in
             // A copy of this request handled by another worker a moment ago already owns the transaction.
             guard state.servers[key] == nil else { return .duplicate }
-            guard state.servers.count < settings.maxTransactions else { return .full }
-            let id = state.nextContext
+            guard proxy.admitServer(limit: settings.maxTransactions) else { return .full }
+            let id = state.nextContext << 8 | UInt64(key.shard)
             state.nextContext += 1
             var tx = ServerTransaction(isInvite: isInvite, reliable: reliable, timers: settings.timers)
             var effects: [ProxyEffect] = []
@@ -341,11 +341,12 @@ extension Gateway {
     /// Record-Route(s) and a Via with a unique branch (§16.6 steps 1–8).
     func startBranch(_ contextID: UInt64, _ target: ForwardTarget, _ settings: Settings, message: SIPMessage? = nil,
                      plan: ForwardPlan? = nil) {
-        guard let snapshot = proxyState.withLock({ state in state.contexts[contextID] }) else { return }
+        let shard = ProxyShards.shard(context: contextID)
+        guard let snapshot = proxy.withLock(shard, { state in state.contexts[contextID] }) else { return }
         let branchFailure: (Int) -> Void = { status in
-            let effects = self.proxyState.withLock { state -> [ProxyEffect] in
+            let effects = self.proxy.withLock(shard) { state -> [ProxyEffect] in
                 guard let index = state.contexts[contextID]?.legs.count else { return [] }
-                state.contexts[contextID]?.legs.append(BranchLeg(key: ClientKey(branch: "failed-\(index)", method: .other("")),
+                state.contexts[contextID]?.legs.append(BranchLeg(key: ClientKey(branch: "failed-\(index)", method: .other(""), shard: shard),
                                                                  destination: snapshot.upstream, request: []))
                 return self.drive(contextID, &state) { machine, handedBack in
                     machine.branchFailed(status: status, party: target.party, handedBack: handedBack)
@@ -406,9 +407,9 @@ extension Gateway {
                 return
             }
         }
-        let key = ClientKey(branch: branch, method: method)
+        let key = ClientKey(branch: branch, method: method, shard: shard)
         let reliable = destination.transport == .tcp
-        let effects = proxyState.withLock { state -> [ProxyEffect] in
+        let effects = proxy.withLock(shard) { state -> [ProxyEffect] in
             guard let isInvite = state.contexts[contextID]?.machine.isInvite else { return [] }
             var index = 0
             var effects = drive(contextID, &state) { machine, _ in
@@ -429,13 +430,14 @@ extension Gateway {
 
     /// Sends a CANCEL down one branch (§16.10), built from the branch's INVITE (§9.1).
     func sendCancel(_ contextID: UInt64, _ index: Int, _ settings: Settings) {
-        guard let leg = proxyState.withLock({ state in state.contexts[contextID].flatMap { $0.legs.indices.contains(index) ? $0.legs[index] : nil } }),
+        let shard = ProxyShards.shard(context: contextID)
+        guard let leg = proxy.withLock(shard, { state in state.contexts[contextID].flatMap { $0.legs.indices.contains(index) ? $0.legs[index] : nil } }),
               let invite = try? SIPMessage.parse(leg.request), let cancel = try? invite.makeCancel(),
               let bytes = try? cancel.serialized() else { return }
         let destination = leg.destination
         let branch = invite.topVia?.branch ?? ""
-        let key = ClientKey(branch: branch, method: .cancel)
-        let effects = proxyState.withLock { state -> [ProxyEffect] in
+        let key = ClientKey(branch: branch, method: .cancel, shard: shard)
+        let effects = proxy.withLock(shard) { state -> [ProxyEffect] in
             var tx = ClientTransaction(isInvite: false, reliable: destination.transport == .tcp, timers: settings.timers)
             let actions = tx.start()
             state.clients[key] = ClientRecord(tx: tx, destination: destination, request: bytes, context: nil, branchIndex: index)

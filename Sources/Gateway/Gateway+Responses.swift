@@ -35,10 +35,10 @@ extension Gateway {
             }
             bytes = serialized
         }
-        let key = ClientKey(branch: via.branch ?? "", method: method)
+        let key = ClientKey(branch: via.branch ?? "", method: method, shard: proxy.shard(callID: response.callID))
         // A final answer to an INVITE may end a call: its record keeps the reason and the To-tag.
         let final = status >= 200 && method == .invite ? ReceivedFinal(reason: response.reasonPhrase ?? "", toTag: response.toTag) : nil
-        let effects = proxyState.withLock { state -> [ProxyEffect]? in
+        let effects = proxy.withLock(key.shard) { state -> [ProxyEffect]? in
             guard var record = state.clients[key] else { return nil }
             let actions = record.tx.receiveResponse(status: status)
             state.clients[key] = record
@@ -83,6 +83,7 @@ extension Gateway {
             case .timedOut: statistics.transactionTimeouts.increment()
             case .terminated:
                 if let record = state.servers.removeValue(forKey: key) {
+                    proxy.releaseServer()
                     if !record.timers.isEmpty { effects.append(.cancelTimers(record.timers)) }
                     if let context = record.context { effects.append(.finish(context: context)) }
                 }
@@ -241,7 +242,12 @@ extension Gateway {
 
     func fire(_ event: TimerEvent) {
         let settings = currentSettings
-        let effects = proxyState.withLock { state -> [ProxyEffect] in
+        let shard = switch event {
+        case .server(let key, _): key.shard
+        case .client(let key, _): key.shard
+        case .context(let contextID, _): ProxyShards.shard(context: contextID)
+        }
+        let effects = proxy.withLock(shard) { state -> [ProxyEffect] in
             switch event {
             case .server(let key, let timer):
                 guard var record = state.servers[key] else { return [] }
@@ -264,8 +270,10 @@ extension Gateway {
     /// An outbound TCP connection failed after the request was queued on it: every client transaction
     /// waiting on that address ends as if the send had failed (§17.1.4).
     public func connectionFailed(to address: SocketAddress) {
-        let keys = proxyState.withLock { state in
-            state.clients.filter { $0.value.destination.transport == .tcp && $0.value.destination.address == address }.map(\.key)
+        let keys = (0..<proxy.count).flatMap { shard in
+            proxy.withLock(shard) { state in
+                state.clients.filter { $0.value.destination.transport == .tcp && $0.value.destination.address == address }.map(\.key)
+            }
         }
         let settings = currentSettings
         for key in keys { clientTransportError(key, settings) }
@@ -273,7 +281,7 @@ extension Gateway {
 
     /// The transport refused a client transaction's request (§17.1.4): the branch ends as a 503.
     func clientTransportError(_ key: ClientKey, _ settings: Settings) {
-        let effects = proxyState.withLock { state -> [ProxyEffect] in
+        let effects = proxy.withLock(key.shard) { state -> [ProxyEffect] in
             guard var record = state.clients[key] else { return [] }
             let actions = record.tx.transportError()
             state.clients[key] = record
@@ -299,7 +307,7 @@ extension Gateway {
         for effect in effects {
             switch effect {
             case .flushUpstream(let key):
-                while let batch = proxyState.withLock({ $0.upstream.take(key) }) {
+                while let batch = proxy.withLock(key.shard, { $0.upstream.take(key) }) {
                     for (bytes, destination) in batch { send(bytes, destination, what: "response") }
                 }
             case .sendRequest(let bytes, let destination, let key):
@@ -320,7 +328,7 @@ extension Gateway {
                     statistics.sendErrors.increment()
                     continue
                 }
-                perform(proxyState.withLock { state in respondUpstream(path, final, byTandem: byTandem, &state) }, settings)
+                perform(proxy.withLock(path.serverKey.shard) { state in respondUpstream(path, final, byTandem: byTandem, &state) }, settings)
             case .sendAck(let request, let response, let destination):
                 guard let invite = try? SIPMessage.parse(request), let final = try? SIPMessage.parse(response),
                       let ack = try? invite.makeAck(for: final), let bytes = try? ack.serialized() else { continue }
@@ -328,7 +336,7 @@ extension Gateway {
             case .callFinal(let leg, let final):
                 callFinal(leg, final, settings)
             case .finish(let contextID):
-                let leftover = proxyState.withLock { state -> [TimerID] in
+                let leftover = proxy.withLock(ProxyShards.shard(context: contextID)) { state -> [TimerID] in
                     guard let context = state.contexts[contextID],
                           context.machine.activeBranches == 0 || context.machine.finalSent else { return [] }
                     if state.servers[context.serverKey]?.context == contextID {

@@ -79,7 +79,7 @@ public final class Gateway: Sendable {
     let timers: any TimerService
     let logger: Logger
     private let settings: Mutex<Settings>
-    let proxyState = Mutex(ProxyState())
+    let proxy = ProxyShards()
     let branchCounter = Atomic<UInt64>(0)
     private let timerCounter = Atomic<UInt64>(0)
 
@@ -161,7 +161,7 @@ public final class Gateway: Sendable {
 
     /// Server transactions, client transactions and response contexts now held.
     public var transactionCounts: (server: Int, client: Int, contexts: Int) {
-        proxyState.withLock { ($0.servers.count, $0.clients.count, $0.contexts.count) }
+        proxy.totals
     }
 
     /// Calls in progress.
@@ -240,7 +240,8 @@ public final class Gateway: Sendable {
         }
         let via = message.topVia!
         let requestMethod = SIPMethod(method)
-        let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: requestMethod == .ack ? .invite : requestMethod)
+        let key = ServerKey(branch: via.branch ?? "", sentBy: Self.sentBy(via), method: requestMethod == .ack ? .invite : requestMethod,
+                            shard: proxy.shard(callID: message.callID))
         handleRequest(RequestContext(message: message, inbound: inbound, settings: settings, method: requestMethod, via: via, key: key,
                                      trusted: trusted, snapshot: snapshot, plan: ForwardPlan(original: inbound.bytes)))
     }

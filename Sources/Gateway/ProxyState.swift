@@ -2,6 +2,7 @@ import Registry
 import SIP
 import SIPTransaction
 import SIPTransport
+import Synchronization
 
 /// How several targets of one request are tried.
 public enum ForkMode: String, Sendable, Equatable {
@@ -145,12 +146,16 @@ struct ServerKey: Hashable, Sendable {
     var branch: String
     var sentBy: String
     var method: SIPMethod
+    /// The shard of the request's Call-ID (`ProxyShards`).
+    var shard: Int
 }
 
 /// Client transactions are matched by the branch Tandem generated and the CSeq method (§17.1.3).
 struct ClientKey: Hashable, Sendable {
     var branch: String
     var method: SIPMethod
+    /// The shard of the request's Call-ID (`ProxyShards`).
+    var shard: Int
 }
 
 enum TimerEvent: Sendable {
@@ -220,15 +225,72 @@ struct AnswerPath {
     }
 }
 
-/// Everything the proxy keeps between messages; behind one Mutex, held only for bookkeeping, never
-/// while parsing, serializing or sending.
+/// What the proxy keeps between messages for the calls of one shard; behind the shard's Mutex, held
+/// only for bookkeeping, never while parsing, serializing or sending.
 struct ProxyState {
     var servers: [ServerKey: ServerRecord] = [:]
     var clients: [ClientKey: ClientRecord] = [:]
     var contexts: [UInt64: ForwardContext] = [:]
+    /// Numbers the shard's contexts; a context's id carries its shard in its low byte.
     var nextContext: UInt64 = 1
     /// Responses decided for each server transaction and not yet sent.
     var upstream = Outbox<ServerKey, [UInt8]>()
+}
+
+/// The proxy's state split by Call-ID. Every message of a transaction, and every transaction of a
+/// dialog, carries the same Call-ID (RFC 3261 §8.1.1.4, §12.2.1.1), so one shard owns a call's server
+/// and client transactions, its response contexts and its outbox: a dialog's messages are decided in
+/// order under one lock, and workers handling different calls never wait for each other (the single
+/// lock this replaces was the proxy's most contended one).
+final class ProxyShards: Sendable {
+    private final class Shard: Sendable {
+        let state = Mutex(ProxyState())
+    }
+    private let shards: [Shard]
+    /// Server transactions held in all shards, against `sip.max_transactions`.
+    private let held = Atomic<Int>(0)
+
+    /// At most 256: a context id keeps its shard in one byte.
+    init(count: Int = 16) {
+        shards = (0..<min(max(count, 1), 256)).map { _ in Shard() }
+    }
+
+    var count: Int { shards.count }
+
+    /// FNV-1a over the Call-ID's bytes: cheap, and any spread will do, the Call-ID being random.
+    func shard(callID: String?) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in (callID ?? "").utf8 {
+            hash = (hash ^ UInt32(byte)) &* 16_777_619
+        }
+        return Int(hash % UInt32(shards.count))
+    }
+
+    static func shard(context: UInt64) -> Int { Int(context & 0xFF) }
+
+    func withLock<Result>(_ shard: Int, _ body: (inout ProxyState) -> sending Result) -> sending Result {
+        shards[shard].state.withLock { state in body(&state) }
+    }
+
+    /// Counts a new server transaction; false, counting nothing, when `limit` are already held.
+    func admitServer(limit: Int) -> Bool {
+        if held.wrappingAdd(1, ordering: .relaxed).newValue > limit {
+            held.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseServer() {
+        held.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    var totals: (server: Int, client: Int, contexts: Int) {
+        shards.reduce((0, 0, 0)) { total, shard in
+            let counts = shard.state.withLock { ($0.servers.count, $0.clients.count, $0.contexts.count) }
+            return (total.0 + counts.0, total.1 + counts.1, total.2 + counts.2)
+        }
+    }
 }
 
 /// Messages sent in the order they were decided, per key, without holding the proxy's lock while
