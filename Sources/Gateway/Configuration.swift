@@ -39,6 +39,8 @@ public struct Configuration: Sendable, Equatable {
     public var udpReceiveBuffer = 4 << 20
     public var tcpIdleTimeout = 120.0
     public var tcpMaxConnections = 4_096
+    public var tcpMaxConnectionsPerSource = 128
+    public var tcpMessageTimeout = 10.0
     public var serverHeader = "Tandem/\(TandemVersion.current)"
     public var timers = TransactionTimers()
     public var maxTransactions = 200_000
@@ -151,6 +153,16 @@ public struct Configuration: Sendable, Equatable {
             summary: "Most TCP connections open at once; connections beyond it are closed on accept.") {
             config, value throws(KeyError) in
             config.tcpMaxConnections = try integer(value, in: 1...1_000_000)
+        },
+        Key(name: "sip.tcp_max_connections_per_source", defaultText: "128",
+            summary: "Most TCP connections one remote address may open to Tandem; connections beyond it are closed on accept (counted as tcp.rejected_per_source). Connections Tandem opens are not counted. 0: no limit per address.") {
+            config, value throws(KeyError) in
+            config.tcpMaxConnectionsPerSource = try integer(value, in: 0...1_000_000)
+        },
+        Key(name: "sip.tcp_message_timeout", defaultText: "10",
+            summary: "Seconds a message on TCP may take to arrive once its first byte has; a connection holding part of a message longer is closed (counted as tcp.closed_slow), so a peer sending a byte at a time cannot hold it open.") {
+            config, value throws(KeyError) in
+            config.tcpMessageTimeout = Double(try integer(value, in: 1...3_600))
         },
         Key(name: "sip.server_header", defaultText: "Tandem/VERSION",
             summary: "Value of the Server header on responses Tandem generates; empty to send none.") {

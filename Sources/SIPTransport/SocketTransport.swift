@@ -8,15 +8,20 @@ public final class SocketTransport: Transport {
         public var maxMessageSize: Int
         public var tcpIdleTimeout: Double
         public var tcpMaxConnections: Int
+        public var tcpMaxConnectionsPerSource: Int
+        public var tcpMessageTimeout: Double
 
         public init(listen: [ListenPoint], udpWorkers: Int, udpReceiveBuffer: Int, maxMessageSize: Int,
-                    tcpIdleTimeout: Double, tcpMaxConnections: Int) {
+                    tcpIdleTimeout: Double, tcpMaxConnections: Int, tcpMaxConnectionsPerSource: Int = 128,
+                    tcpMessageTimeout: Double = 10) {
             self.listen = listen
             self.udpWorkers = udpWorkers
             self.udpReceiveBuffer = udpReceiveBuffer
             self.maxMessageSize = maxMessageSize
             self.tcpIdleTimeout = tcpIdleTimeout
             self.tcpMaxConnections = tcpMaxConnections
+            self.tcpMaxConnectionsPerSource = tcpMaxConnectionsPerSource
+            self.tcpMessageTimeout = tcpMessageTimeout
         }
     }
 
@@ -41,7 +46,9 @@ public final class SocketTransport: Transport {
                 tcp = try TCPEngine(
                     points: tcpPoints,
                     options: .init(maxMessageSize: options.maxMessageSize, idleTimeout: options.tcpIdleTimeout,
-                                   maxConnections: options.tcpMaxConnections),
+                                   maxConnections: options.tcpMaxConnections,
+                                   maxConnectionsPerSource: options.tcpMaxConnectionsPerSource,
+                                   messageTimeout: options.tcpMessageTimeout),
                     statistics: statistics)
             } catch {
                 for listener in udp { listener.stop() }

@@ -12,6 +12,11 @@ final class TCPEngine: Sendable {
         var maxMessageSize: Int
         var idleTimeout: Double
         var maxConnections: Int
+        /// Most connections one remote address may open to Tandem; 0: no limit.
+        var maxConnectionsPerSource: Int = 0
+        /// Seconds a message may take to arrive once its first byte has: a peer trickling a message
+        /// a byte at a time (slowloris) keeps its connection active but never completes one.
+        var messageTimeout: Double = 10
         /// A peer that does not read its responses is cut off past this many unsent bytes.
         var maxPendingOutput: Int = 1 << 20
     }
@@ -25,6 +30,10 @@ final class TCPEngine: Sendable {
         var pendingOutput: [UInt8] = []
         /// An outbound connection whose non-blocking connect has not completed yet.
         var connecting = false
+        /// Opened by the peer (counted against its address's limit).
+        var inbound = true
+        /// When the bytes of a message still incomplete began to arrive.
+        var partialSince: Double?
     }
 
     private struct Table {
@@ -32,8 +41,22 @@ final class TCPEngine: Sendable {
         /// Open connections by remote address, inbound and outbound alike: a request towards an
         /// address reuses the connection it already has (RFC 3261 §18.1.1).
         var byPeer: [SocketAddress: UInt64] = [:]
+        /// Inbound connections open per remote host.
+        var perSource: [String: Int] = [:]
         var nextID: UInt64 = 1
+
+        mutating func remove(_ id: UInt64) -> Connection? {
+            guard let entry = connections.removeValue(forKey: id) else { return nil }
+            if byPeer[entry.peer] == id { byPeer[entry.peer] = nil }
+            if entry.inbound {
+                let left = (perSource[entry.peer.host] ?? 1) - 1
+                perSource[entry.peer.host] = left > 0 ? left : nil
+            }
+            return entry
+        }
     }
+
+    private enum Admission { case admitted(UInt64), atLimit, atSourceLimit }
 
     private let epollFD: Int32
     private let listeners: [(fd: Int32, point: ListenPoint)]
@@ -154,28 +177,38 @@ final class TCPEngine: Sendable {
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            guard admit(fd: fd, peer: peer, local: listener.point) != nil else {
+            switch admit(fd: fd, peer: peer, local: listener.point) {
+            case .admitted: statistics.tcpAccepted.increment()
+            case .atLimit:
                 statistics.tcpRejectedAtLimit.increment()
                 Glibc.close(fd)
-                continue
+            case .atSourceLimit:
+                statistics.tcpRejectedPerSource.increment()
+                Glibc.close(fd)
             }
-            statistics.tcpAccepted.increment()
         }
     }
 
-    /// Enters a connection in the table and in epoll; `nil` when `sip.tcp_max_connections` are open.
-    /// An outbound connection (`pending` bytes) is watched for writability until connect() completes.
-    private func admit(fd: Int32, peer: SocketAddress, local: ListenPoint, pending: [UInt8]? = nil) -> UInt64? {
+    /// Enters a connection in the table and in epoll, unless `sip.tcp_max_connections` are open or
+    /// (for one the peer opened) its address holds `sip.tcp_max_connections_per_source`. An outbound
+    /// connection (`pending` bytes) is watched for writability until connect() completes.
+    private func admit(fd: Int32, peer: SocketAddress, local: ListenPoint, pending: [UInt8]? = nil) -> Admission {
         table.withLock { table in
-            guard table.connections.count < options.maxConnections else { return nil }
+            guard table.connections.count < options.maxConnections else { return .atLimit }
+            let inbound = pending == nil
+            if inbound {
+                let open = table.perSource[peer.host] ?? 0
+                if options.maxConnectionsPerSource > 0, open >= options.maxConnectionsPerSource { return .atSourceLimit }
+                table.perSource[peer.host] = open + 1
+            }
             let id = table.nextID
             table.nextID += 1
             table.connections[id] = Connection(
                 fd: fd, peer: peer, local: local, framer: StreamFramer(maxMessageSize: options.maxMessageSize),
-                lastActivity: Self.now(), pendingOutput: pending ?? [], connecting: pending != nil)
+                lastActivity: Self.now(), pendingOutput: pending ?? [], connecting: !inbound, inbound: inbound)
             table.byPeer[peer] = id
-            watch(fd, id, writable: pending != nil, operation: Int32(EPOLL_CTL_ADD))
-            return id
+            watch(fd, id, writable: !inbound, operation: Int32(EPOLL_CTL_ADD))
+            return .admitted(id)
         }
     }
 
@@ -210,9 +243,16 @@ final class TCPEngine: Sendable {
         var frames: [StreamFramer.Frame] = []
         table.withLock { table in
             guard table.connections[id] != nil else { return }
-            table.connections[id]!.lastActivity = Self.now()
+            let now = Self.now()
+            table.connections[id]!.lastActivity = now
             table.connections[id]!.framer.append(received)
             while let frame = table.connections[id]!.framer.next() { frames.append(frame) }
+            // The clock of a message starts with its first byte and stops when no part is left over.
+            if table.connections[id]!.framer.pendingCount == 0 {
+                table.connections[id]!.partialSince = nil
+            } else if table.connections[id]!.partialSince == nil {
+                table.connections[id]!.partialSince = now
+            }
         }
         let connection = ConnectionID(id)
         for frame in frames {
@@ -295,8 +335,7 @@ final class TCPEngine: Sendable {
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        let admitted = admit(fd: fd, peer: address, local: listener.point, pending: bytes)
-        guard admitted != nil else {
+        guard case .admitted = admit(fd: fd, peer: address, local: listener.point, pending: bytes) else {
             Glibc.close(fd)
             statistics.tcpRejectedAtLimit.increment()
             throw TransportError("connection limit reached; cannot connect to \(address)")
@@ -342,22 +381,29 @@ final class TCPEngine: Sendable {
     }
 
     func close(_ connection: ConnectionID) {
-        let fd: Int32? = table.withLock { table in
-            guard let entry = table.connections.removeValue(forKey: connection.rawValue) else { return nil }
-            if table.byPeer[entry.peer] == connection.rawValue { table.byPeer[entry.peer] = nil }
-            return entry.fd
-        }
+        let fd: Int32? = table.withLock { table in table.remove(connection.rawValue)?.fd }
         guard let fd else { return }
         epoll_ctl(epollFD, Int32(EPOLL_CTL_DEL), fd, nil)
         Glibc.close(fd)
     }
 
+    /// Closes connections idle past `sip.tcp_idle_timeout` and those holding part of a message for
+    /// longer than `sip.tcp_message_timeout`.
     private func closeIdle(now: Double) {
-        let idle = table.withLock { table in
-            table.connections.filter { now - $0.value.lastActivity > options.idleTimeout }.map(\.key)
+        let (idle, slow) = table.withLock { table -> ([UInt64], [UInt64]) in
+            var idle: [UInt64] = [], slow: [UInt64] = []
+            for (id, entry) in table.connections {
+                if now - entry.lastActivity > options.idleTimeout { idle.append(id) }
+                else if let since = entry.partialSince, now - since > options.messageTimeout { slow.append(id) }
+            }
+            return (idle, slow)
         }
         for id in idle {
             statistics.tcpClosedIdle.increment()
+            close(ConnectionID(id))
+        }
+        for id in slow {
+            statistics.tcpClosedSlow.increment()
             close(ConnectionID(id))
         }
     }

@@ -8,6 +8,8 @@ public final class TransportStatistics: Sendable {
     public let udpKeepalives = Counter()
     public let tcpAccepted = Counter()
     public let tcpRejectedAtLimit = Counter()
+    public let tcpRejectedPerSource = Counter()
+    public let tcpClosedSlow = Counter()
     public let tcpClosedIdle = Counter()
     public let tcpClosedByPeer = Counter()
     public let tcpClosedMalformed = Counter()
@@ -29,6 +31,8 @@ public final class TransportStatistics: Sendable {
             ("udp.keepalives", udpKeepalives.value),
             ("tcp.accepted", tcpAccepted.value),
             ("tcp.rejected_at_limit", tcpRejectedAtLimit.value),
+            ("tcp.rejected_per_source", tcpRejectedPerSource.value),
+            ("tcp.closed_slow", tcpClosedSlow.value),
             ("tcp.closed_idle", tcpClosedIdle.value),
             ("tcp.closed_by_peer", tcpClosedByPeer.value),
             ("tcp.closed_malformed", tcpClosedMalformed.value),

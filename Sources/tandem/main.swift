@@ -119,7 +119,9 @@ enum Server {
                 udpReceiveBuffer: configuration.udpReceiveBuffer,
                 maxMessageSize: configuration.maxMessageSize,
                 tcpIdleTimeout: configuration.tcpIdleTimeout,
-                tcpMaxConnections: configuration.tcpMaxConnections))
+                tcpMaxConnections: configuration.tcpMaxConnections,
+                tcpMaxConnectionsPerSource: configuration.tcpMaxConnectionsPerSource,
+                tcpMessageTimeout: configuration.tcpMessageTimeout))
         } catch {
             logger.error("cannot listen", [("reason", error.reason)])
             exit(1)
@@ -277,6 +279,10 @@ enum Server {
                 if fresh.udpWorkers != configuration.udpWorkers { restartNeeded.append("sip.udp_workers") }
                 if fresh.tcpMaxConnections != configuration.tcpMaxConnections { restartNeeded.append("sip.tcp_max_connections") }
                 if fresh.tcpIdleTimeout != configuration.tcpIdleTimeout { restartNeeded.append("sip.tcp_idle_timeout") }
+                if fresh.tcpMaxConnectionsPerSource != configuration.tcpMaxConnectionsPerSource {
+                    restartNeeded.append("sip.tcp_max_connections_per_source")
+                }
+                if fresh.tcpMessageTimeout != configuration.tcpMessageTimeout { restartNeeded.append("sip.tcp_message_timeout") }
                 logger.info("configuration reloaded", [("config", options.configPath)])
                 if !restartNeeded.isEmpty {
                     logger.warning("changed keys take effect after a restart", [("keys", restartNeeded.joined(separator: ","))])

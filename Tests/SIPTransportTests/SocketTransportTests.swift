@@ -8,11 +8,11 @@ import Testing
 
 /// The real sockets: an echo handler behind SocketTransport, driven over loopback.
 @Suite(.serialized) struct SocketTransportTests {
-    func startEcho(maxConnections: Int = 16, idle: Double = 30) throws -> SocketTransport {
+    func startEcho(maxConnections: Int = 16, idle: Double = 30, perSource: Int = 0, messageTimeout: Double = 10) throws -> SocketTransport {
         let transport = try SocketTransport(options: .init(
             listen: [try ListenPoint(parsing: "udp:127.0.0.1:0"), try ListenPoint(parsing: "tcp:127.0.0.1:0")],
             udpWorkers: 2, udpReceiveBuffer: 1 << 20, maxMessageSize: 4096, tcpIdleTimeout: idle,
-            tcpMaxConnections: maxConnections))
+            tcpMaxConnections: maxConnections, tcpMaxConnectionsPerSource: perSource, tcpMessageTimeout: messageTimeout))
         let box = TransportBox(transport)
         transport.start { message in
             let destination = Destination(transport: message.transport, address: message.source,
@@ -122,6 +122,60 @@ import Testing
         }
         #expect(transport.openConnections == 0)
         #expect(transport.statistics.tcpClosedIdle.value == 1)
+    }
+
+    @Test func connectionsPerSourceAreLimitedAndFreedOnClose() throws {
+        let transport = try startEcho(maxConnections: 16, perSource: 2)
+        defer { transport.stop() }
+        let tcp = port(transport, .tcp)
+        let first = tcpConnect(tcp), second = tcpConnect(tcp)
+        usleep(100_000)
+        let third = tcpConnect(tcp)
+        #expect(read(third).isEmpty)  // closed at accept: the address holds its two
+        close(third)
+        #expect(transport.statistics.tcpRejectedPerSource.value == 1)
+        #expect(transport.statistics.tcpRejectedAtLimit.value == 0)
+        // The two admitted ones work; closing one lets the address open another.
+        let message = Array("OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n".utf8)
+        _ = message.withUnsafeBytes { send(second, $0.baseAddress, $0.count, 0) }
+        #expect(read(second) == Array("echo:".utf8) + message)
+        close(first)
+        var waited = 0
+        while transport.openConnections > 1 && waited < 20 {
+            usleep(50_000)
+            waited += 1
+        }
+        let fourth = tcpConnect(tcp)
+        defer { close(fourth) }
+        _ = message.withUnsafeBytes { send(fourth, $0.baseAddress, $0.count, 0) }
+        #expect(read(fourth) == Array("echo:".utf8) + message)
+        #expect(transport.statistics.tcpRejectedPerSource.value == 1)
+        close(second)
+    }
+
+    @Test func aMessageTrickledByteByByteTimesOutWhileAWholeOneDoesNot() throws {
+        let transport = try startEcho(idle: 30, messageTimeout: 1)
+        defer { transport.stop() }
+        let tcp = port(transport, .tcp)
+        let slow = tcpConnect(tcp), steady = tcpConnect(tcp)
+        defer { close(slow); close(steady) }
+        let message = Array("OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n".utf8)
+        // One byte every 200 ms: active all along (the idle timeout never fires), never complete.
+        var closed = false
+        for index in 0..<15 {
+            let sent = send(slow, [message[index % 20]], 1, Int32(MSG_NOSIGNAL))
+            if sent < 0 { closed = true; break }
+            _ = message.withUnsafeBytes { send(steady, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            #expect(read(steady) == Array("echo:".utf8) + message)
+            usleep(200_000)
+            if transport.statistics.tcpClosedSlow.value > 0 { closed = true; break }
+        }
+        #expect(closed)
+        #expect(transport.statistics.tcpClosedSlow.value == 1)
+        #expect(transport.statistics.tcpClosedIdle.value == 0)
+        // Whole messages on the other connection kept it open.
+        _ = message.withUnsafeBytes { send(steady, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #expect(read(steady) == Array("echo:".utf8) + message)
     }
 
     @Test(arguments: [TransportKind.tcp, .udp])
