@@ -7,7 +7,7 @@ import CLinux
 /// on two or more worker threads; with glibc's defaults most of them miss the per-thread cache (7 blocks
 /// per size) and take an arena lock, and every free at the top of a worker's heap gives pages back to
 /// the kernel only to ask for them again a moment later. Kamailio avoids both with its own pools; Tandem
-/// keeps glibc and sizes it: measured on the proxy bench, 446 → 345 CPU-µs per call (docs/PERFORMANCE.md).
+/// keeps glibc and sizes it: measured on the proxy bench, 446 → 334 CPU-µs per call (docs/PERFORMANCE.md).
 enum Allocator {
     /// The per-thread cache size (blocks per size class). Only a tunable sets it, and glibc reads
     /// tunables once at start, so the process starts itself again with it set.
