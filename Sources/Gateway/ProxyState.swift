@@ -240,8 +240,9 @@ struct ProxyState {
 /// The proxy's state split by Call-ID. Every message of a transaction, and every transaction of a
 /// dialog, carries the same Call-ID (RFC 3261 §8.1.1.4, §12.2.1.1), so one shard owns a call's server
 /// and client transactions, its response contexts and its outbox: a dialog's messages are decided in
-/// order under one lock, and workers handling different calls never wait for each other (the single
-/// lock this replaces was the proxy's most contended one).
+/// order under one lock, and workers handling different calls never wait for each other. On two
+/// cores the single lock this replaces cost little (docs/PERFORMANCE.md); the shards are for more
+/// workers than that.
 final class ProxyShards: Sendable {
     private final class Shard: Sendable {
         let state = Mutex(ProxyState())
