@@ -21,10 +21,13 @@ let package = Package(
         .target(name: "SIPTransaction", dependencies: ["CLinux"]),
         .target(name: "Crypto", dependencies: ["COpenSSL"]),
         .target(name: "JSON"),
-        .target(name: "Registry", dependencies: ["CSQLite", "Crypto", "JSON", "SIP"]),
+        // The registry's values — records, the snapshot, call records, bindings — with no C library
+        // under them: what Routing and Billing decide on. The SQLite store (`Registry`) sits beside it.
+        .target(name: "RegistryModel", dependencies: ["JSON"]),
+        .target(name: "Registry", dependencies: ["RegistryModel", "CSQLite", "Crypto", "JSON", "SIP"]),
         .target(name: "Registrar", dependencies: ["Registry", "Crypto", "SIP"]),
-        .target(name: "Routing", dependencies: ["Registry"]),
-        .target(name: "Billing", dependencies: ["Registry"]),
+        .target(name: "Routing", dependencies: ["RegistryModel"]),
+        .target(name: "Billing", dependencies: ["RegistryModel"]),
         .target(name: "Events", dependencies: ["Registry", "JSON", "Crypto"]),
         .target(name: "Admin", dependencies: ["Registry", "Registrar", "Routing", "Billing", "Events", "SIP", "JSON", "Crypto", "CLinux"]),
         .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Billing", "JSON", "Crypto"]),

@@ -1,4 +1,4 @@
-import Registry
+import RegistryModel
 
 /// The calls in progress and what each event of a call's life does to them: the dialog tracking
 /// behind call detail records. A value with no clock and no I/O — the gateway hands it times and

@@ -1,4 +1,4 @@
-import Registry
+import RegistryModel
 
 /// What an ended call charges: its account's usage and a service ticket per app it used. Pure.
 public enum Charging {

@@ -1,4 +1,4 @@
-import Registry
+import RegistryModel
 
 /// A calendar month in UTC: the period settlement runs over.
 public struct Month: Sendable, Hashable, Comparable, CustomStringConvertible {

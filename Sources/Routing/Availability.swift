@@ -1,5 +1,5 @@
 import Foundation
-import Registry
+import RegistryModel
 import Synchronization
 
 /// A moment as a wall clock in some time zone shows it, to the minute.

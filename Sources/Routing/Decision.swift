@@ -1,4 +1,4 @@
-import Registry
+import RegistryModel
 
 /// What routing reads of the registry and the location service. `RegistrySnapshot` plus the
 /// gateway's view of live bindings is the real one; tests hand in tables.

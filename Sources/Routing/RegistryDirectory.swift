@@ -1,14 +1,14 @@
-import Registry
+import RegistryModel
 
 /// The live directory: a registry snapshot and the location service as of `now`. A class: the
 /// decision passes it around freely, and a copy of a snapshot (a dozen maps) costs a dozen atomic
 /// reference counts where a copy of a reference costs one.
 public final class RegistryDirectory: RoutingDirectory {
     public let snapshot: RegistrySnapshot
-    public let location: Location?
+    public let location: (any BindingLookup)?
     public let now: Int64
 
-    public init(snapshot: RegistrySnapshot, location: Location?, now: Int64) {
+    public init(snapshot: RegistrySnapshot, location: (any BindingLookup)?, now: Int64) {
         self.snapshot = snapshot
         self.location = location
         self.now = now

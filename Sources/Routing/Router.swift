@@ -1,4 +1,4 @@
-import Registry
+import RegistryModel
 
 /// The routing decision: a pure function of the call's facts, the dialplans, the registry (and
 /// presence) as values, and the time. It says what to do and every reason why; the gateway carries

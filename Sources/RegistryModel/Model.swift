@@ -1,5 +1,15 @@
 /// A billing account, often a household.
 public struct Account: Sendable, Equatable {
+    package init(id: String, name: String, status: Status, timeZone: String, plan: String? = nil, createdAt: String, updatedAt: String) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.timeZone = timeZone
+        self.plan = plan
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
     public enum Status: String, Sendable, CaseIterable { case active, suspended }
     public var id: String
     public var name: String
@@ -42,6 +52,19 @@ public struct Plan: Sendable, Equatable {
 
 /// A person within an account, with their own credentials and devices.
 public struct User: Sendable, Equatable {
+    package init(id: String, accountID: String, displayName: String, role: Role, sipUsername: String, status: Status, credentials: Credentials? = nil, grants: Set<String>, createdAt: String, updatedAt: String) {
+        self.id = id
+        self.accountID = accountID
+        self.displayName = displayName
+        self.role = role
+        self.sipUsername = sipUsername
+        self.status = status
+        self.credentials = credentials
+        self.grants = grants
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
     public enum Role: String, Sendable, CaseIterable { case primary, member, child }
     public enum Status: String, Sendable, CaseIterable { case active, disabled }
     public var id: String
@@ -58,6 +81,12 @@ public struct User: Sendable, Equatable {
     public var updatedAt: String
 
     public struct Credentials: Sendable, Equatable {
+        package init(realm: String, ha1MD5: String, ha1SHA256: String) {
+            self.realm = realm
+            self.ha1MD5 = ha1MD5
+            self.ha1SHA256 = ha1SHA256
+        }
+
         public var realm: String
         public var ha1MD5: String
         public var ha1SHA256: String
@@ -85,6 +114,17 @@ public enum Service {
 
 /// An E.164 telephone number owned by an account: the common identifier everything hangs off.
 public struct TelephoneNumber: Sendable, Equatable {
+    package init(number: String, accountID: String, kind: Kind, ownerUserID: String? = nil, providerID: String? = nil, delivery: Delivery = Delivery(), createdAt: String, updatedAt: String) {
+        self.number = number
+        self.accountID = accountID
+        self.kind = kind
+        self.ownerUserID = ownerUserID
+        self.providerID = providerID
+        self.delivery = delivery
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
     public enum Kind: String, Sendable, CaseIterable { case household, personal }
     public var number: String
     public var accountID: String
@@ -152,6 +192,23 @@ public enum IDScheme: Sendable, Equatable {
 
 /// A carrier or a third-party application provider.
 public struct Provider: Sendable, Equatable {
+    package init(id: String, name: String, kind: Kind, hops: [String], trustedSources: [String], idScheme: IDScheme, domain: String? = nil, webhookURL: String? = nil, currency: String, ratePerMinute: Int, monthlyFee: Int, createdAt: String, updatedAt: String, webhookSecret: String? = nil) {
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.hops = hops
+        self.trustedSources = trustedSources
+        self.idScheme = idScheme
+        self.domain = domain
+        self.webhookURL = webhookURL
+        self.currency = currency
+        self.ratePerMinute = ratePerMinute
+        self.monthlyFee = monthlyFee
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.webhookSecret = webhookSecret
+    }
+
     public enum Kind: String, Sendable, CaseIterable { case carrier, app, both }
     public var id: String
     public var name: String
@@ -177,6 +234,18 @@ public struct Provider: Sendable, Equatable {
 
 /// A provider's offer in the catalog.
 public struct App: Sendable, Equatable {
+    package init(id: String, providerID: String, name: String, kind: String, position: Int, onFailure: OnFailure, hop: String? = nil, createdAt: String, updatedAt: String) {
+        self.id = id
+        self.providerID = providerID
+        self.name = name
+        self.kind = kind
+        self.position = position
+        self.onFailure = onFailure
+        self.hop = hop
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
     public enum OnFailure: String, Sendable, CaseIterable { case skip, fail }
     public static let kinds = ["ivr", "screening", "recording", "conferencing", "voicemail", "sms", "transcription", "forwarding", "other"]
     public var id: String
@@ -194,6 +263,17 @@ public struct App: Sendable, Equatable {
 
 /// A number's subscription to an app.
 public struct Activation: Sendable, Equatable {
+    package init(number: String, appID: String, providerID: String, status: Status, subscriberID: String, routing: String, activatedAt: String, deactivatedAt: String? = nil) {
+        self.number = number
+        self.appID = appID
+        self.providerID = providerID
+        self.status = status
+        self.subscriberID = subscriberID
+        self.routing = routing
+        self.activatedAt = activatedAt
+        self.deactivatedAt = deactivatedAt
+    }
+
     public enum Status: String, Sendable { case active, inactive }
     public var number: String
     public var appID: String
@@ -209,6 +289,15 @@ public struct Activation: Sendable, Equatable {
 
 /// One record of the event log.
 public struct RegistryEvent: Sendable, Equatable {
+    package init(id: Int, time: String, type: String, source: String, subject: String? = nil, payload: String) {
+        self.id = id
+        self.time = time
+        self.type = type
+        self.source = source
+        self.subject = subject
+        self.payload = payload
+    }
+
     public var id: Int
     public var time: String
     public var type: String

@@ -53,7 +53,7 @@ public struct CallRecord: Sendable, Equatable {
              "sip_code": sipCode.map { JSONValue($0) } ?? .null]
         }
 
-        init?(json: JSONValue) {
+        package init?(json: JSONValue) {
             guard let app = json["app_id"]?.stringValue, let provider = json["provider_id"]?.stringValue,
                   let subscriber = json["subscriber_id"]?.stringValue else { return nil }
             self.init(appID: app, providerID: provider, subscriberID: subscriber, sipCode: json["sip_code"]?.integerValue.map { Int($0) })
@@ -258,7 +258,7 @@ public struct OpenCall: Sendable, Equatable {
     }
 
     /// Stored as one JSON document: it is only read back whole, at a restart.
-    var json: JSONValue {
+    package var json: JSONValue {
         func optional(_ value: String?) -> JSONValue { value.map { JSONValue($0) } ?? .null }
         return [
             "call_id": JSONValue(callID), "from_tag": JSONValue(fromTag), "cseq": JSONValue(cseq), "to_tag": optional(toTag),
@@ -271,7 +271,7 @@ public struct OpenCall: Sendable, Equatable {
         ]
     }
 
-    init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         guard let callID = json["call_id"]?.stringValue, let fromTag = json["from_tag"]?.stringValue,
               let cseq = json["cseq"]?.integerValue.map({ Int($0) }), let dialled = json["dialled"]?.stringValue,
               let destination = json["destination"]?.stringValue,

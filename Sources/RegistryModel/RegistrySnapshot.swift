@@ -5,7 +5,7 @@
 @dynamicMemberLookup
 public final class Record<Value: Sendable & Equatable>: Sendable, Equatable {
     public let value: Value
-    init(_ value: Value) { self.value = value }
+    package init(_ value: Value) { self.value = value }
     public subscript<Field>(dynamicMember field: KeyPath<Value, Field>) -> Field { value[keyPath: field] }
     public static func == (a: Record, b: Record) -> Bool { a === b || a.value == b.value }
 }
@@ -22,7 +22,7 @@ public struct NumberEntry: Sendable, Equatable {
     public let providerID: String?
     public let delivery: Delivery
 
-    init(_ record: TelephoneNumber) {
+    package init(_ record: TelephoneNumber) {
         delivery = record.delivery
         number = record.number
         accountID = record.accountID
@@ -47,21 +47,21 @@ public struct SubscriberKey: Hashable, Sendable {
 /// as it needs it (STYLE.md §7).
 public struct RegistrySnapshot: Sendable {
     /// Bumped by every committed write.
-    public internal(set) var version: UInt64 = 0
-    var accounts = PersistentMap<String, Record<Account>>()
-    var users = PersistentMap<String, Record<User>>()
-    var userBySIPUsername = PersistentMap<String, Record<User>>()
-    var userIDsByAccount = PersistentMap<String, [String]>()
-    var numbers = PersistentMap<String, NumberEntry>()
+    public package(set) var version: UInt64 = 0
+    package var accounts = PersistentMap<String, Record<Account>>()
+    package var users = PersistentMap<String, Record<User>>()
+    package var userBySIPUsername = PersistentMap<String, Record<User>>()
+    package var userIDsByAccount = PersistentMap<String, [String]>()
+    package var numbers = PersistentMap<String, NumberEntry>()
     /// Each account's numbers, sorted.
-    var numbersByAccount = PersistentMap<String, [String]>()
-    var providers = PersistentMap<String, Record<Provider>>()
-    var apps = PersistentMap<String, Record<App>>()
+    package var numbersByAccount = PersistentMap<String, [String]>()
+    package var providers = PersistentMap<String, Record<Provider>>()
+    package var apps = PersistentMap<String, Record<App>>()
     /// Every activation of a number, active or not, in chain order.
-    var activationsByNumber = PersistentMap<String, [Activation]>()
-    var numberBySubscriber = PersistentMap<SubscriberKey, String>()
-    var availabilities = PersistentMap<String, Record<Availability>>()
-    var plans = PersistentMap<String, Record<Plan>>()
+    package var activationsByNumber = PersistentMap<String, [Activation]>()
+    package var numberBySubscriber = PersistentMap<SubscriberKey, String>()
+    package var availabilities = PersistentMap<String, Record<Availability>>()
+    package var plans = PersistentMap<String, Record<Plan>>()
 
     public init() {}
 

@@ -1,0 +1,2 @@
+// Every user of the store sees the values it stores.
+@_exported import RegistryModel
