@@ -36,6 +36,13 @@ public struct Invocation: Sendable {
     public var events: EventDispatcher?
     public var clock: @Sendable () -> Int64
 
+    /// Commits what the call path queued — call records, call state, binding changes and their
+    /// events — so a read that follows sees everything that happened before it.
+    func flushWrites() {
+        callLog?.flush()
+        location?.flush()
+    }
+
     func requireRouting() throws(RPCError) -> RoutingAccess {
         guard let routing else { throw RPCError(code: RPCError.internalErrorCode, message: "Internal error", data: ["reason": "no gateway runs in this process"]) }
         return routing

@@ -50,7 +50,7 @@ extension AdminMethods {
             filter.newestFirst = a.bool("newest_first") ?? false
             filter.cursor = try a.integer("cursor")
             filter.limit = try a.integer("limit") ?? 100
-            call.callLog?.flush()
+            call.flushWrites()
             let records = try call.read { s throws(RegistryError) in try s.callRecords(filter) }
             let next: JSONValue = records.count == filter.limit ? JSONValue(records.last?.id ?? 0) : .null
             return ["records": .array(records.map(\.json)), "next": next]
@@ -62,7 +62,7 @@ extension AdminMethods {
                     result: "`{rows, path}` when written to a file, `{rows, csv}` inline",
                     example: ["from": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "path": "/srv/cdr/2026-11.csv"]) { a, call throws(RPCError) in
             var filter = try callFilter(a, call)
-            call.callLog?.flush()
+            call.flushWrites()
             let header = CallRecord.csvColumns.joined(separator: ",") + "\r\n"
             guard let path = a.string("path") else {
                 filter.limit = 10_000

@@ -36,7 +36,7 @@ extension AdminMethods {
             let limit = try a.integer("limit") ?? 1_000
             let patterns = try patterns(a)
             // Events the call path has handed to the call log are in the answer.
-            call.callLog?.flush()
+            call.flushWrites()
             let (events, cursor, head) = try call.read { s throws(RegistryError) in
                 let page = try s.events(after: since, matching: patterns, limit: limit)
                 return (page.events, page.through, try s.eventHead())
@@ -48,7 +48,7 @@ extension AdminMethods {
                     result: "`{event: {id, time, type, source, subject, payload}, recipients: [{recipient, delivered, status?, attempts?, last_error?}]}`",
                     example: ["id": 1042]) { a, call throws(RPCError) in
             let id = try a.integer("id") ?? 0
-            call.callLog?.flush()
+            call.flushWrites()
             let (event, deliveries, subscribers) = try call.read { s throws(RegistryError) in
                 (try s.event(id), try s.deliveries(recipient: nil, eventID: id, status: nil, limit: 10_000, offset: 0).items, try s.subscribers())
             }

@@ -24,7 +24,7 @@ extension AdminMethods {
                     example: ["period": "2026-11"]) { a, call throws(RPCError) in
             let month = try month(a)
             guard month.start < call.clock() else { throw RPCError.invalidParams("period", "\(month) has not started") }
-            call.callLog?.flush()
+            call.flushWrites()
             let (lines, history) = try call.write { s throws(RegistryError) -> ([SettlementLine], SettlementHistory) in
                 let history = try s.settlementHistory(start: month.start, end: month.end)
                 let lines = Settlement.lines(month, history)

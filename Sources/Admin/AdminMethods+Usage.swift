@@ -66,7 +66,7 @@ extension AdminMethods {
             guard isPeriod(period, lengths: [7, 10]) else {
                 throw RPCError.invalidParams("period", "'\(period)' is not a month (YYYY-MM) or a day (YYYY-MM-DD)")
             }
-            call.callLog?.flush()
+            call.flushWrites()
             let usage = try call.read { s throws(RegistryError) in try s.usage(accountID: accountID, period: period) }
             return Gauge(accountID: accountID, plan: plan, period: period, usage: usage, concurrent: call.callsInProgress?(accountID)).json
         },
@@ -81,7 +81,7 @@ extension AdminMethods {
             let filter = ServiceTicketFilter(providerID: a.string("provider_id"), number: a.string("number"), accountID: a.string("account_id"),
                                              from: try time(a, "from"), until: try time(a, "until"), cursor: try a.integer("cursor"),
                                              limit: try a.integer("limit") ?? 100)
-            call.callLog?.flush()
+            call.flushWrites()
             let tickets = try call.read { s throws(RegistryError) in try s.serviceTickets(filter) }
             return ["tickets": .array(tickets.map(\.json)), "next": tickets.count == filter.limit ? JSONValue(tickets.last?.id ?? 0) : .null]
         },

@@ -453,7 +453,7 @@ public enum AdminMethods {
             let since = try a.integer("since") ?? 0
             let limit = try a.integer("limit") ?? 100
             // Events the call path has handed to the call log are in the answer.
-            call.callLog?.flush()
+            call.flushWrites()
             let events = try call.read { s throws(RegistryError) in try s.events(since: since, type: a.string("type"), limit: limit) }
             return ["events": .array(events.map(\.json)), "next": JSONValue(events.last?.id ?? since)]
         },

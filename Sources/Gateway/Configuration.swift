@@ -2,6 +2,7 @@ import Routing
 import Crypto
 import Foundation
 import Registrar
+import Registry
 import SIP
 import SIPTransaction
 import SIPTransport
@@ -80,6 +81,7 @@ public struct Configuration: Sendable, Equatable {
     public var floodPolicy = FloodPolicy()
     // [registrar]
     public var registrar = RegistrarPolicy()
+    public var registrarPersistence = Location.Persistence.batched
     // [security]
     public var blockedUserAgents: [String] = Configuration.defaultBlockedUserAgents
     public static let defaultBlockedUserAgents = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "vaxsipuseragent", "iwar", "sivus", "sundayddr"]
@@ -400,6 +402,12 @@ public struct Configuration: Sendable, Equatable {
             summary: "Most contacts (devices) one address-of-record may have registered at once.") {
             config, value throws(KeyError) in
             config.registrar.maxContacts = try integer(value, in: 1...1_000)
+        },
+        Key(name: "registrar.persistence", defaultText: "batched",
+            summary: "When a registration is written to the registry file: `batched` answers at once and commits every change of the next 20 ms in one transaction (kill -9 loses at most those 20 ms; Kamailio's usrloc db_mode 2, write-back); `immediate` commits each before the REGISTER is answered (an acknowledged registration survives kill -9).") {
+            config, value throws(KeyError) in
+            guard let persistence = Location.Persistence(rawValue: value) else { throw KeyError(reason: "expected batched or immediate, got \"\(value)\"") }
+            config.registrarPersistence = persistence
         },
         Key(name: "security.blocked_user_agents", defaultText: "friendly-scanner, sipvicious, sipcli, sip-scan, sipsak, vaxsipuseragent, iwar, sivus, sundayddr",
             summary: "Comma-separated User-Agent fragments (case-insensitive); a request whose User-Agent contains one is dropped without an answer. Empty: none.") {

@@ -273,6 +273,15 @@ extension Gateway {
             logger.error("call records cannot be written; retrying every second",
                          [("failures", String(log.failures)), ("pending", String(log.pending)), ("reason", log.lastError ?? "")])
         }
+        let writes = location.writeStatus
+        if writes.failures > reportedLocationFailures.exchange(writes.failures, ordering: .relaxed) {
+            logger.error("registrations cannot be written; retrying every second",
+                         [("failures", String(writes.failures)), ("pending", String(writes.pending)), ("reason", writes.lastError ?? "")])
+        }
+        if writes.dropped > reportedLocationRefusals.exchange(writes.dropped, ordering: .relaxed) {
+            logger.error("the registry file refused a registration; its address is back to what the file holds",
+                         [("refused", String(writes.dropped)), ("reason", writes.lastError ?? "")])
+        }
         nonceCounts.forget(issuedBefore: now / 1000 - Int64(currentSettings.nonceLifetime))
     }
 }

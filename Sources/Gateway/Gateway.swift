@@ -118,6 +118,8 @@ public final class Gateway: Sendable {
     /// A maintenance sweep is running on its queue.
     let maintenanceRunning = Atomic<Bool>(false)
     let reportedCallLogFailures = Atomic<Int>(0)
+    let reportedLocationFailures = Atomic<Int>(0)
+    let reportedLocationRefusals = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - nonceSecret: the key nonces are signed with (`auth.secret`); random when `nil`.

@@ -45,7 +45,7 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         let start = timers.now()
         let clock: @Sendable () -> Int64 = { Self.epoch + Int64(((timers.now() - start) * 1000).rounded()) }
         let registry = try Registry(database: try Database(path: ":memory:"), realm: configuration.effectiveRealm, clock: clock)
-        let location = try Location(registry: registry, now: clock())
+        let location = try Location(registry: registry, now: clock(), persistence: configuration.registrarPersistence)
         gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, timers: timers, logger: logger,
                           registry: registry, location: location, dialplans: DialplanLibrary(try Self.dialplans(of: trace)),
                           nonceSecret: configuration.authSecret, clock: clock)

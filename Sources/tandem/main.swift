@@ -137,7 +137,7 @@ enum Server {
         let timers = TimerThread()
         let location: Location
         do {
-            location = try Location(registry: registry, now: Registry.systemClock())
+            location = try Location(registry: registry, now: Registry.systemClock(), persistence: configuration.registrarPersistence)
             logger.info("registrations loaded", [("bindings", String(location.count)), ("addresses", String(location.aorCount))])
         } catch {
             logger.error("cannot load the registrations", [("path", configuration.storagePath), ("reason", "\(error)")])
@@ -201,7 +201,9 @@ enum Server {
                                          callsInProgress: { gateway.callsInProgress(accountID: $0) }, events: events, statistics: {
             transport.statistics.snapshot() + gateway.statistics.snapshot() + events.statistics()
                 + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
-                   ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures)]
+                   ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures),
+                   ("location_pending", location.writeStatus.pending), ("location_write_failures", location.writeStatus.failures),
+                   ("location_writes_refused", location.writeStatus.dropped)]
         }, clock: Registry.systemClock)
         var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
                                                token: configuration.adminToken)
@@ -238,6 +240,8 @@ enum Server {
             admin.stop()
             timers.stop()
             transport.stop()
+            // Registrations answered and not yet written are written now.
+            location.flush()
             // Calls still in progress can no longer be followed: their records end now.
             callLog.flush()
             if let closed = try? callLog.closeInterruptedCalls(), !closed.isEmpty {
@@ -269,6 +273,7 @@ enum Server {
                 var restartNeeded: [String] = []
                 if fresh.listen != configuration.listen { restartNeeded.append("sip.listen") }
                 if fresh.storagePath != configuration.storagePath { restartNeeded.append("storage.path") }
+                if fresh.registrarPersistence != configuration.registrarPersistence { restartNeeded.append("registrar.persistence") }
                 if fresh.effectiveRealm != configuration.effectiveRealm { restartNeeded.append("auth.realm") }
                 if fresh.authSecret != configuration.authSecret { restartNeeded.append("auth.secret") }
                 if fresh.adminSocket != configuration.adminSocket || fresh.adminListen != configuration.adminListen

@@ -18,14 +18,16 @@ import Testing
         }
     }
 
-    @Test func bindingsSurviveARestartWithoutTheirConnection() throws {
+    @Test(arguments: Location.Persistence.allCases)
+    func bindingsSurviveARestartWithoutTheirConnection(_ persistence: Location.Persistence) throws {
         let fixture = try RegistryFixture()
         try fixture.household()
-        let location = try Location(registry: fixture.registry, now: Self.now)
+        let location = try Location(registry: fixture.registry, now: Self.now, persistence: persistence)
         try put(location, "alice", [Self.binding("sip:alice@192.0.2.1:5060", path: ["<sip:edge.example;lr>"]),
                                     Self.binding("sip:alice@192.0.2.2:5060", expiresIn: 5)])
         try put(location, "+33612345678", [Self.binding("sip:bob@192.0.2.3", user: "bob", aor: "+33612345678")])
         #expect(location.count == 3 && location.aorCount == 2)
+        location.flush()
         #expect(location.bindings(userID: "alice").count == 2)
         #expect(location.bindings(userID: "bob").map(\.aor) == ["+33612345678"])
 
@@ -41,14 +43,16 @@ import Testing
         #expect(events.count == 3 && events.allSatisfy { $0.source == "registrar" })
     }
 
-    @Test func sweepRemovesExpiredAndRecordsIt() throws {
+    @Test(arguments: Location.Persistence.allCases)
+    func sweepRemovesExpiredAndRecordsIt(_ persistence: Location.Persistence) throws {
         let fixture = try RegistryFixture()
         try fixture.household()
-        let location = try Location(registry: fixture.registry, now: Self.now)
+        let location = try Location(registry: fixture.registry, now: Self.now, persistence: persistence)
         try put(location, "alice", [Self.binding("sip:a@192.0.2.1", expiresIn: 60), Self.binding("sip:b@192.0.2.1", expiresIn: 120)])
         #expect(try location.sweep(now: Self.now + 59_999).isEmpty)
         #expect(try location.sweep(now: Self.now + 60_000).map(\.contact) == ["sip:a@192.0.2.1"])
         #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:b@192.0.2.1"])
+        location.flush()
         let events = try fixture.registry.read { s throws(RegistryError) in try s.events(since: 0, type: "registration.changed", limit: 100) }
         #expect(events.last?.payload.contains("\"change\":\"expired\"") == true)
         let stored = try fixture.registry.read { s throws(RegistryError) in try s.count("SELECT count(*) FROM bindings") }
@@ -58,7 +62,7 @@ import Testing
     @Test func aRefusedDecisionChangesNothing() throws {
         let fixture = try RegistryFixture()
         try fixture.household()
-        let location = try Location(registry: fixture.registry, now: Self.now)
+        let location = try Location(registry: fixture.registry, now: Self.now, persistence: .immediate)
         try put(location, "alice", [Self.binding("sip:a@192.0.2.1")])
         struct Refusal: Error {}
         #expect(throws: LocationError<Refusal>.self) {
@@ -67,5 +71,80 @@ import Testing
         // A binding of a user who does not exist fails the foreign key: nothing changes in memory.
         #expect(throws: LocationError<RegistryError>.self) { try put(location, "alice", [Self.binding("sip:z@192.0.2.1", user: "nobody")]) }
         #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:a@192.0.2.1"])
+    }
+
+    // MARK: Batched writes
+
+    func storedContacts(_ fixture: RegistryFixture) throws -> [String] {
+        try fixture.registry.read { s throws(RegistryError) in
+            try s.rows("SELECT contact FROM bindings ORDER BY contact", []) { $0.text(0) }
+        }
+    }
+
+    func events(_ fixture: RegistryFixture) throws -> [String] {
+        try fixture.registry.read { s throws(RegistryError) in
+            try s.events(since: 0, type: "registration.changed", limit: 100).map(\.payload)
+        }
+    }
+
+    @Test func batchedChangesAreSeenAtOnceAndWrittenTogetherInOrder() throws {
+        let fixture = try RegistryFixture()
+        try fixture.household()
+        let location = try Location(registry: fixture.registry, now: Self.now, persistence: .batched)
+        try put(location, "alice", [Self.binding("sip:a@192.0.2.1")])
+        try put(location, "alice", [Self.binding("sip:b@192.0.2.1")])
+        try put(location, "+33612345678", [Self.binding("sip:bob@192.0.2.3", user: "bob", aor: "+33612345678")])
+        // The call path sees every change before any is written.
+        #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:b@192.0.2.1"])
+        #expect(location.writeStatus.pending <= 2)
+        location.flush()
+        #expect(location.writeStatus.pending == 0)
+        #expect(try storedContacts(fixture) == ["sip:b@192.0.2.1", "sip:bob@192.0.2.3"])
+        // Both of alice's changes are events, in the order they happened: a added, then a removed and b added.
+        let changes = try events(fixture).map { payload in
+            ["added", "removed"].first { payload.contains("\"change\":\"\($0)\"") }! + " " + (payload.contains("sip:a@") ? "a" : payload.contains("sip:bob@") ? "bob" : "b")
+        }
+        #expect(changes == ["added a", "added b", "removed a", "added bob"])
+    }
+
+    @Test func aFailingFileKeepsTheBatchAndRetriesIt() throws {
+        let fixture = try RegistryFixture()
+        try fixture.household()
+        let location = try Location(registry: fixture.registry, now: Self.now, persistence: .batched, capacity: 1)
+        try fixture.registry.read { s throws(RegistryError) in try s.sql("PRAGMA query_only = ON") }
+        try put(location, "alice", [Self.binding("sip:a@192.0.2.1")])
+        location.flush()
+        let status = location.writeStatus
+        #expect(status.pending == 1 && status.failures >= 1 && status.lastError != nil)
+        #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:a@192.0.2.1"])
+        // The queue is full: a change of another address is refused rather than held unwritten,
+        // while the waiting address may still change.
+        #expect(throws: LocationError<RegistryError>.self) {
+            try put(location, "+33612345678", [Self.binding("sip:bob@192.0.2.3", user: "bob", aor: "+33612345678")])
+        }
+        try put(location, "alice", [Self.binding("sip:a@192.0.2.1"), Self.binding("sip:c@192.0.2.1")])
+        try fixture.registry.read { s throws(RegistryError) in try s.sql("PRAGMA query_only = OFF") }
+        location.flush()
+        #expect(location.writeStatus.pending == 0)
+        #expect(try storedContacts(fixture) == ["sip:a@192.0.2.1", "sip:c@192.0.2.1"])
+        // The first change (a added) and the merged second (a and c added, the old a removed).
+        #expect(try events(fixture).count == 4)
+    }
+
+    @Test func aChangeTheFileRefusesIsUndoneAndTheOthersAreWritten() throws {
+        let fixture = try RegistryFixture()
+        try fixture.household()
+        let location = try Location(registry: fixture.registry, now: Self.now, persistence: .batched)
+        try put(location, "alice", [Self.binding("sip:a@192.0.2.1")])
+        location.flush()
+        // A binding of a user who does not exist fails the foreign key when written: the batch is
+        // retried address by address, the good one is written, the refused one goes back to the file's.
+        try put(location, "alice", [Self.binding("sip:z@192.0.2.1", user: "nobody")])
+        try put(location, "+33612345678", [Self.binding("sip:bob@192.0.2.3", user: "bob", aor: "+33612345678")])
+        location.flush()
+        #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:a@192.0.2.1"])
+        #expect(location.bindings(aor: "+33612345678").map(\.contact) == ["sip:bob@192.0.2.3"])
+        #expect(try storedContacts(fixture) == ["sip:a@192.0.2.1", "sip:bob@192.0.2.3"])
+        #expect(location.writeStatus.dropped == 1 && location.writeStatus.pending == 0)
     }
 }

@@ -37,7 +37,7 @@ def provision(work, users, tandem, tandemctl):
     stop(process)
 
 
-def start(name, port, work, tandem):
+def start(name, port, work, tandem, extra=()):
     if name == "tandem":
         for suffix in ["", "-wal", "-shm"]:
             if os.path.exists(f"{work}/step.db{suffix}"):
@@ -48,7 +48,9 @@ def start(name, port, work, tandem):
         cmd = [tandem, "--config", os.path.join(ROOT, "Config/tandem.conf"), "--set", f"sip.listen=udp:127.0.0.1:{port}",
                "--set", "auth.algorithms=MD5", "--set", "security.flood_limit=0",  # one sipp source sends thousands a second
                "--set", f"storage.path={work}/step.db", "--set", f"admin.socket={work}/tandem.sock",
-               "--set", "log.level=warning"]
+               "--set", "log.level=warning"] + [arg for setting in extra for arg in ("--set", setting)]
+        # TANDEM_BENCH_WRAP runs the registrar under a profiler: `perf record -g -o /tmp/p.data --`.
+        cmd = os.environ.get("TANDEM_BENCH_WRAP", "").split() + cmd
         process = subprocess.Popen(cmd, stderr=open(f"{work}/tandem.log", "a"), start_new_session=True)
     else:
         config = open(os.path.join(HERE, "kamailio.cfg")).read().replace("PROXY_PORT", str(port))
@@ -62,10 +64,10 @@ def start(name, port, work, tandem):
     return process
 
 
-def step(name, rate, seconds, users, work, tandem):
+def step(name, rate, seconds, users, work, tandem, extra=()):
     port, client = free_port(), free_port()
     count = rate * seconds
-    registrar = start(name, port, work, tandem)
+    registrar = start(name, port, work, tandem, extra)
     pids = group_pids(registrar.pid)
     before = cpu_seconds(pids)
     stat = f"{work}/reg-{name}-{rate}.csv"
@@ -92,6 +94,7 @@ def main():
     parser.add_argument("--tandem", required=True)
     parser.add_argument("--tandemctl", required=True)
     parser.add_argument("--only", choices=["tandem", "kamailio"])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a Tandem setting for every step")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="tandem-register-bench-")
     registrars = ["tandem", "kamailio"] if shutil.which("kamailio") else ["tandem"]
@@ -103,7 +106,7 @@ def main():
     for name in registrars:
         best = None
         for rate in [int(r) for r in args.rates.split(",")]:
-            ok, failed, cpu, peak = step(name, rate, args.seconds, args.users, work, args.tandem)
+            ok, failed, cpu, peak = step(name, rate, args.seconds, args.users, work, args.tandem, args.set)
             print(f"{name:9} {rate:6}/s  ok {ok:7}  failed {failed:5}  cpu/registration {cpu:7.1f} µs  peak {peak:6.1f} MB", flush=True)
             if failed:
                 break
