@@ -55,7 +55,9 @@ public struct RegistrySnapshot: Sendable {
     package var numbers = PersistentMap<String, NumberEntry>()
     /// Each account's numbers, sorted.
     package var numbersByAccount = PersistentMap<String, [String]>()
-    package var providers = PersistentMap<String, Record<Provider>>()
+    // Providers are few and listed whole on every event fan-out and trust rebuild: a plain dictionary,
+    // whose values are its entries, where a PersistentMap would walk 4,096 buckets.
+    package var providers: [String: Record<Provider>] = [:]
     package var apps = PersistentMap<String, Record<App>>()
     /// Every activation of a number, active or not, in chain order.
     package var activationsByNumber = PersistentMap<String, [Activation]>()

@@ -1,4 +1,7 @@
 import COsip
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One `Authorization` or `Proxy-Authorization` value (RFC 3261 §22.4, RFC 7616 §3.4), as libosip2
 /// parsed it, with quoted-string values unquoted.
@@ -62,21 +65,25 @@ public struct DigestCredentials: Sendable, Equatable {
     /// libosip2 keeps the quotes of quoted-string values; they are removed here, with quoted-pair
     /// escapes (RFC 3261 §25.1) resolved.
     static func unquoted(_ pointer: UnsafeMutablePointer<CChar>?) -> String? {
-        guard let text = string(pointer) else { return nil }
-        guard text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") else { return text }
-        var result = ""
+        guard let pointer else { return nil }
+        // Byte by byte on the C string: Foundation's string searching cost more than the digest itself.
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer))
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        guard bytes.count >= 2, bytes.first == quote, bytes.last == quote else { return String(decoding: bytes, as: UTF8.self) }
+        let inner = bytes[1..<(bytes.count - 1)]
+        guard inner.contains(backslash) else { return String(decoding: inner, as: UTF8.self) }
+        var result: [UInt8] = []
+        result.reserveCapacity(inner.count)
         var escaped = false
-        for character in text.dropFirst().dropLast() {
-            if escaped {
-                result.append(character)
-                escaped = false
-            } else if character == "\\" {
+        for byte in inner {
+            if !escaped && byte == backslash {
                 escaped = true
             } else {
-                result.append(character)
+                result.append(byte)
+                escaped = false
             }
         }
-        return result
+        return String(decoding: result, as: UTF8.self)
     }
 }
 
