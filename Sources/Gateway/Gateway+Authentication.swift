@@ -85,8 +85,19 @@ extension Gateway {
     /// A request from a scanner (`security.blocked_user_agents`): dropped without an answer, so the
     /// scanner learns nothing, not even that something listens.
     func isBlocked(_ request: SIPMessage, _ settings: Settings) -> Bool {
-        guard !settings.blockedUserAgents.isEmpty, let agent = request.header("User-Agent")?.lowercased() else { return false }
-        return settings.blockedUserAgents.contains { agent.contains($0) }
+        guard !settings.blockedUserAgents.isEmpty, let agent = request.header("User-Agent") else { return false }
+        // A byte search over the ASCII-lowered header: Foundation's `contains` searched each fragment
+        // as Unicode text, on every request (most of a REGISTER's string handling).
+        var lowered = Array(agent.utf8)
+        for index in lowered.indices where lowered[index] >= 65 && lowered[index] <= 90 { lowered[index] |= 0x20 }
+        return settings.blockedUserAgents.contains { fragment in
+            let needle = Array(fragment.utf8)
+            guard let first = needle.first, needle.count <= lowered.count else { return false }
+            for start in 0...(lowered.count - needle.count) where lowered[start] == first {
+                if lowered[start..<(start + needle.count)].elementsEqual(needle) { return true }
+            }
+            return false
+        }
     }
 
     /// RFC 3261 §22 digest authentication of a REGISTER (`registrar`: 401, `Authorization`) or of

@@ -79,14 +79,14 @@ extension Gateway {
             }
         }
         let supported = Set(request.headerValues("Supported").flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+            .map { String($0).sipTrimmed.asciiLowercased })
         let now = clock()
         // RFC 3581 §4: a Via whose sent-by is not where the request came from means a NAT in between.
         let via = request.topVia
         let sentBy = via.map { SocketAddress(host: $0.host, port: $0.port ?? 5060) }
         let behindNAT = sentBy != inbound.source
         let register = RegisterRequest(
-            aor: aor, userID: user.id, contacts: contacts, expires: request.header("Expires")?.trimmingCharacters(in: .whitespaces),
+            aor: aor, userID: user.id, contacts: contacts, expires: request.header("Expires")?.sipTrimmed,
             callID: request.callID ?? "", cseq: request.cseq?.number ?? 0, path: paths, supported: supported,
             transport: inbound.transport.rawValue, source: inbound.source.description, local: inbound.local.description,
             behindNAT: behindNAT, connection: inbound.connection?.rawValue, userAgent: request.header("User-Agent"))
@@ -159,14 +159,14 @@ extension Gateway {
             case "<" where !inQuotes: inAngle = true
             case ">" where !inQuotes: inAngle = false
             case "," where !inAngle && !inQuotes:
-                items.append(current.trimmingCharacters(in: .whitespaces))
+                items.append(current.sipTrimmed)
                 current = ""
                 continue
             default: break
             }
             current.append(character)
         }
-        items.append(current.trimmingCharacters(in: .whitespaces))
+        items.append(current.sipTrimmed)
         return items.filter { !$0.isEmpty }
     }
 

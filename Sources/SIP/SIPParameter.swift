@@ -43,4 +43,14 @@ extension String {
     public var asciiLowercased: String {
         String(decoding: utf8.map { ($0 >= 65 && $0 <= 90) ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
+
+    /// Without leading and trailing spaces and tabs (SIP's linear white space once unfolded),
+    /// without Foundation's Unicode character sets on the call path.
+    public var sipTrimmed: String {
+        let bytes = utf8
+        guard let first = bytes.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        let last = bytes.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
+        if first == bytes.startIndex && last == bytes.index(before: bytes.endIndex) { return self }
+        return String(self[first...last])
+    }
 }
