@@ -105,6 +105,10 @@ struct ResponseContext {
     private(set) var answered = false
     private(set) var cancelled = false
     private(set) var sawGlobalFailure = false
+    /// Branches asked for (`startBranch`) and not yet reported started or failed. They count as live:
+    /// the gateway starts a stage's branches one after another, outside its lock, and a quick final
+    /// answer on the first must not end the fork before the others exist.
+    private(set) var starting = 0
 
     /// - Parameter stages: at least one, the first with at least one target.
     init(stages: [Stage], isInvite: Bool, timerC: Double) {
@@ -115,7 +119,7 @@ struct ResponseContext {
         self.timerC = timerC
     }
 
-    var activeBranches: Int { branches.reduce(0) { $0 + ($1.finalStatus == nil ? 1 : 0) } }
+    var activeBranches: Int { starting + branches.reduce(0) { $0 + ($1.finalStatus == nil ? 1 : 0) } }
 
     /// The chain token of the stage in progress: the gateway says whether its app handed the call back.
     var currentChainToken: String? { current.stage.chainToken }
@@ -124,6 +128,7 @@ struct ResponseContext {
 
     /// The first stage's branches and timer.
     mutating func start() -> [Action] {
+        starting += current.stage.targets.count
         var actions: [Action] = current.stage.targets.map { .startBranch($0) }
         if let timeout = current.stage.timeout { actions.append(.startTimer(.stage(0), after: timeout)) }
         return actions
@@ -131,15 +136,20 @@ struct ResponseContext {
 
     /// A branch was sent; its index is the one later inputs name. An INVITE branch runs Timer C.
     mutating func branchStarted(party: TargetParty?) -> (index: Int, actions: [Action]) {
+        starting = max(0, starting - 1)
         let index = branches.count
         branches.append(Branch(party: party))
         guard isInvite else { return (index, []) }
+        // Started after the call was answered, cancelled or failed globally: it is cancelled as soon
+        // as it rings (§16.7 step 10, §16.10).
+        if answered || cancelled || sawGlobalFailure { branches[index].cancelPending = true }
         branches[index].timerCRunning = true
         return (index, [.startTimer(.timerC(branch: index, generation: 0), after: timerC)])
     }
 
     /// A branch could not be sent at all (no usable next hop: 503; a request that cannot be built: 500).
     mutating func branchFailed(status: Int, party: TargetParty?, handedBack: Bool = false) -> [Action] {
+        starting = max(0, starting - 1)
         branches.append(Branch(finalStatus: status, party: party))
         finals.append(Final(status: status, bytes: [], reason: nil))
         return branchFinished(handedBack: handedBack)
@@ -296,6 +306,7 @@ struct ResponseContext {
         let stage = stages.removeFirst()
         let index = current.index + 1
         current = CurrentStage(stage: stage, index: index, firstBranch: branches.count, firstFinal: finals.count)
+        starting += stage.targets.count
         var actions: [Action] = [.observe(.stageStarted)]
         actions += stage.targets.map { .startBranch($0) }
         if let timeout = stage.timeout { actions.append(.startTimer(.stage(index), after: timeout)) }

@@ -114,6 +114,39 @@ import Testing
         #expect(Self.responses([actions[4]]).isEmpty)
     }
 
+    /// The gateway starts a stage's branches one by one outside its lock; a final answer can come back
+    /// on the first before the second exists. Found by the product benchmark: a household's busy member
+    /// answered 486 before the primary's branch was sent, and the caller got the 486.
+    @Test func aQuickFailureOnTheFirstBranchWaitsForTheBranchesStillStarting() {
+        let (machine, actions) = Self.run([Stage(targets: [Self.bob, Self.alice])], [
+            .start, .started(.user("bob")), .response(0, status: 486, bytes: "486"),
+            .started(.user("alice")), .response(1, status: 200, bytes: "200"),
+        ])
+        #expect(Self.responses([actions[2]]).isEmpty)
+        #expect(!actions[2].contains(.finished))
+        #expect(Self.responses([actions[4]]).map(\.status) == [200])
+        #expect(actions[4].contains(.finished))
+        #expect(machine.activeBranches == 0)
+    }
+
+    @Test func aBranchStartedAfterTheAnswerIsCancelledWhenItRings() {
+        let (_, actions) = Self.run([Stage(targets: [Self.alice, Self.bob])], [
+            .start, .started(.user("alice")), .response(0, status: 200, bytes: "200"),
+            .started(.user("bob")), .response(1, status: 180),
+        ])
+        #expect(Self.responses([actions[2]]).map(\.status) == [200])
+        #expect(actions[4].contains(.sendCancel(branch: 1)))
+        #expect(Self.responses([actions[4]]).isEmpty)
+    }
+
+    @Test func aBranchThatFailsToStartCountsAsEnded() {
+        let (_, actions) = Self.run([Stage(targets: [Self.alice, Self.bob])], [
+            .start, .started(.user("alice")), .response(0, status: 486, bytes: "486"), .failed(503),
+        ])
+        #expect(Self.responses([actions[2]]).isEmpty)
+        #expect(Self.responses([actions[3]]).map(\.status) == [486])
+    }
+
     @Test func laterSuccessesAreRelayed() {
         let (_, actions) = Self.run([Stage(targets: [Self.alice, Self.bob])], [
             .start, .started(nil), .started(nil), .response(0, status: 200, bytes: "a"), .response(1, status: 200, bytes: "b"),
