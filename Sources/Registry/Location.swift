@@ -215,7 +215,8 @@ public final class Location: BindingLookup {
 
     /// Puts a batch back in front of what came since, to be tried again in a second.
     private func requeue(_ batch: [(String, PendingWrite)], _ error: RegistryError) {
-        writes.withLock { queue in
+        // One retry pending at a time: a `flush` that fails while one waits adds none.
+        let schedule = writes.withLock { queue -> Bool in
             var merged = WriteQueue()
             for (aor, write) in batch { merged.add(aor, old: write.old, new: write.new, changes: write.changes) }
             for aor in queue.order {
@@ -226,8 +227,10 @@ public final class Location: BindingLookup {
             queue.order = merged.order
             queue.failures += 1
             queue.lastError = error.description
-            queue.retrying = true
+            defer { queue.retrying = true }
+            return !queue.retrying
         }
+        guard schedule else { return }
         writeQueue.asyncAfter(deadline: .now() + 1) {
             self.writes.withLock { $0.retrying = false }
             self.drain()
@@ -251,7 +254,8 @@ public final class Location: BindingLookup {
         }
     }
 
-    /// Removes every binding expired at `now`; returns them (already recorded as `expired` events).
+    /// Removes every binding expired at `now`; returns them (recorded as `expired` events, or queued
+    /// to be with the next batch).
     @discardableResult
     public func sweep(now: Int64) throws(RegistryError) -> [Binding] {
         let due: [String] = table.withLock { table in
