@@ -133,7 +133,7 @@ public final class Location: BindingLookup {
     public func update<Result: Sendable, Failure: Error>(
         aor: String, _ decide: ([Binding]) throws(Failure) -> (bindings: [Binding], changes: [BindingChange], result: Result)
     ) throws(LocationError<Failure>) -> Result {
-        let schedule = try writer.withLock { _ throws(LocationError<Failure>) -> (Result, Bool) in
+        let (result, drainLater) = try writer.withLock { _ throws(LocationError<Failure>) -> (Result, Bool) in
             let current = bindings(aor: aor)
             let decision: (bindings: [Binding], changes: [BindingChange], result: Result)
             do throws(Failure) { decision = try decide(current) } catch { throw .refused(error) }
@@ -160,10 +160,10 @@ public final class Location: BindingLookup {
                 return (decision.result, schedule)
             }
         }
-        if schedule.1 {
+        if drainLater {
             writeQueue.asyncAfter(deadline: .now() + .milliseconds(Self.gatherMilliseconds)) { self.drain() }
         }
-        return schedule.0
+        return result
     }
 
     /// Returns once every change queued before the call is committed (or has failed to be).
