@@ -171,13 +171,16 @@ public final class CallLog: Sendable {
                 try store.markAlive()
             }
         } catch {
-            // Nothing is dropped: the batch goes back in front and is tried again in a second.
-            state.withLock { state in
+            // Nothing is dropped: the batch goes back in front and is tried again in a second — by one
+            // retry at a time, however many `flush`es fail meanwhile.
+            let schedule = state.withLock { state -> Bool in
                 state.pending = batch + state.pending
                 state.failures += 1
                 state.lastError = error.description
-                state.retrying = true
+                defer { state.retrying = true }
+                return !state.retrying
             }
+            guard schedule else { return }
             queue.asyncAfter(deadline: .now() + 1) {
                 self.state.withLock { $0.retrying = false }
                 self.drain()
