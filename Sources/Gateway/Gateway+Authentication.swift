@@ -91,7 +91,7 @@ extension Gateway {
         var lowered = Array(agent.utf8)
         for index in lowered.indices where lowered[index] >= 65 && lowered[index] <= 90 { lowered[index] |= 0x20 }
         return settings.blockedUserAgents.contains { fragment in
-            let needle = Array(fragment.utf8)
+            let needle = fragment.utf8
             guard let first = needle.first, needle.count <= lowered.count else { return false }
             for start in 0...(lowered.count - needle.count) where lowered[start] == first {
                 if lowered[start..<(start + needle.count)].elementsEqual(needle) { return true }
