@@ -34,6 +34,13 @@ public final class AdminClient {
         }
     }
 
+    /// Sends bytes as they are, with no newline added (a line in pieces).
+    public func send(raw bytes: [UInt8]) throws(AdminServerError) {
+        guard AdminServer.writeAll(fd, bytes) else {
+            throw AdminServerError(reason: "the connection closed: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Reads one line; nil when the server closed the connection.
     public func readLine() -> String? {
         while true {

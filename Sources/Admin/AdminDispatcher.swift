@@ -13,6 +13,7 @@ public final class AdminStatistics: Sendable {
     let connectionsRefused = Atomic<Int>(0)
     let connectionsOpen = Atomic<Int>(0)
     let oversizedRequests = Atomic<Int>(0)
+    let incompleteRequests = Atomic<Int>(0)
     let unauthorized = Atomic<Int>(0)
 
     public init() {}
@@ -23,6 +24,7 @@ public final class AdminStatistics: Sendable {
          ("admin.connections_refused", connectionsRefused.load(ordering: .relaxed)),
          ("admin.connections_open", connectionsOpen.load(ordering: .relaxed)),
          ("admin.oversized_requests", oversizedRequests.load(ordering: .relaxed)),
+         ("admin.incomplete_requests", incompleteRequests.load(ordering: .relaxed)),
          ("admin.unauthorized", unauthorized.load(ordering: .relaxed))]
     }
 }

@@ -31,6 +31,9 @@ public final class AdminServer: Sendable {
         public var idleTimeout = 600
         /// Seconds a write may block on a client that does not read.
         public var writeTimeout = 10
+        /// Seconds from a request line's first byte to its newline: a client that trickles a line
+        /// byte by byte, or stops half-way, would otherwise hold its thread for ever.
+        public var requestTimeout = 10
         public init(socketPath: String, tcpListen: String? = nil, token: String? = nil) {
             self.socketPath = socketPath
             self.tcpListen = tcpListen
@@ -226,11 +229,32 @@ public final class AdminServer: Sendable {
                 data: ["reason": .string("a request line may hold at most \(options.maxRequest) bytes (admin.max_request); it was discarded")])).description)
         }
         var chunk = [UInt8](repeating: 0, count: 65_536)
+        // When the line being read began (nil between lines): its deadline is `requestTimeout` on,
+        // and the socket's receive timeout is shortened to it so a trickle cannot extend it.
+        var lineStarted: ContinuousClock.Instant?
+        var receiveTimeout = options.idleTimeout
         while !connection.isBroken, !stopped.load(ordering: .relaxed) {
+            if let lineStarted {
+                let left = options.requestTimeout - Int((ContinuousClock.now - lineStarted).components.seconds)
+                guard left > 0 else {
+                    dispatcher.statistics.incompleteRequests.add(1, ordering: .relaxed)
+                    write(AdminDispatcher.response(id: .null, error: RPCError(code: RPCError.incompleteCode, message: "Request incomplete",
+                        data: ["reason": .string("a request line must end with a newline within \(options.requestTimeout) s of its first byte (admin.request_timeout); the connection is closed")])).description)
+                    return
+                }
+                if left != receiveTimeout { receiveTimeout = left; setTimeout(fd, SO_RCVTIMEO, seconds: receiveTimeout) }
+            } else if receiveTimeout != options.idleTimeout {
+                receiveTimeout = options.idleTimeout
+                setTimeout(fd, SO_RCVTIMEO, seconds: receiveTimeout)
+            }
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65_536, 0) }
             if count < 0, errno == EINTR { continue }
-            // A push subscriber or a registered service listens without speaking: silence is not idleness.
-            if count < 0, errno == EAGAIN || errno == EWOULDBLOCK, session.isListening { continue }
+            if count < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+                // The line's deadline: checked at the top of the loop.
+                if lineStarted != nil { continue }
+                // A push subscriber or a registered service listens without speaking: silence is not idleness.
+                if session.isListening { continue }
+            }
             guard count > 0 else { return }
             var start = 0
             for index in 0..<count where chunk[index] == 10 {
@@ -242,7 +266,9 @@ public final class AdminServer: Sendable {
                 }
                 pending.removeAll(keepingCapacity: true)
                 start = index + 1
+                lineStarted = nil
             }
+            if start < count, lineStarted == nil { lineStarted = .now }
             if !discarding { pending.append(contentsOf: chunk[start..<count]) }
             if pending.count > options.maxRequest {
                 tooLarge()

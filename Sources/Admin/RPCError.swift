@@ -25,6 +25,7 @@ public struct RPCError: Error, Sendable, Equatable {
     public static let unauthorizedCode = -32004
     public static let tooLargeCode = -32005
     public static let busyCode = -32006
+    public static let incompleteCode = -32007
 
     /// Every code Tandem answers with, for docs/admin-api.md.
     public static let codes: [(Int, String, String)] = [
@@ -39,6 +40,7 @@ public struct RPCError: Error, Sendable, Equatable {
         (unauthorizedCode, "Unauthorized", "a TCP connection must first call `system.auth` with the configured token"),
         (tooLargeCode, "Request too large", "the line is longer than `admin.max_request` bytes; it was discarded"),
         (busyCode, "Busy", "`admin.max_connections` connections are open; this one is closed"),
+        (incompleteCode, "Request incomplete", "a request line did not end within `admin.request_timeout` seconds of its first byte; the connection is closed"),
     ]
 
     public static func invalidParams(_ field: String, _ reason: String) -> RPCError {

@@ -71,6 +71,7 @@ public struct Configuration: Sendable, Equatable {
     public var adminMaxConnections = 32
     public var adminMaxRequest = 1 << 20
     public var adminIdleTimeout = 600
+    public var adminRequestTimeout = 10
     // [auth]
     public var realm: String? = nil
     public var authSecret: String? = nil
@@ -324,6 +325,11 @@ public struct Configuration: Sendable, Equatable {
             summary: "Seconds an admin client may stay silent before it is disconnected.") {
             config, value throws(KeyError) in
             config.adminIdleTimeout = try integer(value, in: 1...86_400)
+        },
+        Key(name: "admin.request_timeout", defaultText: "10",
+            summary: "Seconds from a request line's first byte to its newline; a client slower than that gets an error and is closed.") {
+            config, value throws(KeyError) in
+            config.adminRequestTimeout = try integer(value, in: 1...3_600)
         },
         Key(name: "auth.realm", defaultText: "(sip.domain, or tandem)",
             summary: "Digest realm (RFC 7616) users' credentials are hashed with. Changing it invalidates every stored password.") {

@@ -210,6 +210,7 @@ enum Server {
         adminOptions.maxConnections = configuration.adminMaxConnections
         adminOptions.maxRequest = configuration.adminMaxRequest
         adminOptions.idleTimeout = configuration.adminIdleTimeout
+        adminOptions.requestTimeout = configuration.adminRequestTimeout
         let admin: AdminServer
         do {
             admin = try AdminServer(dispatcher: dispatcher, options: adminOptions)
@@ -278,7 +279,8 @@ enum Server {
                 if fresh.authSecret != configuration.authSecret { restartNeeded.append("auth.secret") }
                 if fresh.adminSocket != configuration.adminSocket || fresh.adminListen != configuration.adminListen
                     || fresh.adminToken != configuration.adminToken || fresh.adminMaxConnections != configuration.adminMaxConnections
-                    || fresh.adminMaxRequest != configuration.adminMaxRequest || fresh.adminIdleTimeout != configuration.adminIdleTimeout {
+                    || fresh.adminMaxRequest != configuration.adminMaxRequest || fresh.adminIdleTimeout != configuration.adminIdleTimeout
+                    || fresh.adminRequestTimeout != configuration.adminRequestTimeout {
                     restartNeeded.append("admin.*")
                 }
                 if fresh.udpWorkers != configuration.udpWorkers { restartNeeded.append("sip.udp_workers") }

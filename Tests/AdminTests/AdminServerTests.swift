@@ -107,6 +107,38 @@ import Registry
         #expect(ContinuousClock.now - start < .seconds(2))
     }
 
+    /// A line trickled a byte at a time keeps the socket busy but must still end within
+    /// `requestTimeout` of its first byte; a subscriber's half line is no exception.
+    @Test func aHalfSentRequestTimesOut() throws {
+        let admin = try AdminFixture()
+        let server = try server(admin) { $0.requestTimeout = 1; $0.idleTimeout = 30 }
+        defer { server.stop() }
+        let path = server.options.socketPath
+        let trickler = try AdminClient(socketPath: path)
+        let subscriber = try AdminClient(socketPath: path)
+        #expect(try subscriber.call("events.subscribe", ["types": ["test.*"]])["result"]?["subscription"] != nil)
+        try subscriber.send(raw: Array(#"{"jsonrpc":"2.0","id":2,"#.utf8))
+        let start = ContinuousClock.now
+        let line = Array(#"{"jsonrpc":"2.0","id":1,"method":"system.version"}"#.utf8)
+        var sent = 0
+        // 200 ms per byte: the socket is never silent for a second, the line never ends in time.
+        while sent < 12, (try? trickler.send(raw: [line[sent]])) != nil {
+            sent += 1
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        let refusal = try JSONValue.parse(try #require(trickler.readLine()))
+        #expect(refusal["error"]?["code"] == -32007)
+        #expect(trickler.readLine() == nil)
+        #expect(try JSONValue.parse(try #require(subscriber.readLine()))["error"]?["code"] == -32007)
+        #expect(ContinuousClock.now - start < .seconds(4))
+        #expect(admin.dispatcher.statistics.incompleteRequests.load(ordering: .relaxed) == 2)
+        // Whole lines, however slowly apart, are not affected.
+        let patient = try AdminClient(socketPath: path)
+        #expect(try patient.call("system.version")["result"] != nil)
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try patient.call("system.version")["result"] != nil)
+    }
+
     @Test func aSubscriberIsNotDisconnectedForListeningQuietly() throws {
         let admin = try AdminFixture()
         let server = try server(admin) { $0.idleTimeout = 1 }
