@@ -127,14 +127,22 @@ final class TCPEngine: Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         var readBuffer = [UInt8](repeating: 0, count: 65_536)
         var lastSweep = Self.now()
+        // Listeners taken out of epoll while the process has no descriptor left, and when to retry.
+        var paused: [(index: Int, until: Double)] = []
         while !stopping.load(ordering: .relaxed) {
-            let count = epoll_wait(epollFD, &events, Int32(events.count), 200)
+            let count = epoll_wait(epollFD, &events, Int32(events.count), paused.isEmpty ? 200 : 50)
             if count > 0 {
                 for index in 0..<Int(count) {
                     let event = events[index]
                     let id = event.data.u64
                     if id >= Self.listenerBase {
-                        accept(listenerIndex: Int(id - Self.listenerBase))
+                        let listenerIndex = Int(id - Self.listenerBase)
+                        if !accept(listenerIndex: listenerIndex) {
+                            // A listener with a connection waiting stays readable: left in epoll, it
+                            // would spin this thread while no descriptor is free.
+                            setWatched(listener: listenerIndex, false)
+                            paused.append((listenerIndex, Self.now() + 0.25))
+                        }
                         continue
                     }
                     if event.events & tandem_epollout() != 0 { flush(id) }
@@ -144,6 +152,10 @@ final class TCPEngine: Sendable {
                 }
             }
             let now = Self.now()
+            if !paused.isEmpty {
+                for entry in paused where entry.until <= now { setWatched(listener: entry.index, true) }
+                paused.removeAll { $0.until <= now }
+            }
             if now - lastSweep >= 1 {
                 lastSweep = now
                 closeIdle(now: now)
@@ -160,7 +172,16 @@ final class TCPEngine: Sendable {
         Glibc.close(epollFD)
     }
 
-    private func accept(listenerIndex: Int) {
+    private func setWatched(listener index: Int, _ watched: Bool) {
+        var event = epoll_event()
+        event.events = watched ? tandem_epollin() : 0
+        event.data.u64 = Self.listenerBase + UInt64(index)
+        epoll_ctl(epollFD, Int32(EPOLL_CTL_MOD), listeners[index].fd, &event)
+    }
+
+    /// Accepts every waiting connection; false when the process (or system) is out of descriptors
+    /// or memory for another one, which `accept` reports without taking the connection.
+    private func accept(listenerIndex: Int) -> Bool {
         let listener = listeners[listenerIndex]
         while true {
             var storage = sockaddr_storage()
@@ -170,7 +191,13 @@ final class TCPEngine: Sendable {
                     tandem_accept4(listener.fd, $0, &length, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
                 }
             }
-            guard fd >= 0 else { return }
+            guard fd >= 0 else {
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+                    statistics.tcpAcceptFailures.increment()
+                    return false
+                }
+                return true
+            }
             guard let peer = SocketAddress(&storage) else {
                 Glibc.close(fd)
                 continue
@@ -208,6 +235,7 @@ final class TCPEngine: Sendable {
                 lastActivity: Self.now(), pendingOutput: pending ?? [], connecting: !inbound, inbound: inbound)
             table.byPeer[peer] = id
             watch(fd, id, writable: !inbound, operation: Int32(EPOLL_CTL_ADD))
+            statistics.tcpOpen.add(1)
             return .admitted(id)
         }
     }
@@ -383,6 +411,7 @@ final class TCPEngine: Sendable {
     func close(_ connection: ConnectionID) {
         let fd: Int32? = table.withLock { table in table.remove(connection.rawValue)?.fd }
         guard let fd else { return }
+        statistics.tcpOpen.add(-1)
         epoll_ctl(epollFD, Int32(EPOLL_CTL_DEL), fd, nil)
         Glibc.close(fd)
     }

@@ -7,7 +7,11 @@ public final class TransportStatistics: Sendable {
     public let udpSendErrors = Counter()
     public let udpKeepalives = Counter()
     public let tcpAccepted = Counter()
+    /// Connections open now, inbound and outbound (a gauge).
+    public let tcpOpen = Counter()
     public let tcpRejectedAtLimit = Counter()
+    /// accept() refused for want of a descriptor (the process's open-files limit).
+    public let tcpAcceptFailures = Counter()
     public let tcpRejectedPerSource = Counter()
     public let tcpClosedSlow = Counter()
     public let tcpClosedIdle = Counter()
@@ -30,7 +34,9 @@ public final class TransportStatistics: Sendable {
             ("udp.send_errors", udpSendErrors.value),
             ("udp.keepalives", udpKeepalives.value),
             ("tcp.accepted", tcpAccepted.value),
+            ("tcp.open", tcpOpen.value),
             ("tcp.rejected_at_limit", tcpRejectedAtLimit.value),
+            ("tcp.accept_failures", tcpAcceptFailures.value),
             ("tcp.rejected_per_source", tcpRejectedPerSource.value),
             ("tcp.closed_slow", tcpClosedSlow.value),
             ("tcp.closed_idle", tcpClosedIdle.value),

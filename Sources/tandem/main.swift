@@ -111,6 +111,15 @@ enum Server {
         }
 
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let openFiles = OpenFiles.fit(tcpMaxConnections: configuration.tcpMaxConnections,
+                                      adminMaxConnections: configuration.adminMaxConnections)
+        if openFiles.tcpMaxConnections < configuration.tcpMaxConnections {
+            logger.warning("the open-files limit is below what sip.tcp_max_connections needs; fewer connections are accepted",
+                           [("open_files", String(openFiles.limit)), ("sip.tcp_max_connections", String(configuration.tcpMaxConnections)),
+                            ("accepted_at_most", String(openFiles.tcpMaxConnections))])
+        } else if openFiles.raised {
+            logger.info("open-files limit raised", [("open_files", String(openFiles.limit))])
+        }
         let transport: SocketTransport
         do {
             transport = try SocketTransport(options: .init(
@@ -119,7 +128,7 @@ enum Server {
                 udpReceiveBuffer: configuration.udpReceiveBuffer,
                 maxMessageSize: configuration.maxMessageSize,
                 tcpIdleTimeout: configuration.tcpIdleTimeout,
-                tcpMaxConnections: configuration.tcpMaxConnections,
+                tcpMaxConnections: openFiles.tcpMaxConnections,
                 tcpMaxConnectionsPerSource: configuration.tcpMaxConnectionsPerSource,
                 tcpMessageTimeout: configuration.tcpMessageTimeout))
         } catch {
