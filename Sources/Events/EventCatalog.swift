@@ -22,6 +22,7 @@ public enum EventCatalog {
         Entry(type: "number.provider_switched", source: "registry", summary: "A number moved to another carrier."),
         Entry(type: "account.status_changed", source: "registry", summary: "An account was suspended or restored."),
         Entry(type: "auth.banned", source: "gateway", summary: "A source address was banned after failed authentications."),
+        Entry(type: "storage.recovered", source: "registry", summary: "The registry file took the writes of the call log or the location again after failing them; carries when the outage began and ended, the failed attempts and the last reason. (Its start is pushed at once as `events.alert` `storage.failing`.)"),
         Entry(type: "security.flood", source: "gateway", summary: "A source address sent more than security.flood_limit messages in its window and is dropped for security.flood_ban_time."),
     ]
 

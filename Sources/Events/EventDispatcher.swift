@@ -487,6 +487,32 @@ public final class EventDispatcher: Sendable {
         }
     }
 
+    // MARK: Alerts
+
+    /// Pushes an alert the event log cannot carry — because what it reports is that the log's own
+    /// file refuses writes — to every push subscriber whose types match `type`, as `events.alert`
+    /// (no event id; not stored, not sent to webhooks). Subscribers that are not connected learn of it
+    /// from the durable event that ends it (`storage.recovered`).
+    public func alert(_ type: String, payload: JSONValue) {
+        let subscriptions = state.withLock { Array($0.subscriptions.values) }
+        let time = clock()
+        for subscription in subscriptions where subscription.matches(type) {
+            let params: JSONValue = ["subscription": JSONValue(subscription.id),
+                                     "alert": ["type": .string(type), "time": .integer(time), "payload": payload]]
+            subscription.outbox.withLock { $0.queue.notice("events.alert", params) }
+            startSending(subscription)
+        }
+    }
+
+    /// Wires `registry`'s storage outages to alerts: `storage.failing` when a writer's first write fails.
+    public func alertOnStorageOutages() {
+        registry.storageHealth.observe { [weak self] change in
+            guard case .failing(let outage) = change else { return }
+            self?.alert("storage.failing", payload: ["writer": .string(outage.writer), "failed_at": .integer(outage.since),
+                                                     "reason": .string(outage.reason)])
+        }
+    }
+
     // MARK: Webhook workers
 
     /// Deliveries to `provider` were queued again (`events.redeliver`).

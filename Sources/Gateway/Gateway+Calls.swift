@@ -67,9 +67,10 @@ extension Gateway {
     }
 
     /// Opens the call of an INVITE about to be forwarded, after its account's plan admits it, or
-    /// continues the one an app hands back. Emergency calls are counted but never refused.
+    /// continues the one an app hands back. Emergency calls are counted but never refused — not
+    /// by a plan and not by a full call-record queue (their record goes past its bound).
     func openCall(_ call: OpenCall, emergency: Bool, _ snapshot: RegistrySnapshot) -> CallOpening {
-        guard callLog.hasRoom(for: 4) else {
+        guard emergency || callLog.hasRoom(for: 4) else {
             statistics.callLogFull.increment()
             logger.warning("call refused: call records are not being written fast enough", [("call_id", call.callID)])
             return .backlog

@@ -60,6 +60,9 @@ public final class CallLog: Sendable {
         if schedule { queue.asyncAfter(deadline: .now() + .milliseconds(Self.gatherMilliseconds)) { self.drain() } }
     }
 
+    /// The call log's name in `StorageHealth` and in `storage.recovered` events.
+    static let writerName = "call_log"
+
     /// How long the writer lets entries gather before a commit: the most a `kill -9` can lose.
     public static let gatherMilliseconds = 20
 
@@ -141,8 +144,11 @@ public final class CallLog: Sendable {
             case .event: break
             }
         }
+        let outage = registry.storageHealth.outage(of: Self.writerName)
+        let now = registry.storageHealth.clock()
         do {
             try registry.write { store throws(RegistryError) in
+                if let outage { try StorageHealth.recordRecovery(outage, held: batch.count, at: now, store) }
                 func keep(_ call: OpenCall, at index: Int) throws(RegistryError) {
                     let key = call.key
                     if newestState[key] == index, !closedInBatch.contains(key) { try store.storeOpenCall(call) }
@@ -170,7 +176,9 @@ public final class CallLog: Sendable {
                 }
                 try store.markAlive()
             }
+            if outage != nil { registry.storageHealth.recovered(Self.writerName, at: now) }
         } catch {
+            registry.storageHealth.failed(Self.writerName, reason: error.description)
             // Nothing is dropped: the batch goes back in front and is tried again in a second — by one
             // retry at a time, however many `flush`es fail meanwhile.
             let schedule = state.withLock { state -> Bool in

@@ -189,12 +189,17 @@ public final class Location: BindingLookup {
             return batch
         }
         guard !batch.isEmpty else { return }
+        let outage = registry.storageHealth.outage(of: Self.writerName)
+        let now = registry.storageHealth.clock()
+        func recovered() { if outage != nil { registry.storageHealth.recovered(Self.writerName, at: now) } }
         do {
             try registry.withStore { store throws(RegistryError) in
                 try store.database.transaction { () throws(RegistryError) in
+                    if let outage { try StorageHealth.recordRecovery(outage, held: batch.count, at: now, store) }
                     for (aor, write) in batch { try Self.write(aor, write, store) }
                 }
             }
+            recovered()
         } catch {
             guard error.kind == .conflict else { return requeue(batch, error) }
             var refused: [(String, RegistryError)] = []
@@ -209,12 +214,22 @@ public final class Location: BindingLookup {
                     return requeue(batch, error)
                 }
             }
+            // The file took writes again (refusing some on their merits): the outage, if any, is over.
+            if let outage {
+                try? registry.withStore { store throws(RegistryError) in
+                    try store.database.transaction { () throws(RegistryError) in
+                        try StorageHealth.recordRecovery(outage, held: batch.count, at: now, store)
+                    }
+                }
+                recovered()
+            }
             for (aor, error) in refused { restore(aor, error) }
         }
     }
 
     /// Puts a batch back in front of what came since, to be tried again in a second.
     private func requeue(_ batch: [(String, PendingWrite)], _ error: RegistryError) {
+        registry.storageHealth.failed(Self.writerName, reason: error.description)
         // One retry pending at a time: a `flush` that fails while one waits adds none.
         let schedule = writes.withLock { queue -> Bool in
             var merged = WriteQueue()
@@ -288,6 +303,9 @@ public final class Location: BindingLookup {
     }
 
     // MARK: Storage
+
+    /// The location's name in `StorageHealth` and in `storage.recovered` events.
+    static let writerName = "location"
 
     static let columns = "aor, contact, user_id, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, local, user_agent, registered_at, updated_at, behind_nat"
 

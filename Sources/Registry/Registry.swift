@@ -14,6 +14,8 @@ public final class Registry: Sendable {
     private let published: Mutex<RegistrySnapshot>
     /// Told after a change that recorded events commits (the event dispatcher's wake-up).
     private let eventObservers = Mutex<[@Sendable () -> Void]>([])
+    /// Whether the writers that hold data for the file (call log, location) can write it.
+    public let storageHealth: StorageHealth
 
     /// Opens the registry on `database` and loads the snapshot.
     /// - Parameters:
@@ -26,6 +28,7 @@ public final class Registry: Sendable {
         try store.loadSnapshot()
         published = Mutex(store.snapshot)
         self.store = store
+        storageHealth = StorageHealth(clock: clock)
     }
 
     /// The snapshot now in force; cheap to take, safe to keep.

@@ -202,6 +202,13 @@ enum Server {
             exit(1)
         }
         events.start()
+        events.alertOnStorageOutages()
+        let storageLogger = logger.labeled("storage")
+        registry.storageHealth.observe { change in
+            guard case .recovered(let outage, let at) = change else { return }
+            storageLogger.warning("the registry file takes writes again; what was held is written",
+                                  [("writer", outage.writer), ("outage_ms", String(at - outage.since)), ("failed_attempts", String(outage.failures))])
+        }
 
         let routing = RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
                                     reload: { gateway.reloadDialplans() })
@@ -212,7 +219,8 @@ enum Server {
                 + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
                    ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures),
                    ("location_pending", location.writeStatus.pending), ("location_write_failures", location.writeStatus.failures),
-                   ("location_writes_refused", location.writeStatus.dropped)]
+                   ("location_writes_refused", location.writeStatus.dropped),
+                   ("storage_failing", registry.storageHealth.current.count)]
         }, clock: Registry.systemClock)
         var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
                                                token: configuration.adminToken)

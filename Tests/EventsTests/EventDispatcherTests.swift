@@ -174,6 +174,45 @@ final class Inbox: Sendable {
         }
     }
 
+    /// The file refuses writes (read-only): the call log holds its entries, subscribers of
+    /// `storage.*` are alerted at once and once, and the first commit after it records the outage.
+    @Test func aStorageOutageIsAlertedAtOnceAndRecordedWhenItEnds() throws {
+        let fixture = try EventsFixture()
+        fixture.dispatcher.start()
+        fixture.dispatcher.alertOnStorageOutages()
+        let operations = Inbox(), calls = Inbox()
+        _ = try fixture.dispatcher.subscribe(connection: 1, name: nil, patterns: [try EventPattern("storage.*")], since: nil, send: operations.send)
+        _ = try fixture.dispatcher.subscribe(connection: 2, name: nil, patterns: [try EventPattern("call.*")], since: nil, send: calls.send)
+        let log = CallLog(registry: fixture.registry, capacity: 8)
+        try fixture.registry.read { s throws(RegistryError) in try s.sql("PRAGMA query_only = ON") }
+        for n in 0..<5 { log.record(.event(type: "call.test", subject: String(n), payload: [:])) }
+        log.flush()
+        log.flush()
+        #expect(log.status.pending == 5 && log.status.failures >= 2)
+        // Bounded: three more fit, the call path is told there is no room for a fourth.
+        #expect(log.hasRoom(for: 3) && !log.hasRoom(for: 4))
+        #expect(eventually { operations.notices("events.alert").count == 1 })
+        let alert = try #require(operations.notices("events.alert").first)
+        #expect(alert["alert"]?["type"] == "storage.failing" && alert["alert"]?["payload"]?["writer"] == "call_log")
+        #expect(alert["alert"]?["payload"]?["reason"]?.stringValue?.isEmpty == false)
+        #expect(calls.notices("events.alert").isEmpty)
+
+        try fixture.registry.read { s throws(RegistryError) in try s.sql("PRAGMA query_only = OFF") }
+        log.flush()
+        #expect(log.status.pending == 0 && fixture.registry.storageHealth.current.isEmpty)
+        let held = try fixture.registry.read { s throws(RegistryError) in try s.events(since: 0, type: "call.test", limit: 10) }
+        #expect(held.compactMap(\.subject) == ["0", "1", "2", "3", "4"])
+        #expect(eventually { operations.eventIDs.count == 1 })
+        let recovered = try fixture.registry.read { s throws(RegistryError) in try s.events(since: 0, type: "storage.recovered", limit: 10) }
+        #expect(recovered.map(\.id) == operations.eventIDs)
+        let payload = try JSONValue.parse(recovered[0].payload)
+        #expect(payload["writer"] == "call_log" && payload["held"] == 5)
+        #expect((payload["failed_attempts"]?.integerValue ?? 0) >= 2)
+        #expect((payload["recovered_at"]?.integerValue ?? 0) >= (payload["failed_at"]?.integerValue ?? .max))
+        // Only one alert for the whole outage, however many attempts failed.
+        #expect(operations.notices("events.alert").count == 1)
+    }
+
     @Test func aSlowSubscriberIsSwitchedToPullWithoutLosingAnything() throws {
         let fixture = try EventsFixture(queue: 3)
         fixture.dispatcher.start()

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Testing
 @testable import Registry
 
@@ -116,6 +117,7 @@ import Testing
         location.flush()
         let status = location.writeStatus
         #expect(status.pending == 1 && status.failures >= 1 && status.lastError != nil)
+        #expect(fixture.registry.storageHealth.current.map(\.writer) == ["location"])
         #expect(location.bindings(aor: "alice").map(\.contact) == ["sip:a@192.0.2.1"])
         // The queue is full: a change of another address is refused rather than held unwritten,
         // while the waiting address may still change.
@@ -129,6 +131,13 @@ import Testing
         #expect(try storedContacts(fixture) == ["sip:a@192.0.2.1", "sip:c@192.0.2.1"])
         // The first change (a added) and the merged second (a and c added, the old a removed).
         #expect(try events(fixture).count == 4)
+        // The outage is over and in the log once, with the address it held.
+        #expect(fixture.registry.storageHealth.current.isEmpty)
+        let recovered = try fixture.registry.read { s throws(RegistryError) in try s.events(since: 0, type: "storage.recovered", limit: 10) }
+        #expect(recovered.count == 1)
+        let payload = try JSONValue.parse(recovered[0].payload)
+        #expect(payload["writer"] == "location" && payload["held"] == 1)
+        #expect((payload["failed_attempts"]?.integerValue ?? 0) >= 1)
     }
 
     @Test func aChangeTheFileRefusesIsUndoneAndTheOthersAreWritten() throws {
