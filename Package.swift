@@ -31,13 +31,14 @@ let package = Package(
         .target(name: "Events", dependencies: ["Registry", "JSON", "Crypto"]),
         .target(name: "Admin", dependencies: ["Registry", "Registrar", "Routing", "Billing", "Events", "SIP", "JSON", "Crypto", "CLinux"]),
         .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Billing", "JSON", "Crypto"]),
-        .target(name: "GatewayTesting", dependencies: ["Gateway", "SIP", "SIPTransport", "SIPTransaction", "Admin", "Registry",
+        .target(name: "Node", dependencies: ["Gateway", "Admin", "Events", "Registry", "Routing", "SIPTransport", "SIPTransaction"]),
+        .target(name: "GatewayTesting", dependencies: ["Node", "Gateway", "SIP", "SIPTransport", "SIPTransaction", "Admin", "Registry",
                                                        "Registrar", "Routing", "Crypto", "JSON"]),
 
-        .executableTarget(name: "tandem", dependencies: ["Gateway", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Admin", "Events", "CLinux"]),
+        .executableTarget(name: "tandem", dependencies: ["Node", "Gateway", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Admin", "Events", "CLinux"]),
         .executableTarget(name: "tandemctl", dependencies: ["Admin", "JSON"]),
         .executableTarget(name: "tandem-replay", dependencies: ["GatewayTesting", "SIPTransport", "Admin", "JSON"]),
-        .executableTarget(name: "tandem-bench", dependencies: ["SIP", "Gateway", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Admin", "JSON", "Crypto"]),
+        .executableTarget(name: "tandem-bench", dependencies: ["Node", "SIP", "Gateway", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Admin", "JSON", "Crypto"]),
 
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "SIPTransportTests", dependencies: ["SIPTransport", "SIP"]),

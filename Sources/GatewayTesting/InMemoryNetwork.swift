@@ -1,4 +1,5 @@
 import Admin
+import Node
 import Gateway
 import JSON
 import Registry
@@ -45,18 +46,15 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         let start = timers.now()
         let clock: @Sendable () -> Int64 = { Self.epoch + Int64(((timers.now() - start) * 1000).rounded()) }
         let registry = try Registry(database: try Database(path: ":memory:"), realm: configuration.effectiveRealm, clock: clock)
-        let location = try Location(registry: registry, now: clock(), persistence: configuration.registrarPersistence)
-        gateway = Gateway(settings: Gateway.Settings(configuration), transport: self, timers: timers, logger: logger,
-                          registry: registry, location: location, dialplans: DialplanLibrary(try Self.dialplans(of: trace)),
-                          nonceSecret: configuration.authSecret, clock: clock)
-        gateway.startMaintenance(on: nil)
-        let gateway = self.gateway!
-        dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
-                                     authFailures: gateway.authFailures, routing: RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
-                                                                                    reload: { gateway.reloadDialplans() }), callLog: gateway.callLog,
-                                     callsInProgress: { gateway.callsInProgress(accountID: $0) },
-                                     statistics: { gateway.statistics.snapshot() },
-                                     clock: clock)
+        // The node `tandem` runs, on this network and virtual time; maintenance on the timer's
+        // thread, so a `wait` sees expiries at once.
+        var options = Node.Options()
+        options.maintenance = nil
+        let (node, _) = try Node.assemble(configuration: configuration, registry: registry, transport: self, timers: timers,
+                                          logger: logger, clock: clock, dialplans: try Self.dialplans(of: trace), options: options)
+        node.start()
+        gateway = node.gateway
+        dispatcher = node.dispatcher
     }
 
     /// The trace's `dialplan` blocks compiled; a bad rule is reported at its line in the trace.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Gateway
+import Node
 import Registrar
 import Registry
 import SIP
@@ -38,9 +39,13 @@ enum ProxyBench {
         }
         let transport = RecordingTransport()
         let timers = ManualTimers()
+        // The node `tandem` runs, on a recording transport and virtual timers.
         let bench = BenchRegistry()
-        let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport, timers: timers,
-                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location, clock: Registry.systemClock)
+        var options = Node.Options()
+        options.maintenance = nil
+        let (node, _) = try! Node.assemble(configuration: configuration, registry: bench.registry, transport: transport, timers: timers,
+                                           logger: Logger(label: "bench", threshold: .init(.error)), clock: Registry.systemClock, options: options)
+        let gateway = node.gateway
         let local = ListenPoint(transport: .udp, address: proxy)
         var inside = 0.0
         func deliver(_ text: String, from source: SocketAddress) {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Gateway
+import Node
 import Registrar
 import Registry
 import SIP
@@ -40,10 +41,11 @@ enum ProxySocketBench {
         let manual = ManualTimers()
         let useManual = getenv("BENCH_MANUAL_TIMERS") != nil
         let bench = BenchRegistry()
-        let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport,
-                              timers: useManual ? manual as any TimerService : timers,
-                              logger: Logger(label: "bench", threshold: .init(.error)), registry: bench.registry, location: bench.location, clock: Registry.systemClock)
-        transport.start { gateway.receive($0) }
+        let (node, _) = try! Node.assemble(configuration: configuration, registry: bench.registry, transport: transport,
+                                           transportStatistics: transport.statistics, timers: useManual ? manual as any TimerService : timers,
+                                           logger: Logger(label: "bench", threshold: .init(.error)), clock: Registry.systemClock)
+        node.start()
+        transport.start { node.receive($0) }
         let proxy = SocketAddress(host: "127.0.0.1", port: proxyPort)
         func send(_ fd: Int32, _ text: String) {
             let bytes = Array(text.utf8)

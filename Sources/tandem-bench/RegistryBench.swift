@@ -222,10 +222,8 @@ enum AdminSocketBench {
 /// An empty registry in memory, for the proxy benchmarks (their peers are trusted sources).
 struct BenchRegistry {
     let registry: Registry
-    let location: Location
 
     init() {
         registry = try! Registry(database: try! Database(path: ":memory:"), realm: "tandem", clock: Registry.systemClock)
-        location = try! Location(registry: registry, now: Registry.systemClock())
     }
 }

@@ -6,6 +6,7 @@ import Admin
 import Events
 import Foundation
 import Gateway
+import Node
 import Registry
 import Routing
 import SIPTransaction
@@ -141,18 +142,7 @@ enum Server {
             try? FileManager.default.createDirectory(atPath: socketFolder, withIntermediateDirectories: true)
         }
 
-        var settings = Gateway.Settings(configuration)
-        settings.listen = transport.listenPoints
         let timers = TimerThread()
-        let location: Location
-        do {
-            location = try Location(registry: registry, now: Registry.systemClock(), persistence: configuration.registrarPersistence)
-            logger.info("registrations loaded", [("bindings", String(location.count)), ("addresses", String(location.aorCount))])
-        } catch {
-            logger.error("cannot load the registrations", [("path", configuration.storagePath), ("reason", "\(error)")])
-            transport.stop()
-            exit(1)
-        }
         // Dialplans: a file with an error stops the start, naming file and line (a reload keeps the old ones).
         var plans = DialplanSet()
         if let folder = configuration.dialplanDirectory {
@@ -167,42 +157,35 @@ enum Server {
                 exit(1)
             }
         }
-        // Calls a previous run left in progress are closed as interrupted before any new call.
-        let callLog = CallLog(registry: registry)
-        do {
-            let interrupted = try callLog.closeInterruptedCalls()
-            if !interrupted.isEmpty {
-                logger.notice("calls in progress at the last stop closed as interrupted", [("count", String(interrupted.count))])
-            }
-        } catch {
-            logger.error("cannot close the calls of the last run", [("path", configuration.storagePath), ("reason", "\(error)")])
-            transport.stop()
-            exit(1)
-        }
-        let gateway = Gateway(settings: settings, transport: transport, timers: timers, logger: logger.labeled("gateway"),
-                              registry: registry, location: location, callLog: callLog, dialplans: DialplanLibrary(plans),
-                              nonceSecret: configuration.authSecret, clock: Registry.systemClock)
-        transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
-        gateway.startMaintenance()
-
-        // Events: the dispatcher reads what the registry and the call log append, off the call path.
+        var nodeOptions = Node.Options()
         var eventOptions = EventDispatcher.Options()
         eventOptions.subscriberQueue = configuration.eventSubscriberQueue
         eventOptions.webhookTimeout = configuration.webhookTimeout
         eventOptions.retry = RetrySchedule(initial: Int64(configuration.webhookBackoff), maximum: Int64(configuration.webhookMaxBackoff),
                                            attempts: configuration.webhookAttempts)
         eventOptions.userAgent = "Tandem/\(TandemVersion.current)"
-        let eventLogger = logger.labeled("events")
-        let events: EventDispatcher
+        nodeOptions.events = eventOptions
+        var listening = configuration
+        listening.listen = transport.listenPoints
+        let node: Node
         do {
-            events = try EventDispatcher(registry: registry, options: eventOptions, clock: Registry.systemClock, log: { message, fields in eventLogger.warning(message, fields) })
+            let (assembled, interrupted) = try Node.assemble(configuration: listening, registry: registry, transport: transport,
+                                                             transportStatistics: transport.statistics, timers: timers, logger: logger,
+                                                             clock: Registry.systemClock, dialplans: plans, options: nodeOptions)
+            node = assembled
+            // Calls a previous run left in progress were closed as interrupted before any new call.
+            if !interrupted.isEmpty {
+                logger.notice("calls in progress at the last stop closed as interrupted", [("count", String(interrupted.count))])
+            }
         } catch {
-            logger.error("cannot start event delivery", [("path", configuration.storagePath), ("reason", "\(error)")])
+            logger.error(error.stage.rawValue, [("path", configuration.storagePath), ("reason", error.reason)])
             transport.stop()
             exit(1)
         }
-        events.start()
-        events.alertOnStorageOutages()
+        let gateway = node.gateway
+        logger.info("registrations loaded", [("bindings", String(node.location.count)), ("addresses", String(node.location.aorCount))])
+        transport.onConnectFailure { address in gateway.connectionFailed(to: address) }
+        node.start()
         let storageLogger = logger.labeled("storage")
         registry.storageHealth.observe { change in
             guard case .recovered(let outage, let at) = change else { return }
@@ -210,18 +193,6 @@ enum Server {
                                   [("writer", outage.writer), ("outage_ms", String(at - outage.since)), ("failed_attempts", String(outage.failures))])
         }
 
-        let routing = RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
-                                    reload: { gateway.reloadDialplans() })
-        let dispatcher = AdminDispatcher(registry: registry, version: TandemVersion.current, location: location,
-                                         authFailures: gateway.authFailures, routing: routing, callLog: callLog,
-                                         callsInProgress: { gateway.callsInProgress(accountID: $0) }, events: events, statistics: {
-            transport.statistics.snapshot() + gateway.statistics.snapshot() + events.statistics()
-                + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
-                   ("call_log_pending", callLog.status.pending), ("call_log_failures", callLog.status.failures),
-                   ("location_pending", location.writeStatus.pending), ("location_write_failures", location.writeStatus.failures),
-                   ("location_writes_refused", location.writeStatus.dropped),
-                   ("storage_failing", registry.storageHealth.current.count)]
-        }, clock: Registry.systemClock)
         var adminOptions = AdminServer.Options(socketPath: configuration.adminSocket, tcpListen: configuration.adminListen,
                                                token: configuration.adminToken)
         adminOptions.maxConnections = configuration.adminMaxConnections
@@ -230,7 +201,7 @@ enum Server {
         adminOptions.requestTimeout = configuration.adminRequestTimeout
         let admin: AdminServer
         do {
-            admin = try AdminServer(dispatcher: dispatcher, options: adminOptions)
+            admin = try AdminServer(dispatcher: node.dispatcher, options: adminOptions)
         } catch {
             logger.error("cannot open the admin socket", [("reason", error.reason)])
             transport.stop()
@@ -238,7 +209,7 @@ enum Server {
         }
         admin.start()
         logger.info("admin socket", [("path", configuration.adminSocket)] + (admin.tcpPort.map { [("tcp_port", String($0))] } ?? []))
-        transport.start { message in gateway.receive(message) }
+        transport.start { message in node.receive(message) }
         for point in transport.listenPoints {
             logger.info("listening", [("on", point.description)])
         }
@@ -258,16 +229,13 @@ enum Server {
             admin.stop()
             timers.stop()
             transport.stop()
-            // Registrations answered and not yet written are written now.
-            location.flush()
-            // Calls still in progress can no longer be followed: their records end now.
-            callLog.flush()
-            if let closed = try? callLog.closeInterruptedCalls(), !closed.isEmpty {
+            // Registrations answered are written, calls still in progress end as interrupted, undelivered
+            // webhook events stay owed in the store for the next start.
+            let closed = node.stop()
+            if !closed.isEmpty {
                 logger.notice("calls in progress closed as interrupted", [("count", String(closed.count))])
             }
-            // Undelivered webhook events stay owed in the store and go out after the next start.
-            events.stop()
-            let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
+            let counters = node.statistics()
             logger.info("counters", counters.filter { $0.1 > 0 }.map { ($0.0, String($0.1)) })
             logger.info("tandem stopped")
             exit(0)
@@ -320,7 +288,7 @@ enum Server {
         signal(SIGUSR1, SIG_IGN)
         let usr1Source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
         usr1Source.setEventHandler {
-            let counters = transport.statistics.snapshot() + gateway.statistics.snapshot()
+            let counters = node.statistics()
             logger.info("counters", counters.map { ($0.0, String($0.1)) })
         }
         usr1Source.resume()
