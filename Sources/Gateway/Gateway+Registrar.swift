@@ -170,26 +170,23 @@ extension Gateway {
         return items.filter { !$0.isEmpty }
     }
 
-    /// Answers through a non-INVITE server transaction, so a retransmitted REGISTER gets this same
-    /// answer instead of being processed again (and refused as out of order).
+    /// Answers and keeps the answer, so a retransmitted REGISTER gets this same answer instead of
+    /// being processed again (and refused as out of order).
     func respondStatefully(
         to request: SIPMessage, _ inbound: InboundMessage, _ key: ServerKey, status: Int, reason: String, _ settings: Settings,
         _ decorate: (SIPMessage) throws -> Void = { _ in }
     ) {
         guard let bytes = responseBytes(to: request, status: status, reason: reason, settings, decorate),
               let upstream = Self.responseDestination(request.topVia, inbound) else { return }
-        guard request.topVia?.hasRFC3261Branch == true else {
-            send(bytes, upstream, what: "response \(status)")
-            return
+        // Over TCP the client does not retransmit (Timer J is 0, §17.2.2); over UDP the answer is kept
+        // for Timer J so a retransmission gets these bytes again (`AnsweredRequests`).
+        if request.topVia?.hasRFC3261Branch == true, inbound.transport == .udp {
+            let now = timers.now(), timerJ = settings.timers.sixtyFourT1
+            proxy.withLock(key.shard) { state in
+                state.answered.remember(key, .init(bytes: bytes, destination: upstream), now: now, timerJ: timerJ)
+            }
         }
-        let effects = proxy.withLock(key.shard) { state -> [ProxyEffect] in
-            guard state.servers[key] == nil, proxy.admitServer(limit: .max) else { return [] }
-            var tx = ServerTransaction(isInvite: false, reliable: inbound.transport == .tcp, timers: settings.timers)
-            let actions = tx.sendResponse(status: status, bytes: bytes)
-            state.servers[key] = ServerRecord(tx: tx, upstream: upstream, context: nil)
-            return serverEffects(actions, key, upstream, &state)
-        }
-        perform(effects, settings)
+        send(bytes, upstream, what: "response \(status)")
     }
 
     // MARK: Requests to registered users

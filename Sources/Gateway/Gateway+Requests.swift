@@ -5,6 +5,12 @@ import SIPTransport
 
 /// Requests: RFC 3261 §16.3 validation, §16.4 Route processing, §16.5 targets, §16.6 forwarding.
 extension Gateway {
+    /// How a retransmitted request is absorbed: by its server transaction, or from the registrar's answers.
+    private enum Retransmission {
+        case transaction([ProxyEffect])
+        case answered(AnsweredRequests.Answer)
+    }
+
     func handleRequest(_ context: RequestContext) {
         var context = context
         let (request, inbound, settings, method, key) = (context.message, context.inbound, context.settings, context.method, context.key)
@@ -19,15 +25,28 @@ extension Gateway {
             break
         }
         // A retransmission is absorbed by its server transaction, which re-sends its last response.
-        if context.via.hasRFC3261Branch, let effects = proxy.withLock(key.shard, { state -> [ProxyEffect]? in
-            guard var record = state.servers[key] else { return nil }
-            let actions = record.tx.receiveRetransmission()
-            state.servers[key] = record
-            return serverEffects(actions, key, record.upstream, &state)
-        }) {
-            statistics.retransmissionsAbsorbed.increment()
-            perform(effects, settings)
-            return
+        if context.via.hasRFC3261Branch {
+            let now = timers.now(), timerJ = settings.timers.sixtyFourT1
+            let absorbed = proxy.withLock(key.shard) { state -> Retransmission? in
+                if var record = state.servers[key] {
+                    let actions = record.tx.receiveRetransmission()
+                    state.servers[key] = record
+                    return .transaction(serverEffects(actions, key, record.upstream, &state))
+                }
+                return state.answered.answer(to: key, now: now, timerJ: timerJ).map { .answered($0) }
+            }
+            switch absorbed {
+            case .transaction(let effects)?:
+                statistics.retransmissionsAbsorbed.increment()
+                perform(effects, settings)
+                return
+            case .answered(let answer)?:
+                statistics.retransmissionsAbsorbed.increment()
+                send(answer.bytes, answer.destination, what: "retransmitted response")
+                return
+            case nil:
+                break
+            }
         }
 
         // Scanners open with out-of-dialog requests; looking for their User-Agent there keeps the

@@ -235,6 +235,8 @@ struct ProxyState {
     var nextContext: UInt64 = 1
     /// Responses decided for each server transaction and not yet sent.
     var upstream = Outbox<ServerKey, [UInt8]>()
+    /// The registrar's answers over UDP, for retransmissions of their requests.
+    var answered = AnsweredRequests()
 }
 
 /// The proxy's state split by Call-ID. Every message of a transaction, and every transaction of a
