@@ -33,6 +33,8 @@ extension Gateway {
                     state.servers[key] = record
                     return .transaction(serverEffects(actions, key, record.upstream, &state))
                 }
+                // Only the registrar keeps answers: other requests skip the look-up.
+                guard method == .register else { return nil }
                 return state.answered.answer(to: key, now: now, timerJ: timerJ).map { .answered($0) }
             }
             switch absorbed {
