@@ -227,8 +227,7 @@ extension Gateway {
     /// slow or failing disk must not delay the transaction timers of calls. A tick that comes while
     /// the last sweep still runs is skipped. `nil` runs it on the timer's thread (manual timers in
     /// tests, where the order of events must not depend on a second thread).
-    public func startMaintenance(every interval: Double = 1,
-                                 on queue: DispatchQueue? = DispatchQueue(label: "tandem.maintenance", qos: .utility)) {
+    public func startMaintenance(every interval: Double = 1, on queue: DispatchQueue?) {
         let id = newTimerID()
         timers.schedule(id, after: interval) { [self] in
             if let queue {

@@ -26,15 +26,16 @@ extension Gateway {
         }
         // A retransmission is absorbed by its server transaction, which re-sends its last response.
         if context.via.hasRFC3261Branch {
-            let now = timers.now(), timerJ = settings.timers.sixtyFourT1
+            // Only the registrar keeps answers: other requests neither read the clock nor look them up.
+            let isRegister = method == .register
+            let now = isRegister ? timers.now() : 0, timerJ = settings.timers.sixtyFourT1
             let absorbed = proxy.withLock(key.shard) { state -> Retransmission? in
                 if var record = state.servers[key] {
                     let actions = record.tx.receiveRetransmission()
                     state.servers[key] = record
                     return .transaction(serverEffects(actions, key, record.upstream, &state))
                 }
-                // Only the registrar keeps answers: other requests skip the look-up.
-                guard method == .register else { return nil }
+                guard isRegister else { return nil }
                 return state.answered.answer(to: key, now: now, timerJ: timerJ).map { .answered($0) }
             }
             switch absorbed {
