@@ -29,6 +29,12 @@ extension Availability {
     }
 }
 
+extension ContactList {
+    var json: JSONValue {
+        ["name": .string(name), "entries": ContactListEntries.json(entries), "updated_at": .string(updatedAt)]
+    }
+}
+
 extension Outcome {
     var json: JSONValue {
         switch self {
@@ -132,6 +138,40 @@ extension AdminMethods {
             // An unauthorised asker learns the state and nothing of why.
             let shown = state == .subjectToAuthorisation ? [] : reasons
             return ["user": .string(userID), "state": .string(state.rawValue), "reasons": JSONValue(shown)]
+        },
+    ]
+
+    static let contacts: [AdminMethod] = [
+        AdminMethod(name: "contacts.get", summary: "A user's contact lists, or one of them.",
+                    parameters: [.required("user", .string, "User id."), .optional("list", .string, "One list's name; absent: every list."), .acting],
+                    result: "`{user, lists: [{name, entries: [{number | user | uri | list, name?}], updated_at}]}`",
+                    example: ["user": "alice"]) { a, call throws(RPCError) in
+            let userID = a.text("user"), only = a.string("list")
+            let lists = try call.read { s throws(RegistryError) in try s.contactLists(userID: userID, acting: a.acting) }
+            if let only, !lists.contains(where: { $0.name == only }) {
+                throw RPCError(.notFound("list", "user '\(userID)' has no list '\(only)'"))
+            }
+            return ["user": .string(userID), "lists": .array(lists.filter { only == nil || $0.name == only }.map(\.json))]
+        },
+        AdminMethod(name: "contacts.define",
+                    summary: "Creates or replaces one of a user's contact lists (the user, their primary, or the operator); availability entries name it as `list:NAME`; records `contacts.changed`.",
+                    parameters: [.required("user", .string, "User id."), .required("list", .string, "The list's name (an identifier)."),
+                                 .required("entries", .objects, "Up to 500 of `{number: E.164}`, `{user: id}`, `{uri: sip URI}`, `{list: other list}`, each with an optional `name`."),
+                                 .acting],
+                    result: "the list `{name, entries, updated_at}`",
+                    example: ["user": "alice", "list": "family",
+                              "entries": [["user": "bob", "name": "Bob"], ["number": "+33612345678", "name": "Mum"]]]) { a, call throws(RPCError) in
+            let entries = a.isPresent("entries") ? (a.object("entries") ?? .array([])) : .array([])
+            return try call.write { s throws(RegistryError) in
+                try s.defineContactList(userID: a.text("user"), name: a.text("list"), entries: entries, acting: a.acting)
+            }.json
+        },
+        AdminMethod(name: "contacts.delete",
+                    summary: "Deletes a contact list no availability entry and no other list names; records `contacts.changed`.",
+                    parameters: [.required("user", .string, "User id."), .required("list", .string, "The list's name."), .acting],
+                    result: "`{deleted: true}`", example: ["user": "alice", "list": "family"]) { a, call throws(RPCError) in
+            try call.write { s throws(RegistryError) in try s.deleteContactList(userID: a.text("user"), name: a.text("list"), acting: a.acting) }
+            return ["deleted": true]
         },
     ]
 

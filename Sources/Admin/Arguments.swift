@@ -6,6 +6,7 @@ public struct Parameter: Sendable {
     public enum Kind: String, Sendable {
         case string, integer, boolean
         case strings = "array of strings"
+        case objects = "array of objects"
         case object
     }
     public var name: String
@@ -49,6 +50,7 @@ public struct Arguments: Sendable {
             let fits: Bool = switch (parameter.kind, value) {
             case (.string, .string), (.integer, .integer), (.boolean, .bool): true
             case (.strings, .array(let items)): items.allSatisfy { $0.stringValue != nil }
+            case (.objects, .array(let items)): items.allSatisfy { $0.objectValue != nil }
             case (.object, .object): true
             default: false
             }
@@ -109,6 +111,7 @@ private func article(_ kind: Parameter.Kind) -> String {
     case .integer: "an integer"
     case .boolean: "true or false"
     case .strings: "an array of strings"
+    case .objects: "an array of objects"
     case .object: "an object"
     }
 }

@@ -15,6 +15,7 @@ public enum EventCatalog {
         Entry(type: "call.ended", source: "gateway", summary: "A call's record was written; carries a summary with its `cdr_id`."),
         Entry(type: "registration.changed", source: "registrar", summary: "A device registered, was removed or expired."),
         Entry(type: "availability.changed", source: "registry", summary: "A user's modes, profiles or override changed."),
+        Entry(type: "contacts.changed", source: "registry", summary: "A user's contact list was defined or deleted."),
         Entry(type: "gauge.updated", source: "gateway", summary: "An ended call changed the usage of an account on a plan."),
         Entry(type: "gauge.exceeded", source: "gateway", summary: "A call went past a soft plan limit."),
         Entry(type: "app.activated", source: "registry", summary: "An app was activated on a number."),

@@ -39,6 +39,7 @@ public final class Database {
         Schema.usage,
         Schema.events,
         Schema.trunkRates,
+        Schema.presence,
     ]
 
     public init(path: String) throws(StoreError) {

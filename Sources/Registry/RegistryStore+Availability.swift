@@ -18,7 +18,10 @@ extension RegistryStore {
     }
 
     func fetchAvailability(_ userID: String) throws(RegistryError) -> Availability? {
-        try firstRow("SELECT \(Self.availabilityColumns) FROM availability WHERE user_id = ?", [.text(userID)], Self.availability)
+        guard var availability = try firstRow("SELECT \(Self.availabilityColumns) FROM availability WHERE user_id = ?", [.text(userID)],
+                                              Self.availability) else { return nil }
+        try resolveLists(&availability)
+        return availability
     }
 
     /// The user's availability: stored, or the standard one (always available) when never defined.
@@ -35,6 +38,10 @@ extension RegistryStore {
         guard let user = try fetchUser(userID) else { throw .notFound("user", "no user '\(userID)'") }
         try requirePrimary(acting, account: user.accountID, "change this user's availability", orSelf: userID)
         var availability = try AvailabilityDefinition.parse(definition, userID: userID)
+        let lists = Set(try fetchContactLists(userID).map(\.name))
+        if let missing = availability.listReferences.sorted().first(where: { !lists.contains($0) }) {
+            throw .invalid(availability.reference(to: missing) ?? "definition", "user '\(userID)' has no contact list '\(missing)'")
+        }
         let previous = try fetchAvailability(userID)
         // docs/routing.md: the profile asked for, else the current one if the new definition still
         // has it, else the definition's first (a modes-only definition has just "default").
@@ -106,7 +113,7 @@ public enum AvailabilityDefinition {
     /// Validates a definition, naming the field at fault (`modes[1].state`).
     public static func parse(_ value: JSONValue, userID: String) throws(RegistryError) -> Availability {
         guard let object = value.objectValue else { throw .invalid("definition", "must be an object") }
-        let known: Set<String> = ["modes", "profiles", "urgent", "blocked", "sharing", "authorised"]
+        let known: Set<String> = ["modes", "profiles", "urgent", "blocked", "sharing", "authorised", "refused"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw .invalid(unknown, "unknown field (expected \(known.sorted().joined(separator: ", ")))")
         }
@@ -169,6 +176,7 @@ public enum AvailabilityDefinition {
         availability.urgent = try callers(object["urgent"], "urgent")
         availability.blocked = try callers(object["blocked"], "blocked")
         availability.authorised = try callers(object["authorised"], "authorised")
+        availability.refused = try callers(object["refused"], "refused")
         if let text = object["sharing"]?.stringValue {
             guard let sharing = Availability.Sharing(rawValue: text) else { throw .invalid("sharing", "'\(text)' is not everyone or authorised") }
             availability.sharing = sharing
@@ -198,6 +206,7 @@ public enum AvailabilityDefinition {
             }),
             "urgent": JSONValue(availability.urgent), "blocked": JSONValue(availability.blocked),
             "sharing": .string(availability.sharing.rawValue), "authorised": JSONValue(availability.authorised),
+            "refused": JSONValue(availability.refused),
         ]
     }
 
@@ -214,12 +223,15 @@ public enum AvailabilityDefinition {
         return text
     }
 
-    /// Caller entries: E.164 numbers or user ids.
+    /// Caller entries: E.164 numbers, user ids, or contact lists (`list:NAME`).
     private static func callers(_ value: JSONValue?, _ field: String) throws(RegistryError) -> [String] {
         var result: [String] = []
         for (index, item) in try array(value, field).enumerated() {
             let entry = try string(item, "\(field)[\(index)]")
-            if entry.hasPrefix("+") {
+            if entry.hasPrefix(ContactList.referencePrefix) {
+                let name = try Validate.identifier("\(field)[\(index)]", String(entry.dropFirst(ContactList.referencePrefix.count)))
+                result.append(ContactList.referencePrefix + name)
+            } else if entry.hasPrefix("+") {
                 result.append(try Validate.e164("\(field)[\(index)]", entry))
             } else {
                 result.append(try Validate.identifier("\(field)[\(index)]", entry))

@@ -121,6 +121,8 @@ public final class RegistryStore {
 
     /// Reads every row into a fresh snapshot (at start).
     func loadSnapshot() throws(RegistryError) {
+        // Definitions naming contact lists, whose members are resolved once the rest is loaded.
+        var listed: [String] = []
         do {
             var next = RegistrySnapshot()
             for account in try database.rows("SELECT \(Self.accountColumns) FROM accounts", [], Self.account) {
@@ -158,6 +160,7 @@ public final class RegistryStore {
             }
             for (number, list) in activations { next.activationsByNumber[number] = list }
             for availability in try database.rows("SELECT \(Self.availabilityColumns) FROM availability", [], Self.availability) {
+                if !availability.listReferences.isEmpty { listed.append(availability.userID) }
                 next.availabilities[availability.userID] = Record(availability)
             }
             for plan in try database.rows("SELECT \(Self.planColumns) FROM plans", [], Self.plan) {
@@ -171,6 +174,7 @@ public final class RegistryStore {
         } catch {
             throw RegistryError.storage("cannot load the registry: \(error.reason)")
         }
+        for id in listed { snapshot.availabilities[id] = try fetchAvailability(id).map(Record.init) }
     }
 
     /// Re-reads what the last write touched into `snapshot`; copies only the changed paths.

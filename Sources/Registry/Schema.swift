@@ -367,4 +367,30 @@ enum Schema {
         period  TEXT NOT NULL
     ) STRICT;
     """
+
+    /// Contact lists (docs/presence.md) and presence subscriptions, which outlive a restart: a
+    /// subscription's dialog is stored when it is made or refreshed; its NOTIFY sequence is not
+    /// (the store would take a write per NOTIFY) and restarts far above the last stored one.
+    static let presence = """
+    CREATE TABLE contact_lists (
+        user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        entries     TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (user_id, name)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE presence_subscriptions (
+        id          TEXT PRIMARY KEY NOT NULL,
+        presentity  TEXT NOT NULL,
+        watcher     TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        dialog      TEXT NOT NULL,
+        local_cseq  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX presence_subscriptions_by_presentity ON presence_subscriptions(presentity);
+    """
 }

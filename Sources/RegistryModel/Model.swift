@@ -398,7 +398,12 @@ public struct Availability: Sendable, Equatable {
     public var blocked: [String]
     public var sharing: Sharing
     public var authorised: [String]
+    /// Watchers the user refused: their presence subscriptions end (`rejected`) and stay refused.
+    public var refused: [String] = []
     public var updatedAt: String
+    /// The members of each contact list the entries above name as `list:NAME`, resolved when the
+    /// definition is read, so a decision needs no other record.
+    public var lists: [String: Set<String>] = [:]
 
     /// What a user without a stored definition has: always available, shared with everyone.
     public static func standard(userID: String) -> Availability {

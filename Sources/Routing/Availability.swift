@@ -83,8 +83,16 @@ public struct CallerIdentity: Sendable, Equatable {
         self.userID = userID
     }
 
-    func isListed(in entries: [String]) -> Bool {
-        entries.contains { $0 == number || $0 == userID }
+    /// Whether an entry names this caller: their number, their user id, or a contact list
+    /// (`list:NAME`, resolved in `lists`) holding either.
+    func isListed(in entries: [String], lists: [String: Set<String>] = [:]) -> Bool {
+        entries.contains { entry in
+            if entry == number || entry == userID { return true }
+            guard entry.hasPrefix(ContactList.referencePrefix), let members = lists[String(entry.dropFirst(ContactList.referencePrefix.count))] else {
+                return false
+            }
+            return number.map(members.contains) == true || userID.map(members.contains) == true
+        }
     }
 
     public var description: String {
@@ -163,8 +171,8 @@ extension Availability {
     public func mode(for caller: CallerIdentity, now: Int64, local: LocalTime) -> ModeChoice {
         var choice = scheduledMode(now: now, local: local)
         let mode = choice.mode
-        let allowed = mode.allow.isEmpty || caller.isListed(in: mode.allow)
-        let denied = caller.isListed(in: mode.deny)
+        let allowed = mode.allow.isEmpty || caller.isListed(in: mode.allow, lists: lists)
+        let denied = caller.isListed(in: mode.deny, lists: lists)
         if allowed && !denied { return choice }
         let profile = self.profile ?? profiles.first ?? Profile(name: "default")
         let fallback = self.mode(named: profile.defaultMode) ?? Mode(name: "available", state: .available)
@@ -177,7 +185,7 @@ extension Availability {
     /// user who shares only with authorised contacts learns nothing more than that.
     public func connectability(for asker: CallerIdentity?, registered: Bool, now: Int64, local: LocalTime) -> (ConnectabilityState, [String]) {
         let isSelf = asker?.userID == userID
-        if sharing == .authorised, !isSelf, asker.map({ !$0.isListed(in: authorised) }) ?? false {
+        if sharing == .authorised, !isSelf, asker.map({ !$0.isListed(in: authorised, lists: lists) }) ?? false {
             return (.subjectToAuthorisation, ["the user shares their state only with authorised contacts"])
         }
         let choice = asker.map { mode(for: $0, now: now, local: local) } ?? scheduledMode(now: now, local: local)

@@ -278,7 +278,7 @@ struct Run<Directory: RoutingDirectory> {
     /// the user blocks the caller.
     mutating func verdict(_ user: Record<User>, _ availability: Availability, zone: String?) -> (Availability.State, ModeChoice?)? {
         let caller = facts.caller
-        if caller.isListed(in: availability.blocked) {
+        if caller.isListed(in: availability.blocked, lists: availability.lists) {
             note("callee", "user '\(user.id)' blocks \(caller.description)")
             return nil
         }
@@ -288,7 +288,7 @@ struct Run<Directory: RoutingDirectory> {
             for reason in choice.reasons { note("availability", "user '\(user.id)': \(reason)") }
         }
         var state = choice.mode.state
-        if state != .available && state != .hidden && facts.isUrgent && caller.isListed(in: availability.urgent) {
+        if state != .available && state != .hidden && facts.isUrgent && caller.isListed(in: availability.urgent, lists: availability.lists) {
             note("availability", "user '\(user.id)': \(caller.description) is on the urgent list and the call is \(facts.priority!): mode overridden")
             state = .available
         }

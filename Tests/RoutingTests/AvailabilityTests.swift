@@ -184,6 +184,24 @@ import Testing
         #expect(!choice.reasons.isEmpty)
     }
 
+    /// `list:NAME` entries match the members the registry resolved into `lists`.
+    @Test func contactListsInEntries() {
+        var availability = Self.worker()
+        availability.modes[1].allow = ["list:colleagues"]
+        availability.sharing = .authorised
+        availability.authorised = ["list:friends"]
+        availability.lists = ["colleagues": ["+33655555555", "carol"], "friends": ["dave"]]
+        let work = LocalTime(weekday: 2, minute: 900)
+        #expect(availability.mode(for: CallerIdentity(number: "+33655555555"), now: Self.now, local: work).mode.name == "work")
+        #expect(availability.mode(for: CallerIdentity(userID: "carol"), now: Self.now, local: work).mode.name == "work")
+        #expect(availability.mode(for: CallerIdentity(number: "+33699999999"), now: Self.now, local: work).mode.name == "home")
+        #expect(availability.connectability(for: CallerIdentity(userID: "dave"), registered: true, now: Self.now, local: work).0 == .notConnectable)
+        #expect(availability.connectability(for: CallerIdentity(userID: "carol"), registered: true, now: Self.now, local: work).0 == .subjectToAuthorisation)
+        // A list the registry did not resolve (deleted meanwhile) matches nobody.
+        availability.lists = [:]
+        #expect(availability.mode(for: CallerIdentity(userID: "carol"), now: Self.now, local: work).mode.name == "home")
+    }
+
     struct StateCase: Sendable, CustomStringConvertible {
         var mode: String
         var registered: Bool
