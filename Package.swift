@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "Registrar", dependencies: ["Registry", "Crypto", "SIP"]),
         .target(name: "Routing", dependencies: ["RegistryModel"]),
         .target(name: "Billing", dependencies: ["RegistryModel"]),
+        // Pure: presence subscriptions and what each owes its watcher, PIDF documents.
+        .target(name: "Presence", dependencies: ["Routing"]),
         .target(name: "Events", dependencies: ["Registry", "JSON", "Crypto"]),
         .target(name: "Admin", dependencies: ["Registry", "Registrar", "Routing", "Billing", "Events", "SIP", "JSON", "Crypto", "CLinux"]),
         .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Billing", "JSON", "Crypto"]),
@@ -49,6 +51,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Registry"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Registry"]),
+        .testTarget(name: "PresenceTests", dependencies: ["Presence", "Routing"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "Registry", "JSON", "Crypto"]),
         .testTarget(name: "RegistrarTests", dependencies: ["Registrar", "Registry", "SIP", "Crypto"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting", "SIP", "SIPTransport"],

@@ -1,0 +1,153 @@
+import Routing
+import Testing
+@testable import Presence
+
+@Suite struct SubscriptionTableTests {
+    static let start: Int64 = 1_795_000_000_000
+
+    func subscription(_ n: Int, presentity: String = "alice", expires: Int64 = 3600) -> PresenceSubscription {
+        let dialog = NotifierDialog(callID: "call-\(n)", localTag: "t\(n)", remoteTag: "r\(n)", localURI: "sip:\(presentity)@tandem.test",
+                                    remoteURI: "sip:bob@tandem.test", remoteTarget: "sip:bob@192.0.2.7:5062", routeSet: [],
+                                    destination: "udp:192.0.2.7:5062", local: "udp:127.0.0.1:5060", eventID: nil, remoteCSeq: 1)
+        return PresenceSubscription(presentity: presentity, watcher: "bob", dialog: dialog, expiresAt: Self.start + expires * 1000, localCSeq: 0)
+    }
+
+    func notifies(_ actions: [SubscriptionTable.Action]) -> [PresenceNotify] {
+        actions.compactMap { if case .notify(let notify) = $0 { notify } else { nil } }
+    }
+
+    @Test func aSubscriptionIsStoredAndNotifiedAtOnce() {
+        var table = SubscriptionTable()
+        let actions = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
+        #expect(actions.first == .store(table.subscription(SubscriptionID(callID: "call-1", localTag: "t1"))!))
+        let sent = notifies(actions)
+        #expect(sent.count == 1)
+        #expect(sent[0].cseq == 1)
+        #expect(sent[0].state == .active(expires: 3600))
+        #expect(sent[0].view == .state(.connectable))
+    }
+
+    /// RFC 3856 §6.10: changes during a NOTIFY's flight are coalesced; the next NOTIFY carries the
+    /// newest state only, and none goes while one is unanswered.
+    @Test func aBurstEndsWithTheNewestStateOnly() {
+        var table = SubscriptionTable()
+        let id = subscription(1).id
+        _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
+        #expect(notifies(table.update(id, view: .state(.notConnectable), now: Self.start)).isEmpty)
+        #expect(notifies(table.update(id, view: .state(.inTransfer), now: Self.start)).isEmpty)
+        #expect(notifies(table.update(id, view: .state(.unknown), now: Self.start)).isEmpty)
+        let next = notifies(table.answered(id, cseq: 1, status: 200, now: Self.start + 50))
+        #expect(next.map(\.view) == [.state(.unknown)])
+        #expect(next.map(\.cseq) == [2])
+        // The same state again sends nothing; an answer to an old CSeq changes nothing.
+        #expect(table.answered(id, cseq: 1, status: 200, now: Self.start + 60).isEmpty)
+        _ = table.answered(id, cseq: 2, status: 200, now: Self.start + 60)
+        #expect(table.update(id, view: .state(.unknown), now: Self.start + 70).isEmpty)
+        // Back to a state sent before: it is sent again (the watcher holds `unknown`).
+        #expect(notifies(table.update(id, view: .state(.connectable), now: Self.start + 80)).map(\.cseq) == [3])
+    }
+
+    /// One failed NOTIFY does not end a subscription: the newest view is sent again after a back-off.
+    @Test func aTimeoutIsRetriedNotFatal() {
+        var table = SubscriptionTable()
+        let id = subscription(1).id
+        _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
+        #expect(table.answered(id, cseq: 1, status: 408, now: Self.start + 32_000).isEmpty)
+        #expect(table.subscription(id) != nil)
+        _ = table.update(id, view: .state(.notConnectable), now: Self.start + 33_000)
+        #expect(notifies(table.tick(now: Self.start + 36_000)).isEmpty)
+        let retried = notifies(table.tick(now: Self.start + 37_000))
+        #expect(retried.map(\.view) == [.state(.notConnectable)])
+        #expect(retried.map(\.cseq) == [2])
+        #expect(SubscriptionTable.retryDelay(failures: 1) == 5_000)
+        #expect(SubscriptionTable.retryDelay(failures: 3) == 20_000)
+        #expect(SubscriptionTable.retryDelay(failures: 9) == 60_000)
+    }
+
+    @Test(arguments: [481, 489, 404, 603])
+    func aDefinitiveRefusalEndsIt(_ status: Int) {
+        var table = SubscriptionTable()
+        let id = subscription(1).id
+        _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
+        #expect(table.answered(id, cseq: 1, status: status, now: Self.start + 10) == [.remove(id)])
+        #expect(table.count == 0)
+        #expect(table.ids(watching: "alice").isEmpty)
+    }
+
+    /// RFC 6665 §4.2.2: at expiry the watcher gets a last NOTIFY, terminated;reason=timeout; no
+    /// NOTIFY follows, whatever changes.
+    @Test func expiryTerminatesAndNothingFollows() {
+        var table = SubscriptionTable()
+        let id = subscription(1, expires: 60).id
+        _ = table.subscribe(subscription(1, expires: 60), view: .state(.connectable), now: Self.start)
+        _ = table.answered(id, cseq: 1, status: 200, now: Self.start + 10)
+        #expect(table.tick(now: Self.start + 59_000).isEmpty)
+        let last = table.tick(now: Self.start + 60_000)
+        #expect(notifies(last).map(\.state) == [.terminated(reason: "timeout")])
+        #expect(notifies(last).map(\.view) == [.state(.connectable)])
+        #expect(last.last == .remove(id))
+        #expect(table.update(id, view: .state(.unknown), now: Self.start + 61_000).isEmpty)
+        #expect(table.tick(now: Self.start + 120_000).isEmpty)
+    }
+
+    @Test func aRefreshExtendsAndNotifiesAgain() {
+        var table = SubscriptionTable()
+        var sub = subscription(1, expires: 60)
+        _ = table.subscribe(sub, view: .state(.connectable), now: Self.start)
+        _ = table.answered(sub.id, cseq: 1, status: 200, now: Self.start + 10)
+        sub.expiresAt = Self.start + 110_000
+        sub.dialog.remoteCSeq = 2
+        let refreshed = notifies(table.subscribe(sub, view: .state(.connectable), now: Self.start + 50_000))
+        #expect(refreshed.map(\.state) == [.active(expires: 60)])
+        #expect(refreshed.map(\.cseq) == [2])
+        _ = table.answered(sub.id, cseq: 2, status: 200, now: Self.start + 50_010)
+        #expect(table.tick(now: Self.start + 60_000).isEmpty)
+        #expect(notifies(table.tick(now: Self.start + 110_000)).map(\.state) == [.terminated(reason: "timeout")])
+    }
+
+    @Test func pendingThenAuthorisedThenRefused() {
+        var table = SubscriptionTable()
+        let id = subscription(1).id
+        let first = notifies(table.subscribe(subscription(1), view: .pending, now: Self.start))
+        #expect(first.map(\.state) == [.pending(expires: 3600)])
+        #expect(first[0].view == nil)
+        _ = table.answered(id, cseq: 1, status: 200, now: Self.start + 10)
+        #expect(notifies(table.update(id, view: .state(.connectable), now: Self.start + 20)).map(\.state) == [.active(expires: 3600)])
+        _ = table.answered(id, cseq: 2, status: 200, now: Self.start + 30)
+        let refused = table.update(id, view: .rejected, now: Self.start + 40)
+        #expect(notifies(refused).map(\.state) == [.terminated(reason: "rejected")])
+        #expect(notifies(refused)[0].view == nil)
+        #expect(table.count == 0)
+    }
+
+    @Test func unsubscribeSendsTheStateAndEnds() {
+        var table = SubscriptionTable()
+        let id = subscription(1).id
+        _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
+        let actions = table.unsubscribe(id, remoteCSeq: 2, view: .state(.notConnectable), now: Self.start + 10)
+        #expect(notifies(actions).map(\.state) == [.terminated(reason: "timeout")])
+        #expect(notifies(actions).map(\.view) == [.state(.notConnectable)])
+        #expect(actions.last == .remove(id))
+    }
+
+    @Test func restoredSubscriptionsAreOwedTheCurrentState() {
+        var table = SubscriptionTable()
+        var sub = subscription(1)
+        sub.localCSeq = 100_007
+        table.restore(sub)
+        let sent = notifies(table.update(sub.id, view: .state(.unknown), now: Self.start))
+        #expect(sent.map(\.cseq) == [100_008])
+        #expect(table.ids(watching: "alice") == [sub.id])
+    }
+
+    @Test func documentsCarryTheStateAndEscapeTheEntity() {
+        let xml = PresenceDocument.render(entity: "sip:a&b@tandem.test", state: .notConnectable)
+        #expect(xml.contains("entity=\"sip:a&amp;b@tandem.test\""))
+        #expect(xml.contains("<basic>closed</basic>"))
+        #expect(xml.contains("<rpid:busy/>"))
+        #expect(xml.contains("<c:connectability>not_connectable</c:connectability>"))
+        let open = PresenceDocument.render(entity: "sip:alice@tandem.test", state: .connectable)
+        #expect(open.contains("<basic>open</basic>"))
+        #expect(!open.contains("rpid:activities"))
+    }
+}
