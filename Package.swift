@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Presence", dependencies: ["Routing"]),
         .target(name: "Events", dependencies: ["Registry", "JSON", "Crypto"]),
         .target(name: "Admin", dependencies: ["Registry", "Registrar", "Routing", "Billing", "Events", "SIP", "JSON", "Crypto", "CLinux"]),
-        .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Billing", "JSON", "Crypto"]),
+        .target(name: "Gateway", dependencies: ["SIP", "SIPTransport", "SIPTransaction", "Registry", "Registrar", "Routing", "Billing", "Presence", "JSON", "Crypto"]),
         .target(name: "Node", dependencies: ["Gateway", "Admin", "Events", "Registry", "Routing", "SIPTransport", "SIPTransaction"]),
         .target(name: "GatewayTesting", dependencies: ["Node", "Gateway", "SIP", "SIPTransport", "SIPTransaction", "Admin", "Registry",
                                                        "Registrar", "Routing", "Crypto", "JSON"]),

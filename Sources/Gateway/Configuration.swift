@@ -83,6 +83,8 @@ public struct Configuration: Sendable, Equatable {
     // [registrar]
     public var registrar = RegistrarPolicy()
     public var registrarPersistence = Location.Persistence.batched
+    // [presence]
+    public var presence = PresencePolicy()
     // [security]
     public var blockedUserAgents: [String] = Configuration.defaultBlockedUserAgents
     public static let defaultBlockedUserAgents = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "vaxsipuseragent", "iwar", "sivus", "sundayddr"]
@@ -415,6 +417,27 @@ public struct Configuration: Sendable, Equatable {
             guard let persistence = Location.Persistence(rawValue: value) else { throw KeyError(reason: "expected batched or immediate, got \"\(value)\"") }
             config.registrarPersistence = persistence
         },
+        Key(name: "presence.enabled", defaultText: "true",
+            summary: "Whether Tandem is the presence server of its users: SUBSCRIBEs for the `presence` event of a Tandem user are answered by Tandem (docs/presence.md); `false` proxies them like any request.") {
+            config, value throws(KeyError) in
+            guard let enabled = ["true": true, "false": false][value.lowercased()] else { throw KeyError(reason: "expected true or false, got \"\(value)\"") }
+            config.presence.enabled = enabled
+        },
+        Key(name: "presence.min_expires", defaultText: "60",
+            summary: "Shortest presence subscription accepted, in seconds; a shorter non-zero one is answered 423 with Min-Expires.") {
+            config, value throws(KeyError) in
+            config.presence.minExpires = try integer(value, in: 1...86_400)
+        },
+        Key(name: "presence.max_expires", defaultText: "3600",
+            summary: "Longest presence subscription granted, in seconds (also the length of one that names none, RFC 3856 §6.4); longer requests are shortened to it.") {
+            config, value throws(KeyError) in
+            config.presence.maxExpires = try integer(value, in: 1...86_400)
+        },
+        Key(name: "presence.max_subscriptions", defaultText: "500000",
+            summary: "Presence subscriptions held at most; past it a new SUBSCRIBE is answered 503 with Retry-After.") {
+            config, value throws(KeyError) in
+            config.presence.maxSubscriptions = try integer(value, in: 1...10_000_000)
+        },
         Key(name: "security.blocked_user_agents", defaultText: "friendly-scanner, sipvicious, sipcli, sip-scan, sipsak, vaxsipuseragent, iwar, sivus, sundayddr",
             summary: "Comma-separated User-Agent fragments (case-insensitive); a request whose User-Agent contains one is dropped without an answer. Empty: none.") {
             config, value throws(KeyError) in
@@ -446,7 +469,7 @@ public struct Configuration: Sendable, Equatable {
     ]
 
     /// Sections that exist so a file may name them, even before they hold keys.
-    public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "security", "storage", "routing", "cdr", "events", "log"]
+    public static let sections: Set<String> = ["sip", "admin", "auth", "registrar", "presence", "security", "storage", "routing", "cdr", "events", "log"]
 
     static func dialplanName(_ value: String) throws(KeyError) -> String? {
         guard !value.isEmpty else { return nil }
@@ -525,6 +548,10 @@ public struct Configuration: Sendable, Equatable {
             throw ConfigurationError(file: file, line: seen["registrar.min_expires"],
                                      reason: "registrar.min_expires (\(configuration.registrar.minExpires)) is above registrar.max_expires (\(configuration.registrar.maxExpires))")
         }
+        if configuration.presence.minExpires > configuration.presence.maxExpires {
+            throw ConfigurationError(file: file, line: seen["presence.min_expires"],
+                                     reason: "presence.min_expires (\(configuration.presence.minExpires)) is above presence.max_expires (\(configuration.presence.maxExpires))")
+        }
         if configuration.adminListen != nil, configuration.adminToken == nil {
             throw ConfigurationError(file: file, line: seen["admin.listen"], reason: "admin.listen: a TCP admin listener needs admin.token")
         }
@@ -572,4 +599,13 @@ public struct Configuration: Sendable, Equatable {
 /// The version Tandem reports (`--version`, `Server`, `system.version`).
 public enum TandemVersion {
     public static let current = "0.1.0"
+}
+
+/// The presence server's limits (`[presence]`, docs/presence.md).
+public struct PresencePolicy: Sendable, Equatable {
+    public var enabled = true
+    public var minExpires = 60
+    public var maxExpires = 3600
+    public var maxSubscriptions = 500_000
+    public init() {}
 }

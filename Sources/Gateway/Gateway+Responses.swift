@@ -107,6 +107,9 @@ extension Gateway {
                 state.clients[key]?.timers.append(id)
                 effects.append(.schedule(after, .client(key, timer), id))
             case .passUp(let status):
+                if let notify = record.notify, status >= 200 {
+                    effects.append(.notifyAnswered(notify.id, cseq: notify.cseq, status: status))
+                }
                 if let context = record.context, let response {
                     effects += drive(context, &state) { machine, handedBack in
                         machine.receive(branch: record.branchIndex, status: status, bytes: response.bytes, final: final, handedBack: handedBack)
@@ -114,6 +117,7 @@ extension Gateway {
                 }
             case .timedOut:
                 statistics.transactionTimeouts.increment()
+                if let notify = record.notify { effects.append(.notifyAnswered(notify.id, cseq: notify.cseq, status: 408)) }
                 if let context = record.context {
                     // §16.7 step 2: a timeout counts as a 408 from that branch, never sent downstream.
                     effects += drive(context, &state) { machine, handedBack in
@@ -286,6 +290,7 @@ extension Gateway {
             let actions = record.tx.transportError()
             state.clients[key] = record
             var effects = clientEffects(actions, key, &state, response: nil)
+            if let notify = record.notify { effects.append(.notifyAnswered(notify.id, cseq: notify.cseq, status: 503)) }
             if let context = record.context {
                 effects += drive(context, &state) { machine, handedBack in
                     machine.receive(branch: record.branchIndex, status: 503, bytes: [], handedBack: handedBack)
@@ -335,6 +340,8 @@ extension Gateway {
                 send(bytes, destination, what: "ACK")
             case .callFinal(let leg, let final):
                 callFinal(leg, final, settings)
+            case .notifyAnswered(let id, let cseq, let status):
+                presenceAnswered(id, cseq: cseq, status: status)
             case .finish(let contextID):
                 let leftover = proxy.withLock(ProxyShards.shard(context: contextID)) { state -> [TimerID] in
                     guard let context = state.contexts[contextID],

@@ -42,6 +42,7 @@ public final class Gateway: Sendable {
         public var peerDialplan: String?
         public var maxTransfers: Int
         public var maxCallDuration: Double
+        public var presence: PresencePolicy
 
         public init(_ configuration: Configuration) {
             listen = configuration.listen
@@ -68,6 +69,7 @@ public final class Gateway: Sendable {
             peerDialplan = configuration.peerDialplan
             maxTransfers = configuration.maxTransfers
             maxCallDuration = Double(configuration.maxCallDuration)
+            presence = configuration.presence
         }
     }
 
@@ -110,6 +112,8 @@ public final class Gateway: Sendable {
     let returnedChains = ReturnedChains()
     /// Calls in progress (docs/cdr.md).
     let calls = Mutex(CallTracker())
+    /// Presence subscriptions of Tandem's users (docs/presence.md).
+    let presence: PresenceServer
     /// Where call records and call events are written.
     public let callLog: CallLog
     /// Each account's usage this month and calls in progress, checked against its plan.
@@ -125,7 +129,8 @@ public final class Gateway: Sendable {
     ///   - nonceSecret: the key nonces are signed with (`auth.secret`); random when `nil`.
     ///   - clock: wall-clock milliseconds; tests derive it from their manual timers.
     public init(settings: Settings, transport: any Transport, timers: any TimerService, logger: Logger,
-                registry: Registry, location: Location, callLog: CallLog? = nil, dialplans: DialplanLibrary = DialplanLibrary(), nonceSecret: String? = nil,
+                registry: Registry, location: Location, callLog: CallLog? = nil, subscriptions: SubscriptionStore? = nil,
+                dialplans: DialplanLibrary = DialplanLibrary(), nonceSecret: String? = nil,
                 clock: @escaping @Sendable () -> Int64,
                 statistics: GatewayStatistics = GatewayStatistics(), secret: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.settings = Mutex(settings)
@@ -137,6 +142,7 @@ public final class Gateway: Sendable {
         self.registry = registry
         self.location = location
         self.callLog = callLog ?? CallLog(registry: registry)
+        presence = PresenceServer(store: subscriptions)
         self.clock = clock
         // The gauges start from what this month's records already used.
         let month = Timestamp.day(milliseconds: clock()).prefix(7) + "-01"

@@ -77,6 +77,12 @@ public final class GatewayStatistics: Sendable {
     public let callLogFull = Counter()
     public let planRefused = Counter()
     public let planOverSoftLimit = Counter()
+    // Presence
+    public let presenceSubscribed = Counter()
+    public let presenceRefreshed = Counter()
+    public let presenceRefused = Counter()
+    public let presenceNotifies = Counter()
+    public let presenceNotifyFailures = Counter()
 
     public init() {}
 
@@ -122,6 +128,11 @@ public final class GatewayStatistics: Sendable {
             ("call_log_full", callLogFull),
             ("plan_refused", planRefused),
             ("plan_over_soft_limit", planOverSoftLimit),
+            ("presence_subscribed", presenceSubscribed),
+            ("presence_refreshed", presenceRefreshed),
+            ("presence_refused", presenceRefused),
+            ("presence_notifies", presenceNotifies),
+            ("presence_notify_failures", presenceNotifyFailures),
             ("responses_received", responsesReceived),
             ("malformed_answered", malformedAnswered),
             ("malformed_dropped", malformedDropped),

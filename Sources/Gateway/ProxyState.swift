@@ -1,3 +1,4 @@
+import Presence
 import Registry
 import SIP
 import SIPTransaction
@@ -179,6 +180,8 @@ struct ClientRecord {
     var context: UInt64?
     var branchIndex: Int
     var timers: [TimerID] = []
+    /// A NOTIFY of the presence server: its answer goes to that subscription.
+    var notify: (id: SubscriptionID, cseq: UInt32)? = nil
 }
 
 /// How one branch of a forwarded request (RFC 3261 §16.6 "a branch") was sent: its client
@@ -345,4 +348,6 @@ enum ProxyEffect {
     case sendAck(request: [UInt8], response: [UInt8], destination: Destination)
     case finish(context: UInt64)
     case callFinal(CallLeg, CallFinal)
+    /// A NOTIFY's final answer (or 408 for a timeout, 503 for a transport failure).
+    case notifyAnswered(SubscriptionID, cseq: UInt32, status: Int)
 }

@@ -50,6 +50,7 @@ public final class InMemoryNetwork: TraceNetwork, Transport {
         // thread, so a `wait` sees expiries at once.
         var options = Node.Options()
         options.maintenance = nil
+        options.presence = nil
         let (node, _) = try Node.assemble(configuration: configuration, registry: registry, transport: self, timers: timers,
                                           logger: logger, clock: clock, dialplans: try Self.dialplans(of: trace), options: options)
         node.start()

@@ -35,6 +35,9 @@ public final class Node: Sendable {
         /// Where maintenance (binding expiry, nonce and ban sweeps, storage reports) runs; nil runs it
         /// on the timer's own thread (virtual time, where a trace must see its effect at once).
         public var maintenance: DispatchQueue? = DispatchQueue(label: "tandem.maintenance", qos: .utility)
+        /// Where the presence server works out views and sends NOTIFYs after a change; nil runs it on
+        /// the thread of the change (virtual time).
+        public var presence: DispatchQueue? = DispatchQueue(label: "tandem.presence")
         public var version = TandemVersion.current
         public init() {}
     }
@@ -48,6 +51,9 @@ public final class Node: Sendable {
     /// Counters of the transport the node was given, when it has any (`stats.get`).
     private let transportStatistics: TransportStatistics?
     private let maintenance: DispatchQueue?
+    private let presence: DispatchQueue?
+    /// Where presence subscriptions are written, to outlive a restart.
+    public let subscriptions: SubscriptionStore
 
     /// Assembles a node. `configuration.listen` must say where the transport listens (its actual
     /// ports: Via and Record-Route carry them). Calls a previous run left in progress are closed as `interrupted` first, so
@@ -80,21 +86,25 @@ public final class Node: Sendable {
                 throw NodeError(stage: .events, reason: "\(error)")
             }
         }
+        let subscriptions = SubscriptionStore(registry: registry)
         let gateway = Gateway(settings: Gateway.Settings(configuration), transport: transport, timers: timers, logger: logger.labeled("gateway"),
-                              registry: registry, location: location, callLog: callLog, dialplans: DialplanLibrary(dialplans),
+                              registry: registry, location: location, callLog: callLog, subscriptions: subscriptions,
+                              dialplans: DialplanLibrary(dialplans),
                               nonceSecret: configuration.authSecret, clock: clock)
-        let node = Node(registry: registry, location: location, callLog: callLog, gateway: gateway, events: events,
-                        transportStatistics: transportStatistics, version: options.version, maintenance: options.maintenance,
-                        clock: clock)
+        let node = Node(registry: registry, location: location, callLog: callLog, subscriptions: subscriptions, gateway: gateway,
+                        events: events, transportStatistics: transportStatistics, version: options.version,
+                        maintenance: options.maintenance, presence: options.presence, clock: clock)
         return (node, interrupted)
     }
 
-    private init(registry: Registry, location: Location, callLog: CallLog, gateway: Gateway, events: EventDispatcher?,
-                 transportStatistics: TransportStatistics?, version: String, maintenance: DispatchQueue?,
-                 clock: @escaping @Sendable () -> Int64) {
+    private init(registry: Registry, location: Location, callLog: CallLog, subscriptions: SubscriptionStore, gateway: Gateway,
+                 events: EventDispatcher?, transportStatistics: TransportStatistics?, version: String, maintenance: DispatchQueue?,
+                 presence: DispatchQueue?, clock: @escaping @Sendable () -> Int64) {
         self.registry = registry
         self.location = location
         self.callLog = callLog
+        self.subscriptions = subscriptions
+        self.presence = presence
         self.gateway = gateway
         self.events = events
         self.transportStatistics = transportStatistics
@@ -112,6 +122,7 @@ public final class Node: Sendable {
     /// is started by its owner, once the node can take what it receives (`receive`).
     public func start() {
         gateway.startMaintenance(on: maintenance)
+        gateway.startPresence(on: presence)
         if let events {
             events.start()
             events.alertOnStorageOutages()
@@ -130,6 +141,7 @@ public final class Node: Sendable {
     @discardableResult
     public func stop() -> [CallRecord] {
         location.flush()
+        subscriptions.flush()
         callLog.flush()
         let closed = (try? callLog.closeInterruptedCalls()) ?? []
         events?.stop()
@@ -143,12 +155,13 @@ public final class Node: Sendable {
 
     private static func counters(_ transport: TransportStatistics?, _ gateway: Gateway, _ events: EventDispatcher?,
                                  _ location: Location, _ callLog: CallLog, _ registry: Registry) -> [(String, Int)] {
-        let log = callLog.status, writes = location.writeStatus
+        let log = callLog.status, writes = location.writeStatus, presence = gateway.presenceCounts
         return (transport?.snapshot() ?? []) + gateway.statistics.snapshot() + (events?.statistics() ?? [])
             + [("registered_bindings", location.count), ("calls_in_progress", gateway.openCallCount),
                ("call_log_pending", log.pending), ("call_log_failures", log.failures),
                ("location_pending", writes.pending), ("location_write_failures", writes.failures),
                ("location_writes_refused", writes.dropped),
+               ("presence_subscriptions", presence.subscriptions), ("presence_presentities", presence.presentities),
                ("storage_failing", registry.storageHealth.current.count)]
     }
 }

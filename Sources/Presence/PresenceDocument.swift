@@ -33,18 +33,19 @@ public enum PresenceDocument {
     /// The document for `entity` (the presentity's address of record, a SIP URI).
     public static func render(entity: String, state: ConnectabilityState) -> String {
         let (basic, activity) = mapping(state)
-        var xml = """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" \
-        xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" xmlns:c="\(namespace)" entity="\(escaped(entity))">
-        <tuple id="t"><status><basic>\(basic)</basic></status><c:connectability>\(state.rawValue)</c:connectability></tuple>
-
-        """
+        // Lines end in CRLF, as the rest of a SIP message does.
+        var lines = [
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+            "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" "
+                + "xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" xmlns:c=\"\(namespace)\" entity=\"\(escaped(entity))\">",
+            "<tuple id=\"t\"><status><basic>\(basic)</basic></status><c:connectability>\(state.rawValue)</c:connectability></tuple>",
+        ]
         if let activity {
-            xml += "<dm:person id=\"p\"><rpid:activities><rpid:\(activity)/></rpid:activities></dm:person>\n"
+            lines.append("<dm:person id=\"p\"><rpid:activities><rpid:\(activity)/></rpid:activities></dm:person>")
         }
-        xml += "<note>\(state.rawValue.replacingOccurrences(of: "_", with: " "))</note>\n</presence>\n"
-        return xml
+        lines.append("<note>\(state.rawValue.replacingOccurrences(of: "_", with: " "))</note>")
+        lines.append("</presence>")
+        return lines.joined(separator: "\r\n") + "\r\n"
     }
 
     /// XML character data and attribute values: the five predefined entities.

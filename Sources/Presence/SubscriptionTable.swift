@@ -69,6 +69,8 @@ public struct PresenceSubscription: Sendable, Equatable {
     public var expiresAt: Int64
     /// The CSeq of the last NOTIFY sent.
     public var localCSeq: UInt32
+    /// The TCP connection the SUBSCRIBE came on, while this process lives (never stored).
+    public var connection: UInt64?
 
     /// The newest view computed for the watcher, the view their phone acknowledged last, and the one
     /// on its way: a NOTIFY leaves only when none is in flight, and always carries the newest view,

@@ -76,6 +76,7 @@ public final class Location: BindingLookup {
 
     private let registry: Registry
     private let table = Mutex(Table())
+    private let observers = Mutex<[@Sendable (Set<String>) -> Void]>([])
     /// Held while an address-of-record is read, decided on and written; the only I/O under it is the
     /// registry's own SQLite write.
     private let writer = Mutex(())
@@ -133,10 +134,12 @@ public final class Location: BindingLookup {
     public func update<Result: Sendable, Failure: Error>(
         aor: String, _ decide: ([Binding]) throws(Failure) -> (bindings: [Binding], changes: [BindingChange], result: Result)
     ) throws(LocationError<Failure>) -> Result {
+        var changedUsers: Set<String> = []
         let (result, drainLater) = try writer.withLock { _ throws(LocationError<Failure>) -> (Result, Bool) in
             let current = bindings(aor: aor)
             let decision: (bindings: [Binding], changes: [BindingChange], result: Result)
             do throws(Failure) { decision = try decide(current) } catch { throw .refused(error) }
+            if !decision.changes.isEmpty { changedUsers = Set(current.map(\.userID) + decision.bindings.map(\.userID)) }
             switch persistence {
             case .immediate:
                 do throws(RegistryError) { try persist(aor: aor, old: current, new: decision.bindings, changes: decision.changes) } catch {
@@ -163,7 +166,17 @@ public final class Location: BindingLookup {
         if drainLater {
             writeQueue.asyncAfter(deadline: .now() + .milliseconds(Self.gatherMilliseconds)) { self.drain() }
         }
+        if !changedUsers.isEmpty {
+            for observer in observers.withLock({ $0 }) { observer(changedUsers) }
+        }
         return result
+    }
+
+    /// Calls `observer` with the users whose bindings a change added, removed or expired (not a
+    /// refresh), once the call path sees the change. It runs on the changing thread (a REGISTER's
+    /// worker, the sweep) and must return at once.
+    public func onChange(_ observer: @escaping @Sendable (Set<String>) -> Void) {
+        observers.withLock { $0.append(observer) }
     }
 
     /// Returns once every change queued before the call is committed (or has failed to be).

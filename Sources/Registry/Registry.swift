@@ -14,6 +14,8 @@ public final class Registry: Sendable {
     private let published: Mutex<RegistrySnapshot>
     /// Told after a change that recorded events commits (the event dispatcher's wake-up).
     private let eventObservers = Mutex<[@Sendable () -> Void]>([])
+    /// Told which users, availabilities and accounts a published write changed (the presence server).
+    private let changeObservers = Mutex<[@Sendable (RegistryChange) -> Void]>([])
     /// Whether the writers that hold data for the file (call log, location) can write it.
     public let storageHealth: StorageHealth
 
@@ -38,15 +40,26 @@ public final class Registry: Sendable {
 
     /// Runs `body` as one transaction and publishes the rows it touched. Throwing rolls back.
     public func write<R: Sendable>(_ body: (RegistryStore) throws(RegistryError) -> R) throws(RegistryError) -> R {
-        let (result, recorded) = try lock.withLock { _ throws(RegistryError) -> (R, Bool) in
+        let (result, recorded, touched) = try lock.withLock { _ throws(RegistryError) -> (R, Bool, Touched) in
             store.touched = Touched()
             store.recordedEvents = false
             let result = try store.database.transaction { () throws(RegistryError) -> R in try body(store) }
+            let touched = store.touched
             try publish(store)
-            return (result, store.recordedEvents)
+            return (result, store.recordedEvents, touched)
         }
         if recorded { announceEvents() }
+        let change = RegistryChange(users: touched.users, availabilities: touched.availabilities, accounts: touched.accounts)
+        if !change.isEmpty {
+            for observer in changeObservers.withLock({ $0 }) { observer(change) }
+        }
         return result
+    }
+
+    /// Calls `observer` (on the writer's thread, after the new snapshot is published) with what each
+    /// write changed of users, availabilities and accounts. It must return at once.
+    public func onChange(_ observer: @escaping @Sendable (RegistryChange) -> Void) {
+        changeObservers.withLock { $0.append(observer) }
     }
 
     /// Reads through the store, outside any write transaction.
@@ -106,6 +119,15 @@ public final class Registry: Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// What one write changed that decides whether and how users can be reached.
+public struct RegistryChange: Sendable {
+    public var users: Set<String>
+    public var availabilities: Set<String>
+    public var accounts: Set<String>
+
+    public var isEmpty: Bool { users.isEmpty && availabilities.isEmpty && accounts.isEmpty }
+}
 
 /// Keys a write changed, re-read into the snapshot after it commits.
 struct Touched {

@@ -85,7 +85,7 @@ public struct CallerIdentity: Sendable, Equatable {
 
     /// Whether an entry names this caller: their number, their user id, or a contact list
     /// (`list:NAME`, resolved in `lists`) holding either.
-    func isListed(in entries: [String], lists: [String: Set<String>] = [:]) -> Bool {
+    public func isListed(in entries: [String], lists: [String: Set<String>] = [:]) -> Bool {
         entries.contains { entry in
             if entry == number || entry == userID { return true }
             guard entry.hasPrefix(ContactList.referencePrefix), let members = lists[String(entry.dropFirst(ContactList.referencePrefix.count))] else {

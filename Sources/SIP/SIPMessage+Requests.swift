@@ -57,3 +57,37 @@ extension SIPMessage {
         return request
     }
 }
+
+extension SIPMessage {
+    /// A new request Tandem sends as a user agent (a NOTIFY of its presence server): the request line
+    /// and then each header as given, in order, through libosip2; `body` with its type, its
+    /// Content-Length set to match. Throws naming the first value libosip2 refuses.
+    public static func request(method: String, uri: String, headers: [(name: String, value: String)],
+                               body: String? = nil, contentType: String? = nil) throws(SIPMessageError) -> SIPMessage {
+        _ = osipLibraryReady
+        var pointer: UnsafeMutablePointer<osip_message_t>? = nil
+        guard osip_message_init(&pointer) == OSIP_SUCCESS, let pointer else {
+            throw SIPMessageError(.invalidValue, "Out of memory")
+        }
+        let request = SIPMessage(owning: pointer)
+        osip_message_set_method(pointer, tandem_osip_strdup(method))
+        osip_message_set_version(pointer, tandem_osip_strdup("SIP/2.0"))
+        try request.setRequestURI(uri)
+        for header in headers { try request.addHeader(header.name, header.value) }
+        if let body, !body.isEmpty {
+            if let contentType, osip_message_set_content_type(pointer, contentType) != OSIP_SUCCESS {
+                throw SIPMessageError(.invalidValue, "Invalid Content-Type: \(contentType)")
+            }
+            let bytes = Array(body.utf8)
+            let status = bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { osip_message_set_body(pointer, $0.baseAddress, buffer.count) }
+            }
+            guard status == OSIP_SUCCESS else { throw SIPMessageError(.invalidValue, "Invalid body") }
+            _ = osip_message_set_content_length(pointer, String(bytes.count))
+        } else {
+            _ = osip_message_set_content_length(pointer, "0")
+        }
+        request.changed()
+        return request
+    }
+}

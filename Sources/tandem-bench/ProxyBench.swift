@@ -43,6 +43,7 @@ enum ProxyBench {
         let bench = BenchRegistry()
         var options = Node.Options()
         options.maintenance = nil
+        options.presence = nil
         let (node, _) = try! Node.assemble(configuration: configuration, registry: bench.registry, transport: transport, timers: timers,
                                            logger: Logger(label: "bench", threshold: .init(.error)), clock: Registry.systemClock, options: options)
         let gateway = node.gateway

@@ -183,6 +183,24 @@ import Registrar
         #expect(ok("availability.state", ["user": "alice", "asker": "bob"])["state"] == "not_connectable")
         #expect(ok("availability.state", ["user": "alice", "asker": "+33677777777"])["state"] == "subject_to_authorisation")
         #expect(ok("availability.state", ["user": "alice", "asker": "+33677777777"])["reasons"] == [])
+
+        // Contact lists, and availability entries naming them.
+        #expect(ok("contacts.define", ["user": "alice", "list": "family", "entries": [["user": "tom", "name": "Tom"], ["number": "+33677777777"]]])["name"] == "family")
+        #expect(admin.call("contacts.define", ["user": "alice", "list": "family", "entries": [["number": "12"]]])["error"]?["data"]?["field"] == "entries[0].number")
+        #expect(admin.call("contacts.define", ["user": "alice", "list": "family", "entries": ["bob"]])["error"]?["data"]?["field"] == "entries")
+        #expect(ok("contacts.get", ["user": "alice"])["lists"]?.arrayValue?.count == 1)
+        #expect(ok("contacts.get", ["user": "alice", "list": "family"])["lists"]?.arrayValue?.first?["entries"]?.arrayValue?.count == 2)
+        #expect(admin.call("contacts.get", ["user": "alice", "list": "friends"])["error"]?["code"] == .integer(Int64(RPCError.notFoundCode)))
+        func definition(authorised: JSONValue) -> JSONValue {
+            ["modes": [["name": "meeting", "state": "not_available", "deny": ["+33699999999"]]],
+             "profiles": [["name": "work", "rules": [["days": ["mon-fri"], "from": "09:00", "to": "17:30", "mode": "meeting"]]]],
+             "sharing": "authorised", "authorised": authorised]
+        }
+        #expect(ok("availability.define", ["user": "alice", "definition": definition(authorised: ["bob", "list:family"])])["authorised"] == ["bob", "list:family"])
+        #expect(ok("availability.state", ["user": "alice", "asker": "+33677777777"])["state"] == "not_connectable")
+        #expect(admin.call("contacts.delete", ["user": "alice", "list": "family"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
+        _ = ok("availability.define", ["user": "alice", "definition": definition(authorised: ["bob"])])
+        #expect(ok("contacts.delete", ["user": "alice", "list": "family"])["deleted"] == true)
         #expect(ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco"])["outcome"]?["status"] == 480)
         #expect(ok("availability.set", ["user": "alice", "mode": .null])["override"] == .null)
         let explained = ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco", "from": "+33677777777"])

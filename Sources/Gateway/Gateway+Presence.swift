@@ -1,0 +1,447 @@
+import Dispatch
+import JSON
+import Presence
+import Registry
+import Routing
+import SIP
+import SIPTransaction
+import SIPTransport
+import Synchronization
+
+/// What the presence server keeps besides its pure table: the store, the presentities whose views
+/// must be worked out again, and the minute the rules were last looked at.
+final class PresenceServer: Sendable {
+    let table = Mutex(SubscriptionTable())
+    let store: SubscriptionStore?
+    /// Presentities changed since the last pass, and whether a pass is scheduled.
+    let dirty = Mutex<(users: Set<String>, scheduled: Bool)>(([], false))
+    /// Where passes run; nil runs them on the caller's thread (virtual time in tests).
+    let queue = Mutex<DispatchQueue?>(nil)
+    let lastMinute = Atomic<Int64>(0)
+
+    init(store: SubscriptionStore?) {
+        self.store = store
+    }
+}
+
+/// The presence server (docs/presence.md): SUBSCRIBE for the `presence` event of a Tandem user
+/// (RFC 6665, RFC 3856) is answered here, and the watcher gets a NOTIFY with the user's
+/// connectability as the user lets that watcher see it (PIDF, RFC 3863) at once and on every change.
+extension Gateway {
+    static let presenceEvent = "presence"
+
+    /// Handles a SUBSCRIBE that is the presence server's; false leaves it to the proxy (another
+    /// event package, another domain, another server's dialog).
+    func handlePresenceSubscribe(_ context: RequestContext) -> Bool {
+        let (request, settings) = (context.message, context.settings)
+        guard settings.presence.enabled, request.routeCount == 0 else { return false }
+        let event = Self.eventPackage(request.header("Event"))
+        if let toTag = request.toTag {
+            let id = SubscriptionID(callID: request.callID ?? "", localTag: toTag)
+            guard let subscription = presence.table.withLock({ $0.subscription(id) }) else {
+                // A refresh of a subscription this Tandem does not hold (expired, or lost in a
+                // restart): the subscriber must start again (RFC 6665 §4.1.2.2).
+                guard isAddressedToSelf(request.requestURI, settings) || request.requestURI?.user.flatMap({ presentity($0, context.snapshot) }) != nil,
+                      event?.package == Self.presenceEvent else { return false }
+                statistics.presenceRefused.increment()
+                respond(to: context, status: 481, reason: "Subscription does not exist")
+                return true
+            }
+            refreshPresence(context, subscription, event: event)
+            return true
+        }
+        guard let event, event.package == Self.presenceEvent, isOurs(request.requestURI, settings),
+              let user = request.requestURI?.user else { return false }
+        guard let presentity = presentity(user, context.snapshot) else {
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 404, reason: "No such user")
+            return true
+        }
+        subscribePresence(context, presentity: presentity, event: event)
+        return true
+    }
+
+    /// The user a Request-URI's user part names: a SIP username, or a personal number's owner.
+    func presentity(_ user: String, _ snapshot: RegistrySnapshot) -> String? {
+        if user.hasPrefix("+") { return snapshot.number(user)?.ownerUserID }
+        return snapshot.user(sipUsername: user)?.value.id
+    }
+
+    /// `presence;id=7` → ("presence", "7"); nil without an Event header.
+    static func eventPackage(_ header: String?) -> (package: String, id: String?)? {
+        guard let header else { return nil }
+        let parts = header.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let first = parts.first, !first.isEmpty else { return nil }
+        let id = parts.dropFirst().first { $0.lowercased().hasPrefix("id=") }.map { String($0.dropFirst(3)) }
+        return (first.lowercased(), id)
+    }
+
+    private func subscribePresence(_ context: RequestContext, presentity: String, event: (package: String, id: String?)) {
+        let (request, inbound, settings) = (context.message, context.inbound, context.settings)
+        // The watcher: a user who proves their password, or the user a trusted party names in From.
+        let watcher: String
+        if context.trusted != nil {
+            guard let from = request.from?.uri?.user, let user = self.presentity(from, context.snapshot) else {
+                statistics.presenceRefused.increment()
+                respond(to: context, status: 403, reason: "Watcher is not a Tandem user")
+                return
+            }
+            watcher = user
+        } else {
+            guard let (user, _) = authenticate(context, registrar: false) else { return }
+            watcher = user.value.id
+        }
+        let accept = request.headerValues("Accept").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        if !accept.isEmpty, !accept.contains(where: { $0.hasPrefix(PresenceDocument.contentType) || $0.hasPrefix("*/*") || $0.hasPrefix("application/*") }) {
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 406, reason: "Not Acceptable") { response in
+                try response.addHeader("Accept", PresenceDocument.contentType)
+            }
+            return
+        }
+        guard let remoteTag = request.fromTag, let callID = request.callID, let cseq = request.cseq,
+              let contact = request.headerValues("Contact").first.flatMap({ NameAddress(parsing: $0)?.uri }) else {
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 400, reason: "SUBSCRIBE needs a From tag and a Contact")
+            return
+        }
+        guard let expires = grantedExpires(context) else { return }
+        let localTag = statelessTag(request)
+        let id = SubscriptionID(callID: callID, localTag: localTag)
+        let now = clock()
+        if let existing = presence.table.withLock({ $0.subscription(id) }), existing.dialog.remoteCSeq == UInt32(truncatingIfNeeded: cseq.number) {
+            // A retransmission of the SUBSCRIBE that made it: the same answer, no second NOTIFY.
+            respondSubscribed(context, expires: max(0, Int((existing.expiresAt - now) / 1000)))
+            return
+        }
+        if presence.table.withLock({ $0.count }) >= settings.presence.maxSubscriptions {
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 503, reason: "Too many subscriptions") { response in try response.addHeader("Retry-After", "60") }
+            return
+        }
+        let dialog = NotifierDialog(
+            callID: callID, localTag: localTag, remoteTag: remoteTag, localURI: request.to?.uri?.description ?? "",
+            remoteURI: request.from?.uri?.description ?? "", remoteTarget: contact.description,
+            routeSet: request.headerValues("Record-Route"),
+            destination: ListenPoint(transport: inbound.transport, address: inbound.source).description,
+            local: inbound.local.description, eventID: event.id, remoteCSeq: UInt32(truncatingIfNeeded: cseq.number))
+        var subscription = PresenceSubscription(presentity: presentity, watcher: watcher, dialog: dialog,
+                                                expiresAt: now + Int64(expires) * 1000, localCSeq: 0)
+        subscription.connection = inbound.connection?.rawValue
+        respondSubscribed(context, expires: expires)
+        let view = presenceView(presentity: presentity, watcher: watcher, context.snapshot, now: now) ?? .state(.unknown)
+        let actions = presence.table.withLock { table in
+            // Expires: 0 on a new subscription is a fetch: one NOTIFY with the state, and done (§4.2.1.1).
+            expires == 0 ? table.subscribe(subscription, view: view, now: now) + table.unsubscribe(id, remoteCSeq: dialog.remoteCSeq, view: view, now: now)
+                         : table.subscribe(subscription, view: view, now: now)
+        }
+        statistics.presenceSubscribed.increment()
+        perform(presence: actions, settings)
+    }
+
+    private func refreshPresence(_ context: RequestContext, _ subscription: PresenceSubscription, event: (package: String, id: String?)?) {
+        let request = context.message
+        guard request.fromTag == subscription.dialog.remoteTag, event?.package == Self.presenceEvent, event?.id == subscription.dialog.eventID else {
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 481, reason: "Subscription does not exist")
+            return
+        }
+        let cseq = UInt32(truncatingIfNeeded: request.cseq?.number ?? 0)
+        let now = clock()
+        if cseq == subscription.dialog.remoteCSeq {
+            respondSubscribed(context, expires: max(0, Int((subscription.expiresAt - now) / 1000)))
+            return
+        }
+        guard cseq > subscription.dialog.remoteCSeq else {
+            // RFC 3261 §12.2.2: a request older than the last one of the dialog.
+            respond(to: context, status: 500, reason: "CSeq out of order")
+            return
+        }
+        guard let expires = grantedExpires(context) else { return }
+        respondSubscribed(context, expires: expires)
+        let view = presenceView(presentity: subscription.presentity, watcher: subscription.watcher, context.snapshot, now: now) ?? .state(.unknown)
+        var refreshed = subscription
+        refreshed.dialog.remoteCSeq = cseq
+        if let contact = request.headerValues("Contact").first.flatMap({ NameAddress(parsing: $0)?.uri }) {
+            refreshed.dialog.remoteTarget = contact.description
+        }
+        refreshed.expiresAt = now + Int64(expires) * 1000
+        let actions = presence.table.withLock { table in
+            expires == 0 ? table.unsubscribe(subscription.id, remoteCSeq: cseq, view: view, now: now)
+                         : table.subscribe(refreshed, view: view, now: now)
+        }
+        statistics.presenceRefreshed.increment()
+        perform(presence: actions, context.settings)
+    }
+
+    /// The subscription length granted: the asked one within the limits, or nil after a 423.
+    private func grantedExpires(_ context: RequestContext) -> Int? {
+        let policy = context.settings.presence
+        let asked = context.message.expires ?? policy.maxExpires
+        if asked > 0 && asked < policy.minExpires {
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 423, reason: "Interval Too Brief") { response in
+                try response.addHeader("Min-Expires", String(policy.minExpires))
+            }
+            return nil
+        }
+        return min(max(asked, 0), policy.maxExpires)
+    }
+
+    private func respondSubscribed(_ context: RequestContext, expires: Int) {
+        let contact = notifierContact(context.inbound.local, context.settings)
+        respond(to: context, status: 200, reason: "OK") { response in
+            try response.addHeader("Expires", String(expires))
+            try response.addHeader("Contact", contact)
+        }
+    }
+
+    /// Tandem's Contact in a subscription dialog: where refreshes come.
+    func notifierContact(_ local: ListenPoint, _ settings: Settings) -> String {
+        let address = advertised(local, settings)
+        return local.transport == .udp ? "<sip:\(address)>" : "<sip:\(address);transport=\(local.transport.rawValue)>"
+    }
+
+    // MARK: Views
+
+    /// What `watcher` may see of `presentity` now; nil when the presentity no longer exists.
+    func presenceView(presentity: String, watcher: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresenceView? {
+        guard let user = snapshot.user(presentity)?.value else { return nil }
+        let account = snapshot.account(user.accountID)?.value
+        // A suspended account or a disabled user takes no calls: nobody sees them reachable.
+        if account?.status == .suspended || user.status == .disabled { return .state(.unknown) }
+        let availability = snapshot.availability(of: presentity)?.value ?? .standard(userID: presentity)
+        let number = snapshot.user(watcher).flatMap { watcherUser in
+            snapshot.numbers(ofAccount: watcherUser.value.accountID).first { $0.ownerUserID == watcher }?.number
+        }
+        let identity = CallerIdentity(number: number, userID: watcher)
+        if watcher != presentity, identity.isListed(in: availability.refused, lists: availability.lists) { return .rejected }
+        let registered = location.bindings(userID: presentity).contains { $0.expiresAt > now }
+        let local = LocalTime.at(now, zone: account?.timeZone ?? "UTC")
+        let state = availability.connectability(for: identity, registered: registered, now: now, local: local).0
+        return state == .subjectToAuthorisation ? .pending : .state(state)
+    }
+
+    // MARK: Changes
+
+    /// Starts the presence server's own work: the subscriptions stored by the last run come back,
+    /// changes of bindings and of the registry mark their users, and once a second expiries, retries
+    /// and — at each new minute — the time rules are looked at. Passes run on `queue`; nil runs them
+    /// on the thread that asks (the timer's, in virtual time).
+    public func startPresence(on queue: DispatchQueue?) {
+        presence.queue.withLock { $0 = queue }
+        restoreSubscriptions()
+        location.onChange { [weak self] users in self?.presenceChanged(users) }
+        registry.onChange { [weak self] change in
+            guard let self else { return }
+            var users = change.users.union(change.availabilities)
+            if !change.accounts.isEmpty {
+                let snapshot = self.registry.snapshot
+                for account in change.accounts { users.formUnion(snapshot.users(inAccount: account).map(\.value.id)) }
+            }
+            self.presenceChanged(users)
+        }
+        schedulePresenceTick()
+    }
+
+    private func schedulePresenceTick() {
+        timers.schedule(newTimerID(), after: 1) { [weak self] in
+            guard let self else { return }
+            self.onPresenceQueue { self.presenceTick() }
+            self.schedulePresenceTick()
+        }
+    }
+
+    private func onPresenceQueue(_ body: @escaping @Sendable () -> Void) {
+        if let queue = presence.queue.withLock({ $0 }) { queue.async(execute: body) } else { body() }
+    }
+
+    /// Expiries and retries; at a new minute, every watched presentity (time rules and overrides
+    /// switch modes at minutes).
+    func presenceTick() {
+        let now = clock()
+        let actions = presence.table.withLock { $0.tick(now: now) }
+        perform(presence: actions, currentSettings)
+        let minute = now / 60_000
+        if presence.lastMinute.exchange(minute, ordering: .relaxed) != minute {
+            presenceChanged(Set(presence.table.withLock { $0.presentities }))
+        }
+    }
+
+    /// Marks users whose connectability may have changed; one pass works out their watchers' views.
+    func presenceChanged(_ users: Set<String>) {
+        guard !users.isEmpty else { return }
+        let schedule = presence.dirty.withLock { dirty -> Bool in
+            dirty.users.formUnion(users)
+            guard !dirty.scheduled else { return false }
+            dirty.scheduled = true
+            return true
+        }
+        if schedule { onPresenceQueue { self.presencePass() } }
+    }
+
+    /// Works out the view of every watcher of every marked presentity and notifies those it changed.
+    func presencePass() {
+        let users = presence.dirty.withLock { dirty -> Set<String> in
+            dirty.scheduled = false
+            defer { dirty.users.removeAll(keepingCapacity: true) }
+            return dirty.users
+        }
+        let snapshot = registry.snapshot
+        let now = clock()
+        let settings = currentSettings
+        for presentity in users.sorted() {
+            let watchers = presence.table.withLock { table in
+                table.ids(watching: presentity).compactMap { id in table.subscription(id).map { (id, $0.watcher) } }
+            }
+            guard !watchers.isEmpty else { continue }
+            var views: [String: PresenceView?] = [:]
+            var actions: [SubscriptionTable.Action] = []
+            for (id, watcher) in watchers {
+                let view = views[watcher] ?? presenceView(presentity: presentity, watcher: watcher, snapshot, now: now)
+                views[watcher] = view
+                actions += presence.table.withLock { table in
+                    guard let view else { return table.presentityGone(presentity) }
+                    return table.update(id, view: view, now: now)
+                }
+            }
+            perform(presence: actions, settings)
+        }
+    }
+
+    /// A NOTIFY's answer.
+    func presenceAnswered(_ id: SubscriptionID, cseq: UInt32, status: Int) {
+        if status >= 300 { statistics.presenceNotifyFailures.increment() }
+        let actions = presence.table.withLock { $0.answered(id, cseq: cseq, status: status, now: clock()) }
+        perform(presence: actions, currentSettings)
+    }
+
+    // MARK: Carrying out
+
+    func perform(presence actions: [SubscriptionTable.Action], _ settings: Settings) {
+        for action in actions {
+            switch action {
+            case .store(let subscription): presence.store?.save(Self.stored(subscription))
+            case .remove(let id): presence.store?.delete(id.rawValue)
+            case .notify(let notify): sendNotify(notify, settings)
+            }
+        }
+    }
+
+    /// Builds a NOTIFY (RFC 6665 §4.2.1, RFC 3261 §12.2.1.1) and sends it in a client transaction of
+    /// its own; its answer comes back as `notifyAnswered`.
+    private func sendNotify(_ notify: PresenceNotify, _ settings: Settings) {
+        let dialog = notify.dialog
+        let connection = presence.table.withLock { $0.subscription(notify.id)?.connection }
+        var destination: Destination?
+        if let first = dialog.routeSet.first, let route = NameAddress(parsing: first)?.uri {
+            destination = resolve(route)
+        } else if let point = try? ListenPoint(parsing: dialog.destination) {
+            destination = Destination(transport: point.transport, address: point.address, connection: connection.map(ConnectionID.init),
+                                      local: try? ListenPoint(parsing: dialog.local))
+        }
+        guard let destination else {
+            statistics.sendErrors.increment()
+            presenceAnswered(notify.id, cseq: notify.cseq, status: 503)
+            return
+        }
+        let local = destination.local ?? localPoint(for: destination, settings)
+        let shard = proxy.shard(callID: dialog.callID)
+        let branch = "z9hG4bK" + "Tn" + String(branchCounter.wrappingAdd(1, ordering: .relaxed).newValue, radix: 36) + "." + tag([dialog.callID, String(notify.cseq)])
+        var headers: [(name: String, value: String)] = [
+            ("Via", viaValue(local, branch: branch, settings)), ("Max-Forwards", "70"),
+        ]
+        headers += dialog.routeSet.map { ("Route", $0) }
+        headers += [
+            ("From", "<\(dialog.localURI)>;tag=\(dialog.localTag)"), ("To", "<\(dialog.remoteURI)>;tag=\(dialog.remoteTag)"),
+            ("Call-ID", dialog.callID), ("CSeq", "\(notify.cseq) NOTIFY"), ("Contact", notifierContact(local, settings)),
+            ("Event", Self.presenceEvent + (dialog.eventID.map { ";id=\($0)" } ?? "")),
+            ("Subscription-State", notify.state.headerValue),
+        ]
+        if !settings.serverHeader.isEmpty { headers.append(("User-Agent", settings.serverHeader)) }
+        var body: String?
+        if case .state(let state)? = notify.view { body = PresenceDocument.render(entity: dialog.localURI, state: state) }
+        let bytes: [UInt8]
+        do {
+            bytes = try SIPMessage.request(method: "NOTIFY", uri: dialog.remoteTarget, headers: headers, body: body,
+                                           contentType: body == nil ? nil : PresenceDocument.contentType).serialized()
+        } catch {
+            statistics.sendErrors.increment()
+            logger.warning("cannot build NOTIFY", [("subscription", notify.id.rawValue), ("reason", "\(error)")])
+            presenceAnswered(notify.id, cseq: notify.cseq, status: 500)
+            return
+        }
+        let key = ClientKey(branch: branch, method: .notify, shard: shard)
+        let effects = proxy.withLock(shard) { state -> [ProxyEffect] in
+            var tx = ClientTransaction(isInvite: false, reliable: destination.transport == .tcp, timers: settings.timers)
+            let actions = tx.start()
+            var record = ClientRecord(tx: tx, destination: destination, request: bytes, context: nil, branchIndex: 0)
+            // A terminating NOTIFY's answer concerns no subscription any more.
+            if case .terminated = notify.state {} else { record.notify = (notify.id, notify.cseq) }
+            state.clients[key] = record
+            return clientEffects(actions, key, &state, response: nil)
+        }
+        statistics.presenceNotifies.increment()
+        perform(effects, settings)
+    }
+
+    // MARK: Storage
+
+    /// Subscriptions restart far above the last stored NOTIFY sequence: NOTIFYs sent after the row was
+    /// written (it is not rewritten for each) must not be outnumbered (RFC 3261 §12.2.1.1).
+    static let restartCSeqStep: UInt32 = 100_000
+
+    private func restoreSubscriptions() {
+        guard let store = presence.store else { return }
+        let now = clock()
+        let rows: [StoredSubscription]
+        do { rows = try store.load(now: now) } catch {
+            logger.error("cannot load the presence subscriptions", [("reason", "\(error)")])
+            return
+        }
+        var restored = 0
+        presence.table.withLock { table in
+            for row in rows {
+                guard let subscription = Self.subscription(row) else { continue }
+                table.restore(subscription)
+                restored += 1
+            }
+        }
+        if restored > 0 {
+            logger.info("presence subscriptions restored", [("count", String(restored))])
+            presenceChanged(Set(rows.map(\.presentity)))
+        }
+    }
+
+    static func stored(_ subscription: PresenceSubscription) -> StoredSubscription {
+        let dialog = subscription.dialog
+        let json: JSONValue = [
+            "call_id": .string(dialog.callID), "local_tag": .string(dialog.localTag), "remote_tag": .string(dialog.remoteTag),
+            "local_uri": .string(dialog.localURI), "remote_uri": .string(dialog.remoteURI), "remote_target": .string(dialog.remoteTarget),
+            "route_set": JSONValue(dialog.routeSet), "destination": .string(dialog.destination), "local": .string(dialog.local),
+            "event_id": dialog.eventID.map { .string($0) } ?? .null, "remote_cseq": .integer(Int64(dialog.remoteCSeq)),
+        ]
+        return StoredSubscription(id: subscription.id.rawValue, presentity: subscription.presentity, watcher: subscription.watcher,
+                                  event: presenceEvent, dialog: json.description, localCSeq: Int64(subscription.localCSeq),
+                                  expiresAt: subscription.expiresAt)
+    }
+
+    static func subscription(_ row: StoredSubscription) -> PresenceSubscription? {
+        guard let json = try? JSONValue.parse(row.dialog), let object = json.objectValue else { return nil }
+        func text(_ key: String) -> String? { object[key]?.stringValue }
+        guard let callID = text("call_id"), let localTag = text("local_tag"), let remoteTag = text("remote_tag"),
+              let localURI = text("local_uri"), let remoteURI = text("remote_uri"), let target = text("remote_target"),
+              let destination = text("destination"), let local = text("local") else { return nil }
+        let dialog = NotifierDialog(callID: callID, localTag: localTag, remoteTag: remoteTag, localURI: localURI, remoteURI: remoteURI,
+                                    remoteTarget: target, routeSet: object["route_set"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                    destination: destination, local: local, eventID: text("event_id"),
+                                    remoteCSeq: UInt32(truncatingIfNeeded: object["remote_cseq"]?.integerValue ?? 0))
+        return PresenceSubscription(presentity: row.presentity, watcher: row.watcher, dialog: dialog, expiresAt: row.expiresAt,
+                                    localCSeq: UInt32(truncatingIfNeeded: row.localCSeq) &+ restartCSeqStep)
+    }
+
+    /// Presence subscriptions held, and presentities watched (`stats.get`).
+    public var presenceCounts: (subscriptions: Int, presentities: Int) {
+        presence.table.withLock { ($0.count, $0.presentityCount) }
+    }
+}
