@@ -9,12 +9,17 @@ public struct RoutingAccess: Sendable {
     public var policy: @Sendable () -> RoutingPolicy
     /// Reloads the dialplan folder: the plans now in force, or why the old ones stay.
     public var reload: @Sendable () -> Result<DialplanSet, DialplanReloadError>
+    /// The presence subscriptions held, of one presentity or watcher (a user id) or all, as
+    /// `presence.subscriptions` lists them.
+    public var presenceSubscriptions: @Sendable (_ user: String?) -> [JSONValue]
 
     public init(dialplans: @escaping @Sendable () -> DialplanSet, policy: @escaping @Sendable () -> RoutingPolicy,
-                reload: @escaping @Sendable () -> Result<DialplanSet, DialplanReloadError>) {
+                reload: @escaping @Sendable () -> Result<DialplanSet, DialplanReloadError>,
+                presenceSubscriptions: @escaping @Sendable (_ user: String?) -> [JSONValue] = { _ in [] }) {
         self.dialplans = dialplans
         self.policy = policy
         self.reload = reload
+        self.presenceSubscriptions = presenceSubscriptions
     }
 }
 
@@ -172,6 +177,26 @@ extension AdminMethods {
                     result: "`{deleted: true}`", example: ["user": "alice", "list": "family"]) { a, call throws(RPCError) in
             try call.write { s throws(RegistryError) in try s.deleteContactList(userID: a.text("user"), name: a.text("list"), acting: a.acting) }
             return ["deleted": true]
+        },
+    ]
+
+    static let presence: [AdminMethod] = [
+        AdminMethod(name: "presence.subscriptions",
+                    summary: "Presence subscriptions held (docs/presence.md): who watches whom, until when, and what the watcher was last shown — `pending` for a watcher the user has not authorised.",
+                    parameters: [.optional("user", .string, "A user id: the subscriptions watching that user or held by them; absent: all.")],
+                    result: "`{subscriptions: [{id, presentity, watcher, expires_at, shown, waiting}]}` sorted by id",
+                    example: ["user": "alice"]) { a, call throws(RPCError) in
+            let routing = try call.requireRouting()
+            return ["subscriptions": .array(routing.presenceSubscriptions(a.string("user")))]
+        },
+        AdminMethod(name: "presence.authorise",
+                    summary: "A user's answer to a watcher: `allow` shows them the user's state (adds them to `authorised`), `refuse` ends their subscriptions with `rejected` and refuses new ones, `forget` undoes either (the user, their primary, or the operator); records `availability.changed` and notifies the watcher's subscriptions at once.",
+                    parameters: [.required("user", .string, "The watched user's id."), .required("watcher", .string, "The watcher: a user id or an E.164 number."),
+                                 .required("decision", .string, "`allow`, `refuse` or `forget`."), .acting],
+                    result: "the availability", example: ["user": "alice", "watcher": "bob", "decision": "allow"]) { a, call throws(RPCError) in
+            try call.write { s throws(RegistryError) in
+                try s.authoriseWatcher(userID: a.text("user"), watcher: a.text("watcher"), decision: a.text("decision"), acting: a.acting)
+            }.json
         },
     ]
 

@@ -6,7 +6,7 @@ import SIP
 /// Every method of the admin socket, in the order the documentation lists them.
 public enum AdminMethods {
     public static let all: [AdminMethod] = system + accounts + users + numbers + providers + apps + activations + registry
-        + availability + contacts + routingMethods + calls + usage + settlement + rates + eventMethods
+        + availability + contacts + presence + routingMethods + calls + usage + settlement + rates + eventMethods
 
     static let system: [AdminMethod] = [
         AdminMethod(name: "system.version", summary: "Tandem's version, the store's schema version and uptime.", parameters: [],

@@ -128,8 +128,14 @@ extension Gateway {
         var subscription = PresenceSubscription(presentity: presentity, watcher: watcher, dialog: dialog,
                                                 expiresAt: now + Int64(expires) * 1000, localCSeq: 0)
         subscription.connection = inbound.connection?.rawValue
-        respondSubscribed(context, expires: expires)
         let view = presenceView(presentity: presentity, watcher: watcher, context.snapshot, now: now) ?? .state(.unknown)
+        if view == .rejected {
+            // The user refused this watcher (`presence.authorise decision=refuse`).
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 403, reason: "Refused by the user")
+            return
+        }
+        respondSubscribed(context, expires: expires)
         let actions = presence.table.withLock { table in
             // Expires: 0 on a new subscription is a fetch: one NOTIFY with the state, and done (§4.2.1.1).
             expires == 0 ? table.subscribe(subscription, view: view, now: now) + table.unsubscribe(id, remoteCSeq: dialog.remoteCSeq, view: view, now: now)
@@ -438,6 +444,23 @@ extension Gateway {
                                     remoteCSeq: UInt32(truncatingIfNeeded: object["remote_cseq"]?.integerValue ?? 0))
         return PresenceSubscription(presentity: row.presentity, watcher: row.watcher, dialog: dialog, expiresAt: row.expiresAt,
                                     localCSeq: UInt32(truncatingIfNeeded: row.localCSeq) &+ restartCSeqStep)
+    }
+
+    /// The subscriptions watching `user` or held by them (all when nil), for `presence.subscriptions`.
+    public func presenceSubscriptions(of user: String?) -> [JSONValue] {
+        let held = presence.table.withLock { table in
+            table.subscriptions.values.filter { user == nil || $0.presentity == user || $0.watcher == user }
+        }
+        return held.sorted { $0.id < $1.id }.map { subscription in
+            let shown: JSONValue = switch subscription.acknowledged {
+            case .state(let state)?: .string(state.rawValue)
+            case .pending?: "pending"
+            case .rejected?, nil: .null
+            }
+            return ["id": .string(subscription.id.rawValue), "presentity": .string(subscription.presentity),
+                    "watcher": .string(subscription.watcher), "expires_at": .string(Timestamp.rfc3339(milliseconds: subscription.expiresAt)),
+                    "shown": shown, "waiting": .bool(subscription.isWaiting)]
+        }
     }
 
     /// Presence subscriptions held, and presentities watched (`stats.get`).

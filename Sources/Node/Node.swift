@@ -110,7 +110,8 @@ public final class Node: Sendable {
         self.transportStatistics = transportStatistics
         self.maintenance = maintenance
         let routing = RoutingAccess(dialplans: { gateway.dialplans.current }, policy: { gateway.routingPolicy(gateway.currentSettings) },
-                                    reload: { gateway.reloadDialplans() })
+                                    reload: { gateway.reloadDialplans() },
+                                    presenceSubscriptions: { gateway.presenceSubscriptions(of: $0) })
         dispatcher = AdminDispatcher(registry: registry, version: version, location: location, authFailures: gateway.authFailures,
                                      routing: routing, callLog: callLog, callsInProgress: { gateway.callsInProgress(accountID: $0) },
                                      events: events, statistics: { [transportStatistics] in

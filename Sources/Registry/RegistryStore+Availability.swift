@@ -54,7 +54,7 @@ extension RegistryStore {
         if let override = previous?.override, availability.mode(named: override.mode) != nil {
             availability.override = override
         }
-        return try store(availability, change: "defined")
+        return try storeAvailability(availability, change: "defined")
     }
 
     /// Switches the active profile and/or sets or clears the override mode. `until` is milliseconds
@@ -82,10 +82,10 @@ extension RegistryStore {
             if let until, until <= clock() { throw .invalid("until", "is in the past") }
             availability.override = Availability.Override(mode: name, until: until)
         }
-        return try store(availability, change: mode == nil ? "profile" : "override")
+        return try storeAvailability(availability, change: mode == nil ? "profile" : "override")
     }
 
-    private func store(_ availability: Availability, change: String) throws(RegistryError) -> Availability {
+    func storeAvailability(_ availability: Availability, change: String) throws(RegistryError) -> Availability {
         var availability = availability
         availability.updatedAt = timestamp()
         try sql("""

@@ -176,3 +176,28 @@ public enum ContactListEntries {
         return false
     }
 }
+
+extension RegistryStore {
+    /// A user's answer to a watcher (`presence.authorise`): `allow` puts the watcher (a user id or
+    /// E.164 number) on the `authorised` list and takes it off `refused`; `refuse` the reverse;
+    /// `forget` takes it off both (a later subscription is pending again). Records `availability.changed`.
+    public func authoriseWatcher(userID: String, watcher: String, decision: String, acting: String?) throws(RegistryError) -> Availability {
+        guard let user = try fetchUser(userID) else { throw .notFound("user", "no user '\(userID)'") }
+        try requirePrimary(acting, account: user.accountID, "answer this user's watchers", orSelf: userID)
+        let watcher = watcher.hasPrefix("+") ? try Validate.e164("watcher", watcher) : try Validate.identifier("watcher", watcher)
+        guard watcher != userID else { throw .invalid("watcher", "a user always sees their own state") }
+        var availability = try fetchAvailability(userID) ?? .standard(userID: userID)
+        availability.authorised.removeAll { $0 == watcher }
+        availability.refused.removeAll { $0 == watcher }
+        switch decision {
+        case "allow": availability.authorised.append(watcher)
+        case "refuse": availability.refused.append(watcher)
+        case "forget": break
+        default: throw .invalid("decision", "'\(decision)' is not allow, refuse or forget")
+        }
+        for (field, entries) in [("authorised", availability.authorised), ("refused", availability.refused)] where entries.count > AvailabilityDefinition.limit {
+            throw .invalid(field, "more than \(AvailabilityDefinition.limit) entries: name a contact list instead")
+        }
+        return try storeAvailability(availability, change: "watcher")
+    }
+}
