@@ -41,8 +41,8 @@ extension Gateway {
             guard let subscription = presence.table.withLock({ $0.subscription(id) }) else {
                 // A refresh of a subscription this Tandem does not hold (expired, or lost in a
                 // restart): the subscriber must start again (RFC 6665 §4.1.2.2).
-                guard isAddressedToSelf(request.requestURI, settings) || request.requestURI?.user.flatMap({ presentity($0, context.snapshot) }) != nil,
-                      event?.package == Self.presenceEvent else { return false }
+                guard event?.package == Self.presenceEvent, isOurs(request.requestURI, settings),
+                      request.requestURI?.user.map({ presentity($0, context.snapshot) != nil }) ?? true else { return false }
                 statistics.presenceRefused.increment()
                 respond(to: context, status: 481, reason: "Subscription does not exist")
                 return true
@@ -210,21 +210,39 @@ extension Gateway {
 
     // MARK: Views
 
-    /// What `watcher` may see of `presentity` now; nil when the presentity no longer exists.
-    func presenceView(presentity: String, watcher: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresenceView? {
+    /// What every watcher's view of one presentity is worked out from, read once per pass.
+    struct PresentityFacts {
+        var availability: Availability
+        var registered: Bool
+        var local: LocalTime
+        /// A suspended account or a disabled user: nobody sees them reachable.
+        var barred: Bool
+    }
+
+    /// nil when the presentity no longer exists.
+    func presentityFacts(_ presentity: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresentityFacts? {
         guard let user = snapshot.user(presentity)?.value else { return nil }
         let account = snapshot.account(user.accountID)?.value
-        // A suspended account or a disabled user takes no calls: nobody sees them reachable.
-        if account?.status == .suspended || user.status == .disabled { return .state(.unknown) }
-        let availability = snapshot.availability(of: presentity)?.value ?? .standard(userID: presentity)
+        return PresentityFacts(availability: snapshot.availability(of: presentity)?.value ?? .standard(userID: presentity),
+                               registered: location.bindings(userID: presentity).contains { $0.expiresAt > now },
+                               local: LocalTime.at(now, zone: account?.timeZone ?? "UTC"),
+                               barred: account?.status == .suspended || user.status == .disabled)
+    }
+
+    /// What `watcher` may see of `presentity` now; nil when the presentity no longer exists.
+    func presenceView(presentity: String, watcher: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresenceView? {
+        presentityFacts(presentity, snapshot, now: now).map { presenceView($0, presentity: presentity, watcher: watcher, snapshot, now: now) }
+    }
+
+    func presenceView(_ facts: PresentityFacts, presentity: String, watcher: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresenceView {
+        if facts.barred { return .state(.unknown) }
+        let availability = facts.availability
         let number = snapshot.user(watcher).flatMap { watcherUser in
             snapshot.numbers(ofAccount: watcherUser.value.accountID).first { $0.ownerUserID == watcher }?.number
         }
         let identity = CallerIdentity(number: number, userID: watcher)
         if watcher != presentity, identity.isListed(in: availability.refused, lists: availability.lists) { return .rejected }
-        let registered = location.bindings(userID: presentity).contains { $0.expiresAt > now }
-        let local = LocalTime.at(now, zone: account?.timeZone ?? "UTC")
-        let state = availability.connectability(for: identity, registered: registered, now: now, local: local).0
+        let state = availability.connectabilityState(for: identity, registered: facts.registered, now: now, local: facts.local)
         return state == .subjectToAuthorisation ? .pending : .state(state)
     }
 
@@ -301,15 +319,16 @@ extension Gateway {
                 table.ids(watching: presentity).compactMap { id in table.subscription(id).map { (id, $0.watcher) } }
             }
             guard !watchers.isEmpty else { continue }
-            var views: [String: PresenceView?] = [:]
-            var actions: [SubscriptionTable.Action] = []
-            for (id, watcher) in watchers {
-                let view = views[watcher] ?? presenceView(presentity: presentity, watcher: watcher, snapshot, now: now)
-                views[watcher] = view
-                actions += presence.table.withLock { table in
-                    guard let view else { return table.presentityGone(presentity) }
-                    return table.update(id, view: view, now: now)
-                }
+            guard let facts = presentityFacts(presentity, snapshot, now: now) else {
+                perform(presence: presence.table.withLock { $0.presentityGone(presentity) }, settings)
+                continue
+            }
+            var views: [String: PresenceView] = [:]
+            for (_, watcher) in watchers where views[watcher] == nil {
+                views[watcher] = presenceView(facts, presentity: presentity, watcher: watcher, snapshot, now: now)
+            }
+            let actions = presence.table.withLock { table in
+                watchers.flatMap { id, watcher in table.update(id, view: views[watcher]!, now: now) }
             }
             perform(presence: actions, settings)
         }

@@ -184,22 +184,39 @@ extension Availability {
     /// Connectability as `asker` may see it (RFC-free, Tandem's own model): an unauthorised asker of a
     /// user who shares only with authorised contacts learns nothing more than that.
     public func connectability(for asker: CallerIdentity?, registered: Bool, now: Int64, local: LocalTime) -> (ConnectabilityState, [String]) {
-        let isSelf = asker?.userID == userID
-        if sharing == .authorised, !isSelf, asker.map({ !$0.isListed(in: authorised, lists: lists) }) ?? false {
-            return (.subjectToAuthorisation, ["the user shares their state only with authorised contacts"])
-        }
-        let choice = asker.map { mode(for: $0, now: now, local: local) } ?? scheduledMode(now: now, local: local)
+        let (state, choice) = decideConnectability(for: asker, registered: registered, now: now, local: local)
+        guard let choice else { return (state, ["the user shares their state only with authorised contacts"]) }
         var reasons = choice.reasons
-        let state: ConnectabilityState
-        switch choice.mode.state {
-        case .hidden: state = .unknown; reasons.append("mode '\(choice.mode.name)' is hidden")
-        case .transfer: state = .inTransfer; reasons.append("calls are transferred to \(choice.mode.target ?? "?")")
-        case .notAvailable: state = .notConnectable; reasons.append("mode '\(choice.mode.name)' is not available")
-        case .available:
-            state = registered ? .connectable : .unknown
-            reasons.append(registered ? "available with a live registration" : "available but no device is registered")
+        switch state {
+        case .unknown where choice.mode.state == .hidden: reasons.append("mode '\(choice.mode.name)' is hidden")
+        case .inTransfer: reasons.append("calls are transferred to \(choice.mode.target ?? "?")")
+        case .notConnectable: reasons.append("mode '\(choice.mode.name)' is not available")
+        case .connectable: reasons.append("available with a live registration")
+        case .unknown: reasons.append("available but no device is registered")
+        case .subjectToAuthorisation: break
         }
         return (state, reasons)
+    }
+
+    /// The state alone, without putting the reasons into words: what the presence server asks for
+    /// every watcher of a changed user.
+    public func connectabilityState(for asker: CallerIdentity?, registered: Bool, now: Int64, local: LocalTime) -> ConnectabilityState {
+        decideConnectability(for: asker, registered: registered, now: now, local: local).0
+    }
+
+    private func decideConnectability(for asker: CallerIdentity?, registered: Bool, now: Int64, local: LocalTime) -> (ConnectabilityState, ModeChoice?) {
+        let isSelf = asker?.userID == userID
+        if sharing == .authorised, !isSelf, asker.map({ !$0.isListed(in: authorised, lists: lists) }) ?? false {
+            return (.subjectToAuthorisation, nil)
+        }
+        let choice = asker.map { mode(for: $0, now: now, local: local) } ?? scheduledMode(now: now, local: local)
+        let state: ConnectabilityState = switch choice.mode.state {
+        case .hidden: .unknown
+        case .transfer: .inTransfer
+        case .notAvailable: .notConnectable
+        case .available: registered ? .connectable : .unknown
+        }
+        return (state, choice)
     }
 }
 

@@ -201,6 +201,13 @@ import Registrar
         #expect(admin.call("contacts.delete", ["user": "alice", "list": "family"])["error"]?["code"] == .integer(Int64(RPCError.conflictCode)))
         _ = ok("availability.define", ["user": "alice", "definition": definition(authorised: ["bob"])])
         #expect(ok("contacts.delete", ["user": "alice", "list": "family"])["deleted"] == true)
+
+        // Presence: a watcher allowed, then forgotten; no subscription is held here.
+        #expect(ok("presence.authorise", ["user": "alice", "watcher": "+33677777777", "decision": "allow"])["authorised"] == ["bob", "+33677777777"])
+        #expect(admin.call("presence.authorise", ["user": "alice", "watcher": "bob", "decision": "maybe"])["error"]?["data"]?["field"] == "decision")
+        #expect(admin.call("presence.authorise", ["user": "alice", "watcher": "alice", "decision": "refuse"])["error"]?["data"]?["field"] == "watcher")
+        #expect(ok("presence.authorise", ["user": "alice", "watcher": "+33677777777", "decision": "forget"])["authorised"] == ["bob"])
+        #expect(ok("presence.subscriptions", [:])["subscriptions"] == [])
         #expect(ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco"])["outcome"]?["status"] == 480)
         #expect(ok("availability.set", ["user": "alice", "mode": .null])["override"] == .null)
         let explained = ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco", "from": "+33677777777"])
