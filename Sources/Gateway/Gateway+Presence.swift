@@ -293,7 +293,9 @@ extension Gateway {
     }
 
     /// Marks users whose connectability may have changed; one pass works out their watchers' views.
-    func presenceChanged(_ users: Set<String>) {
+    public func presenceChanged(_ users: Set<String>) {
+        // Most registrations are of users nobody watches: they cost one look-up and no pass.
+        let users = users.isEmpty ? users : presence.table.withLock { table in users.filter(table.isWatched) }
         guard !users.isEmpty else { return }
         let schedule = presence.dirty.withLock { dirty -> Bool in
             dirty.users.formUnion(users)

@@ -187,6 +187,8 @@ public struct SubscriptionTable: Sendable {
 
     public var presentities: [String] { Array(byPresentity.keys) }
 
+    public func isWatched(_ presentity: String) -> Bool { byPresentity[presentity] != nil }
+
     /// A new subscription, or a refresh of one (same dialog): accepted for `expiresAt`, stored, and
     /// notified at once of `view` (RFC 6665 §4.2.1.1, §4.2.1.2).
     public mutating func subscribe(_ subscription: PresenceSubscription, view: PresenceView, now: Int64) -> [Action] {

@@ -11,6 +11,7 @@ import SIP
 /// `tandem-bench registry N` and `tandem-bench admin SOCKET CALLS`: RegistryBench.swift.
 /// `tandem-bench routing HOUSEHOLDS [DECISIONS]`: `Router.decide` at scale (RoutingBench.swift).
 /// `tandem-bench calllog CALLS [PER_BATCH]`: the call log's writer alone (CallLogBench.swift).
+/// `tandem-bench presence USERS [WATCHED] [CHANGES]`: the presence server in-process (PresenceBench.swift).
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "registry", arguments.count >= 2, let households = Int(arguments[1]), households > 0 {
     do { try RegistryBench.run(households: households) } catch {
@@ -41,6 +42,14 @@ if arguments.first == "proxy-udp", arguments.count >= 2, let calls = Int(argumen
 }
 if arguments.first == "calllog", arguments.count >= 2, let calls = Int(arguments[1]), calls > 0 {
     do { try CallLogBench.run(calls: calls, perBatch: arguments.count >= 3 ? Int(arguments[2]) ?? 40 : 40) } catch {
+        FileHandle.standardError.write(Data("tandem-bench: \(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
+}
+if arguments.first == "presence", arguments.count >= 2, let users = Int(arguments[1]), users > 1 {
+    let watched = arguments.count >= 3 ? Int(arguments[2]) ?? 20 : 20
+    do { try PresenceBench.run(users: users, watched: min(watched, users - 1), changes: arguments.count >= 4 ? Int(arguments[3]) ?? 3000 : 3000) } catch {
         FileHandle.standardError.write(Data("tandem-bench: \(error)\n".utf8))
         exit(1)
     }
