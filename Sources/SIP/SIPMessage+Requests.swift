@@ -22,13 +22,7 @@ extension SIPMessage {
     }
 
     private func makeHopRequest(method: String, to: UnsafeMutablePointer<osip_to_t>?) throws(SIPMessageError) -> SIPMessage {
-        var pointer: UnsafeMutablePointer<osip_message_t>? = nil
-        guard osip_message_init(&pointer) == OSIP_SUCCESS, let pointer else {
-            throw SIPMessageError(.invalidValue, "Out of memory")
-        }
-        let request = SIPMessage(owning: pointer)
-        osip_message_set_method(pointer, tandem_osip_strdup(method))
-        osip_message_set_version(pointer, tandem_osip_strdup("SIP/2.0"))
+        let (request, pointer) = try Self.blankRequest(method: method)
         if let uri = raw.pointee.req_uri {
             var copy: UnsafeMutablePointer<osip_uri_t>? = nil
             if osip_uri_clone(uri, &copy) == OSIP_SUCCESS { pointer.pointee.req_uri = copy }
@@ -64,14 +58,7 @@ extension SIPMessage {
     /// Content-Length set to match. Throws naming the first value libosip2 refuses.
     public static func request(method: String, uri: String, headers: [(name: String, value: String)],
                                body: String? = nil, contentType: String? = nil) throws(SIPMessageError) -> SIPMessage {
-        _ = osipLibraryReady
-        var pointer: UnsafeMutablePointer<osip_message_t>? = nil
-        guard osip_message_init(&pointer) == OSIP_SUCCESS, let pointer else {
-            throw SIPMessageError(.invalidValue, "Out of memory")
-        }
-        let request = SIPMessage(owning: pointer)
-        osip_message_set_method(pointer, tandem_osip_strdup(method))
-        osip_message_set_version(pointer, tandem_osip_strdup("SIP/2.0"))
+        let (request, pointer) = try blankRequest(method: method)
         try request.setRequestURI(uri)
         for header in headers { try request.addHeader(header.name, header.value) }
         if let body, !body.isEmpty {
@@ -89,5 +76,20 @@ extension SIPMessage {
         }
         request.changed()
         return request
+    }
+}
+
+extension SIPMessage {
+    /// An empty request of `method`, version SIP/2.0, and libosip2's message under it.
+    fileprivate static func blankRequest(method: String) throws(SIPMessageError) -> (SIPMessage, UnsafeMutablePointer<osip_message_t>) {
+        _ = osipLibraryReady
+        var pointer: UnsafeMutablePointer<osip_message_t>? = nil
+        guard osip_message_init(&pointer) == OSIP_SUCCESS, let pointer else {
+            throw SIPMessageError(.invalidValue, "Out of memory")
+        }
+        let request = SIPMessage(owning: pointer)
+        osip_message_set_method(pointer, tandem_osip_strdup(method))
+        osip_message_set_version(pointer, tandem_osip_strdup("SIP/2.0"))
+        return (request, pointer)
     }
 }

@@ -78,7 +78,7 @@ import Testing
         do {
             try registry.write { s throws(RegistryError) in try s.deleteContactList(userID: "alice", name: "family", acting: nil) }
             Issue.record("a list the availability names was deleted")
-        } catch let error as RegistryError {
+        } catch {
             #expect(error.kind == .conflict)
         }
         let reopened = try Registry(database: try Database(path: fixture.path), realm: "tandem.test", clock: fixture.clock)

@@ -6,37 +6,12 @@ socket. tandem is killed with SIGKILL in the middle and started again on the sam
 import argparse, json, os, re, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-
-
-def free_port(kind=socket.SOCK_DGRAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(ROOT, "tools", "pylib"))
+from tandem_admin import Admin, free_port  # noqa: E402
 
 
 def fail(message):
     sys.exit(f"presence-check: FAILED — {message}")
-
-
-class Admin:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.reader = self.sock.makefile("r")
-        self.next = 1
-
-    def call(self, method, **params):
-        self.next += 1
-        self.sock.sendall((json.dumps({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params}) + "\n").encode())
-        while True:
-            answer = json.loads(self.reader.readline())
-            if answer.get("id") == self.next:
-                break
-        if "error" in answer:
-            fail(f"{method}: {answer['error']}")
-        return answer["result"]
 
 
 class Tandem:
@@ -56,7 +31,7 @@ class Tandem:
         ], stderr=log)
         for _ in range(100):
             if os.path.exists(socket_path):
-                return Admin(socket_path)
+                return Admin(socket_path, "presence-check")
             time.sleep(0.05)
         fail("tandem did not start")
 
@@ -149,7 +124,7 @@ def main():
     parser.add_argument("--tandem", required=True)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="presence-check-")
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     tandem = Tandem(args.tandem, work, port)
     admin = tandem.start()
     try:

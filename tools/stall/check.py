@@ -7,37 +7,10 @@ admin client churning app activations so that each provider is owed events."""
 import argparse, http.server, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools", "pylib"))
+from tandem_admin import Admin, free_port  # noqa: E402
 BOB = "+33612345678"
 CHURN_NUMBER = "+33699999999"
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Admin:
-    """A JSON-RPC client on the admin socket; every answer must be a result."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.reader = self.sock.makefile("r")
-        self.next = 1
-
-    def call(self, method, **params):
-        self.next += 1
-        self.sock.sendall((json.dumps({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params}) + "\n").encode())
-        while True:
-            answer = json.loads(self.reader.readline())
-            if answer.get("id") == self.next:
-                break
-        if "error" in answer:
-            sys.exit(f"stall-check: {method} failed: {answer['error']}")
-        return answer["result"]
 
 
 def receiver(mode, received):
@@ -125,7 +98,7 @@ def main():
         for _ in range(100):
             if os.path.exists(f"{work}/tandem.sock"): break
             time.sleep(0.1)
-        admin = Admin(f"{work}/tandem.sock")
+        admin = Admin(f"{work}/tandem.sock", "stall-check")
 
         received = {"ok": [], "fail": [], "hang": []}
         for mode in received:
