@@ -433,6 +433,11 @@ public struct Configuration: Sendable, Equatable {
             config, value throws(KeyError) in
             config.presence.maxExpires = try integer(value, in: 1...86_400)
         },
+        Key(name: "presence.max_per_watcher", defaultText: "500",
+            summary: "Presence subscriptions one watching user may hold; past it their new SUBSCRIBE is answered 403.") {
+            config, value throws(KeyError) in
+            config.presence.maxPerWatcher = try integer(value, in: 1...100_000)
+        },
         Key(name: "presence.max_subscriptions", defaultText: "500000",
             summary: "Presence subscriptions held at most; past it a new SUBSCRIBE is answered 503 with Retry-After.") {
             config, value throws(KeyError) in
@@ -607,5 +612,6 @@ public struct PresencePolicy: Sendable, Equatable {
     public var minExpires = 60
     public var maxExpires = 3600
     public var maxSubscriptions = 500_000
+    public var maxPerWatcher = 500
     public init() {}
 }

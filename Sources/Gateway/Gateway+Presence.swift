@@ -114,6 +114,11 @@ extension Gateway {
             respondSubscribed(context, expires: max(0, Int((existing.expiresAt - now) / 1000)))
             return
         }
+        if presence.table.withLock({ $0.count(heldBy: watcher) }) >= settings.presence.maxPerWatcher {
+            statistics.presenceRefused.increment()
+            respond(to: context, status: 403, reason: "Too many subscriptions for this watcher")
+            return
+        }
         if presence.table.withLock({ $0.count }) >= settings.presence.maxSubscriptions {
             statistics.presenceRefused.increment()
             respond(to: context, status: 503, reason: "Too many subscriptions") { response in try response.addHeader("Retry-After", "60") }

@@ -165,6 +165,7 @@ public struct SubscriptionTable: Sendable {
 
     public private(set) var subscriptions: [SubscriptionID: PresenceSubscription] = [:]
     private var byPresentity: [String: Set<SubscriptionID>] = [:]
+    private var perWatcher: [String: Int] = [:]
     /// Subscriptions by the second they expire or are due a retry; a tick visits only due seconds.
     private var due: [Int64: Set<SubscriptionID>] = [:]
     private var lastTick: Int64?
@@ -188,6 +189,9 @@ public struct SubscriptionTable: Sendable {
     public var presentities: [String] { Array(byPresentity.keys) }
 
     public func isWatched(_ presentity: String) -> Bool { byPresentity[presentity] != nil }
+
+    /// Subscriptions a watcher holds.
+    public func count(heldBy watcher: String) -> Int { perWatcher[watcher] ?? 0 }
 
     /// A new subscription, or a refresh of one (same dialog): accepted for `expiresAt`, stored, and
     /// notified at once of `view` (RFC 6665 §4.2.1.1, §4.2.1.2).
@@ -290,6 +294,7 @@ public struct SubscriptionTable: Sendable {
     // MARK: Internals
 
     private mutating func put(_ entry: PresenceSubscription) {
+        if subscriptions[entry.id] == nil { perWatcher[entry.watcher, default: 0] += 1 }
         subscriptions[entry.id] = entry
         byPresentity[entry.presentity, default: []].insert(entry.id)
         schedule(entry.id, at: entry.expiresAt)
@@ -333,6 +338,8 @@ public struct SubscriptionTable: Sendable {
 
     private mutating func remove(_ id: SubscriptionID) -> [Action] {
         guard let entry = subscriptions.removeValue(forKey: id) else { return [] }
+        perWatcher[entry.watcher, default: 1] -= 1
+        if perWatcher[entry.watcher] == 0 { perWatcher[entry.watcher] = nil }
         byPresentity[entry.presentity]?.remove(id)
         if byPresentity[entry.presentity]?.isEmpty == true { byPresentity[entry.presentity] = nil }
         return [.remove(id)]

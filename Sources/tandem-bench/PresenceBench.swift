@@ -32,6 +32,7 @@ enum PresenceBench {
         configuration.trustedSources = [AddressBlock("127.0.0.2/32")!]
         configuration.floodPolicy.limit = 0
         configuration.presence.maxSubscriptions = users * watched + 1
+        configuration.presence.maxPerWatcher = watched + 1
         let perAccount = 20
         try registry.write { s throws(RegistryError) in
             for account in 0..<(users + perAccount - 1) / perAccount {

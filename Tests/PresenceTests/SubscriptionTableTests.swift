@@ -151,3 +151,18 @@ import Testing
         #expect(!open.contains("rpid:activities"))
     }
 }
+
+extension SubscriptionTableTests {
+    @Test func countsPerWatcher() {
+        var table = SubscriptionTable()
+        _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
+        _ = table.subscribe(subscription(2, presentity: "carol"), view: .state(.connectable), now: Self.start)
+        // A refresh is not a new subscription.
+        _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start + 10)
+        #expect(table.count(heldBy: "bob") == 2)
+        _ = table.unsubscribe(subscription(1).id, remoteCSeq: 2, view: .state(.connectable), now: Self.start + 20)
+        #expect(table.count(heldBy: "bob") == 1)
+        _ = table.answered(subscription(2).id, cseq: 1, status: 481, now: Self.start + 30)
+        #expect(table.count(heldBy: "bob") == 0)
+    }
+}
