@@ -35,7 +35,7 @@ extension Gateway {
     func handlePresenceSubscribe(_ context: RequestContext) -> Bool {
         let (request, settings) = (context.message, context.settings)
         guard settings.presence.enabled, request.routeCount == 0 else { return false }
-        let event = Self.eventPackage(request.header("Event"))
+        let event = request.event
         if let toTag = request.toTag {
             let id = SubscriptionID(callID: request.callID ?? "", localTag: toTag)
             guard let subscription = presence.table.withLock({ $0.subscription(id) }) else {
@@ -67,16 +67,7 @@ extension Gateway {
         return snapshot.user(sipUsername: user)?.value.id
     }
 
-    /// `presence;id=7` → ("presence", "7"); nil without an Event header.
-    static func eventPackage(_ header: String?) -> (package: String, id: String?)? {
-        guard let header else { return nil }
-        let parts = header.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard let first = parts.first, !first.isEmpty else { return nil }
-        let id = parts.dropFirst().first { $0.lowercased().hasPrefix("id=") }.map { String($0.dropFirst(3)) }
-        return (first.lowercased(), id)
-    }
-
-    private func subscribePresence(_ context: RequestContext, presentity: String, event: (package: String, id: String?)) {
+    private func subscribePresence(_ context: RequestContext, presentity: String, event: EventHeader) {
         let (request, inbound, settings) = (context.message, context.inbound, context.settings)
         // The watcher: a user who proves their password, or the user a trusted party names in From.
         let watcher: String
@@ -91,7 +82,8 @@ extension Gateway {
             guard let (user, _) = authenticate(context, registrar: false) else { return }
             watcher = user.value.id
         }
-        let accept = request.headerValues("Accept").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        // libosip2 gives each media range of Accept as one value.
+        let accept = request.headerValues("Accept").map { $0.lowercased() }
         if !accept.isEmpty, !accept.contains(where: { $0.hasPrefix(PresenceDocument.contentType) || $0.hasPrefix("*/*") || $0.hasPrefix("application/*") }) {
             statistics.presenceRefused.increment()
             respond(to: context, status: 406, reason: "Not Acceptable") { response in
@@ -109,17 +101,18 @@ extension Gateway {
         let localTag = statelessTag(request)
         let id = SubscriptionID(callID: callID, localTag: localTag)
         let now = clock()
-        if let existing = presence.table.withLock({ $0.subscription(id) }), existing.dialog.remoteCSeq == UInt32(truncatingIfNeeded: cseq.number) {
+        let (existing, held, total) = presence.table.withLock { ($0.subscription(id), $0.count(heldBy: watcher), $0.count) }
+        if let existing, existing.dialog.remoteCSeq == UInt32(truncatingIfNeeded: cseq.number) {
             // A retransmission of the SUBSCRIBE that made it: the same answer, no second NOTIFY.
             respondSubscribed(context, expires: max(0, Int((existing.expiresAt - now) / 1000)))
             return
         }
-        if presence.table.withLock({ $0.count(heldBy: watcher) }) >= settings.presence.maxPerWatcher {
+        if held >= settings.presence.maxPerWatcher {
             statistics.presenceRefused.increment()
             respond(to: context, status: 403, reason: "Too many subscriptions for this watcher")
             return
         }
-        if presence.table.withLock({ $0.count }) >= settings.presence.maxSubscriptions {
+        if total >= settings.presence.maxSubscriptions {
             statistics.presenceRefused.increment()
             respond(to: context, status: 503, reason: "Too many subscriptions") { response in try response.addHeader("Retry-After", "60") }
             return
@@ -150,7 +143,7 @@ extension Gateway {
         perform(presence: actions, settings)
     }
 
-    private func refreshPresence(_ context: RequestContext, _ subscription: PresenceSubscription, event: (package: String, id: String?)?) {
+    private func refreshPresence(_ context: RequestContext, _ subscription: PresenceSubscription, event: EventHeader?) {
         let request = context.message
         guard request.fromTag == subscription.dialog.remoteTag, event?.package == Self.presenceEvent, event?.id == subscription.dialog.eventID else {
             statistics.presenceRefused.increment()
@@ -234,20 +227,24 @@ extension Gateway {
                                barred: account?.status == .suspended || user.status == .disabled)
     }
 
-    /// What `watcher` may see of `presentity` now; nil when the presentity no longer exists.
-    func presenceView(presentity: String, watcher: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresenceView? {
-        presentityFacts(presentity, snapshot, now: now).map { presenceView($0, presentity: presentity, watcher: watcher, snapshot, now: now) }
+    /// Who a watcher is, as availability lists name callers: their user id and the number a call from
+    /// them would carry (`presentableNumbers`, as `assertedIdentity` picks it).
+    func watcherIdentity(_ watcher: String, _ snapshot: RegistrySnapshot) -> CallerIdentity {
+        CallerIdentity(number: snapshot.user(watcher).flatMap { snapshot.presentableNumbers(of: $0.value).first }, userID: watcher)
     }
 
-    func presenceView(_ facts: PresentityFacts, presentity: String, watcher: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresenceView {
+    /// What `watcher` may see of `presentity` now; nil when the presentity no longer exists.
+    func presenceView(presentity: String, watcher: String, _ snapshot: RegistrySnapshot, now: Int64) -> PresenceView? {
+        presentityFacts(presentity, snapshot, now: now).map {
+            presenceView($0, presentity: presentity, watcher: watcherIdentity(watcher, snapshot), now: now)
+        }
+    }
+
+    func presenceView(_ facts: PresentityFacts, presentity: String, watcher: CallerIdentity, now: Int64) -> PresenceView {
         if facts.barred { return .state(.unknown) }
         let availability = facts.availability
-        let number = snapshot.user(watcher).flatMap { watcherUser in
-            snapshot.numbers(ofAccount: watcherUser.value.accountID).first { $0.ownerUserID == watcher }?.number
-        }
-        let identity = CallerIdentity(number: number, userID: watcher)
-        if watcher != presentity, identity.isListed(in: availability.refused, lists: availability.lists) { return .rejected }
-        let state = availability.connectabilityState(for: identity, registered: facts.registered, now: now, local: facts.local)
+        if watcher.userID != presentity, watcher.isListed(in: availability.refused, lists: availability.lists) { return .rejected }
+        let state = availability.connectabilityState(for: watcher, registered: facts.registered, now: now, local: facts.local)
         return state == .subjectToAuthorisation ? .pending : .state(state)
     }
 
@@ -321,6 +318,8 @@ extension Gateway {
         let snapshot = registry.snapshot
         let now = clock()
         let settings = currentSettings
+        // A watcher's identity is read once per pass, whoever they watch.
+        var identities: [String: CallerIdentity] = [:]
         for presentity in users.sorted() {
             let watchers = presence.table.withLock { table in
                 table.ids(watching: presentity).compactMap { id in table.subscription(id).map { (id, $0.watcher) } }
@@ -332,7 +331,9 @@ extension Gateway {
             }
             var views: [String: PresenceView] = [:]
             for (_, watcher) in watchers where views[watcher] == nil {
-                views[watcher] = presenceView(facts, presentity: presentity, watcher: watcher, snapshot, now: now)
+                let identity = identities[watcher] ?? watcherIdentity(watcher, snapshot)
+                identities[watcher] = identity
+                views[watcher] = presenceView(facts, presentity: presentity, watcher: identity, now: now)
             }
             let actions = presence.table.withLock { table in
                 watchers.flatMap { id, watcher in table.update(id, view: views[watcher]!, now: now) }
@@ -392,7 +393,7 @@ extension Gateway {
         ]
         if !settings.serverHeader.isEmpty { headers.append(("User-Agent", settings.serverHeader)) }
         var body: String?
-        if case .state(let state)? = notify.view { body = PresenceDocument.render(entity: dialog.localURI, state: state) }
+        if let state = notify.shown { body = PresenceDocument.render(entity: dialog.localURI, state: state) }
         let bytes: [UInt8]
         do {
             bytes = try SIPMessage.request(method: "NOTIFY", uri: dialog.remoteTarget, headers: headers, body: body,

@@ -1,3 +1,5 @@
+import Routing
+
 /// Names a subscription: its dialog's Call-ID and the notifier's own tag (RFC 6665 §4.1.2.2: a
 /// subscription is identified by its dialog and Event header).
 public struct SubscriptionID: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -78,7 +80,7 @@ public struct PresenceSubscription: Sendable, Equatable {
     /// one (RFC 3856 §6.10).
     var wanted: PresenceView?
     var sent: PresenceView?
-    var inFlight: (cseq: UInt32, view: PresenceView)?
+    var inFlight: Flight?
     /// A NOTIFY must go even if the view did not change (a new or refreshed subscription, §4.2.1).
     var owed = false
     var failures = 0
@@ -96,9 +98,10 @@ public struct PresenceSubscription: Sendable, Equatable {
     public var acknowledged: PresenceView? { sent }
     public var isWaiting: Bool { inFlight != nil }
 
-    public static func == (a: Self, b: Self) -> Bool {
-        a.presentity == b.presentity && a.watcher == b.watcher && a.dialog == b.dialog && a.expiresAt == b.expiresAt
-            && a.localCSeq == b.localCSeq && a.wanted == b.wanted && a.sent == b.sent && a.inFlight?.cseq == b.inFlight?.cseq
+    /// The NOTIFY on its way and the view it carries.
+    struct Flight: Sendable, Equatable {
+        var cseq: UInt32
+        var view: PresenceView
     }
 }
 
@@ -126,9 +129,8 @@ public struct PresenceNotify: Sendable, Equatable {
     public var dialog: NotifierDialog
     public var cseq: UInt32
     public var state: SubscriptionState
-    /// The view to render (always a `.state`); nil for a NOTIFY without a body (pending, or
-    /// terminated without one).
-    public var view: PresenceView?
+    /// The state the body shows; nil for a NOTIFY without a body (pending, or terminated without one).
+    public var shown: ConnectabilityState?
 }
 
 /// Every presence subscription and what each owes its watcher: the pure part of the presence
@@ -311,28 +313,28 @@ public struct SubscriptionTable: Sendable {
               entry.owed || entry.sent != view else { return [] }
         entry.localCSeq &+= 1
         entry.owed = false
-        entry.inFlight = (entry.localCSeq, view)
+        entry.inFlight = PresenceSubscription.Flight(cseq: entry.localCSeq, view: view)
         subscriptions[id] = entry
         let expires = Int(max(0, (entry.expiresAt - now + 999) / 1000))
         let state: SubscriptionState
-        let shown: PresenceView?
+        var shown: ConnectabilityState?
         switch view {
-        case .state: (state, shown) = (.active(expires: expires), view)
-        case .pending: (state, shown) = (.pending(expires: expires), nil)
+        case .state(let connectability): (state, shown) = (.active(expires: expires), connectability)
+        case .pending: state = .pending(expires: expires)
         case .rejected: return terminate(id, reason: "rejected", withView: false)
         }
         return [.notify(PresenceNotify(id: id, presentity: entry.presentity, dialog: entry.dialog, cseq: entry.localCSeq,
-                                       state: state, view: shown))]
+                                       state: state, shown: shown))]
     }
 
     /// A last NOTIFY (`terminated`), then the subscription is gone; its answer is not awaited.
     private mutating func terminate(_ id: SubscriptionID, reason: String, withView: Bool) -> [Action] {
         guard var entry = subscriptions[id] else { return [] }
         entry.localCSeq &+= 1
-        var shown: PresenceView?
-        if withView, case .state? = entry.wanted { shown = entry.wanted }
+        var shown: ConnectabilityState?
+        if withView, case .state(let connectability)? = entry.wanted { shown = connectability }
         let notify = PresenceNotify(id: id, presentity: entry.presentity, dialog: entry.dialog, cseq: entry.localCSeq,
-                                    state: .terminated(reason: reason), view: shown)
+                                    state: .terminated(reason: reason), shown: shown)
         return [.notify(notify)] + remove(id)
     }
 

@@ -24,7 +24,7 @@ import Testing
         #expect(sent.count == 1)
         #expect(sent[0].cseq == 1)
         #expect(sent[0].state == .active(expires: 3600))
-        #expect(sent[0].view == .state(.connectable))
+        #expect(sent[0].shown == .connectable)
     }
 
     /// RFC 3856 §6.10: changes during a NOTIFY's flight are coalesced; the next NOTIFY carries the
@@ -37,7 +37,7 @@ import Testing
         #expect(notifies(table.update(id, view: .state(.inTransfer), now: Self.start)).isEmpty)
         #expect(notifies(table.update(id, view: .state(.unknown), now: Self.start)).isEmpty)
         let next = notifies(table.answered(id, cseq: 1, status: 200, now: Self.start + 50))
-        #expect(next.map(\.view) == [.state(.unknown)])
+        #expect(next.map(\.shown) == [.unknown])
         #expect(next.map(\.cseq) == [2])
         // The same state again sends nothing; an answer to an old CSeq changes nothing.
         #expect(table.answered(id, cseq: 1, status: 200, now: Self.start + 60).isEmpty)
@@ -57,7 +57,7 @@ import Testing
         _ = table.update(id, view: .state(.notConnectable), now: Self.start + 33_000)
         #expect(notifies(table.tick(now: Self.start + 36_000)).isEmpty)
         let retried = notifies(table.tick(now: Self.start + 37_000))
-        #expect(retried.map(\.view) == [.state(.notConnectable)])
+        #expect(retried.map(\.shown) == [.notConnectable])
         #expect(retried.map(\.cseq) == [2])
         #expect(SubscriptionTable.retryDelay(failures: 1) == 5_000)
         #expect(SubscriptionTable.retryDelay(failures: 3) == 20_000)
@@ -84,7 +84,7 @@ import Testing
         #expect(table.tick(now: Self.start + 59_000).isEmpty)
         let last = table.tick(now: Self.start + 60_000)
         #expect(notifies(last).map(\.state) == [.terminated(reason: "timeout")])
-        #expect(notifies(last).map(\.view) == [.state(.connectable)])
+        #expect(notifies(last).map(\.shown) == [.connectable])
         #expect(last.last == .remove(id))
         #expect(table.update(id, view: .state(.unknown), now: Self.start + 61_000).isEmpty)
         #expect(table.tick(now: Self.start + 120_000).isEmpty)
@@ -110,13 +110,13 @@ import Testing
         let id = subscription(1).id
         let first = notifies(table.subscribe(subscription(1), view: .pending, now: Self.start))
         #expect(first.map(\.state) == [.pending(expires: 3600)])
-        #expect(first[0].view == nil)
+        #expect(first[0].shown == nil)
         _ = table.answered(id, cseq: 1, status: 200, now: Self.start + 10)
         #expect(notifies(table.update(id, view: .state(.connectable), now: Self.start + 20)).map(\.state) == [.active(expires: 3600)])
         _ = table.answered(id, cseq: 2, status: 200, now: Self.start + 30)
         let refused = table.update(id, view: .rejected, now: Self.start + 40)
         #expect(notifies(refused).map(\.state) == [.terminated(reason: "rejected")])
-        #expect(notifies(refused)[0].view == nil)
+        #expect(notifies(refused)[0].shown == nil)
         #expect(table.count == 0)
     }
 
@@ -126,7 +126,7 @@ import Testing
         _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
         let actions = table.unsubscribe(id, remoteCSeq: 2, view: .state(.notConnectable), now: Self.start + 10)
         #expect(notifies(actions).map(\.state) == [.terminated(reason: "timeout")])
-        #expect(notifies(actions).map(\.view) == [.state(.notConnectable)])
+        #expect(notifies(actions).map(\.shown) == [.notConnectable])
         #expect(actions.last == .remove(id))
     }
 

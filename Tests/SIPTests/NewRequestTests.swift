@@ -22,3 +22,17 @@ import Testing
         #expect(String(decoding: try empty.serialized(), as: UTF8.self).contains("Content-Length: 0\r\n"))
     }
 }
+
+@Suite struct EventHeaderTests {
+    @Test func packageAndID() throws {
+        #expect(EventHeader(parsing: "presence") == EventHeader(parsing: "Presence "))
+        let withID = try #require(EventHeader(parsing: "presence;id=7"))
+        #expect(withID.package == "presence")
+        #expect(withID.id == "7")
+        #expect(EventHeader(parsing: "message-summary")?.id == nil)
+        #expect(EventHeader(parsing: "") == nil)
+        let message = try SIPMessage.parse("SUBSCRIBE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\no: presence;id=2\r\nContent-Length: 0\r\n\r\n")
+        #expect(message.event?.package == "presence")
+        #expect(message.event?.id == "2")
+    }
+}
