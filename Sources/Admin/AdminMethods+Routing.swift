@@ -87,7 +87,7 @@ extension AdminMethods {
     }
 
     static let availability: [AdminMethod] = [
-        AdminMethod(name: "availability.get", summary: "A user's availability: modes, profiles and their weekly rules, override, caller lists.",
+        AdminMethod(name: "availability.get", summary: "A user's availability: modes, profiles and their rules (weekly and calendar), override, caller lists.",
                     parameters: [.required("user", .string, "User id."), .acting],
                     result: "`{user, modes, profiles, active_profile, override, urgent, blocked, sharing, authorised, updated_at}`",
                     example: ["user": "alice"]) { a, call throws(RPCError) in
@@ -96,7 +96,7 @@ extension AdminMethods {
         AdminMethod(name: "availability.define",
                     summary: "Replaces a user's whole availability definition (the user, their primary, or the operator); records `availability.changed`.",
                     parameters: [.required("user", .string, "User id."),
-                                 .required("definition", .object, "`{modes: [{name, state, target?, notify?, allow?, deny?}], profiles: [{name, default_mode?, rules: [{days, from, to, mode}]}], urgent?, blocked?, sharing?, authorised?}` — docs/routing.md."),
+                                 .required("definition", .object, "`{modes: [{name, state, target?, notify?, allow?, deny?}], profiles: [{name, default_mode?, rules: [{days?, from?, to?, dates?, monthdays?, month_weeks?, yearly?, mode}]}], urgent?, blocked?, sharing?, authorised?, refused?}` — docs/routing.md."),
                                  .optional("active_profile", .string, "The profile in force; default: the current one, else the first."), .acting],
                     result: "the availability",
                     example: ["user": "alice", "definition": [

@@ -164,9 +164,7 @@ public enum AvailabilityDefinition {
                 guard let rule = ruleItem.objectValue else { throw .invalid(ruleField, "must be an object") }
                 let mode = try string(rule["mode"], ruleField + ".mode")
                 guard availability.mode(named: mode) != nil else { throw .invalid(ruleField + ".mode", "no mode '\(mode)'") }
-                rules.append(Availability.Rule(days: try days(rule["days"], ruleField + ".days"),
-                                               start: try minutes(rule["from"], ruleField + ".from"),
-                                               end: try minutes(rule["to"], ruleField + ".to"), mode: mode))
+                rules.append(try self.rule(rule, mode: mode, ruleField))
             }
             profiles.append(Availability.Profile(name: name, defaultMode: defaultMode, rules: rules))
         }
@@ -200,8 +198,25 @@ public enum AvailabilityDefinition {
             "profiles": .array(availability.profiles.map { profile in
                 ["name": .string(profile.name), "default_mode": .string(profile.defaultMode),
                  "rules": .array(profile.rules.map { rule in
-                     ["days": JSONValue(rule.days.sorted().map { dayNames[$0 - 1] }), "from": .string(time(rule.start)),
-                      "to": .string(time(rule.end)), "mode": .string(rule.mode)]
+                     var object: [String: JSONValue] = [
+                         "days": JSONValue(rule.days.sorted().map { dayNames[$0 - 1] }), "from": .string(time(rule.start)),
+                         "to": .string(time(rule.end)), "mode": .string(rule.mode),
+                     ]
+                     if !rule.dates.isEmpty {
+                         object["dates"] = JSONValue(rule.dates.map { range in
+                             range.lowerBound == range.upperBound ? "\(CivilDate(days: range.lowerBound))"
+                                                                  : "\(CivilDate(days: range.lowerBound))..\(CivilDate(days: range.upperBound))"
+                         })
+                     }
+                     if !rule.monthDays.isEmpty { object["monthdays"] = .array(rule.monthDays.sorted().map { .integer(Int64($0)) }) }
+                     if !rule.monthWeeks.isEmpty { object["month_weeks"] = .array(rule.monthWeeks.sorted().map { .integer(Int64($0)) }) }
+                     if !rule.yearDays.isEmpty {
+                         object["yearly"] = JSONValue(rule.yearDays.sorted().map { day in
+                             let (month, dayOfMonth) = (day / 100, day % 100)
+                             return (month < 10 ? "0" : "") + "\(month)-" + (dayOfMonth < 10 ? "0" : "") + "\(dayOfMonth)"
+                         })
+                     }
+                     return .object(object)
                  })]
             }),
             "urgent": JSONValue(availability.urgent), "blocked": JSONValue(availability.blocked),
@@ -241,6 +256,58 @@ public enum AvailabilityDefinition {
     }
 
     /// `["mon-fri", "sun"]`: day names and ranges, Monday first.
+    /// A rule: a window on days of the week, held to a calendar when it has one (docs/routing.md).
+    private static func rule(_ rule: [String: JSONValue], mode: String, _ field: String) throws(RegistryError) -> Availability.Rule {
+        let known: Set<String> = ["mode", "days", "from", "to", "dates", "monthdays", "month_weeks", "yearly"]
+        if let unknown = rule.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .invalid("\(field).\(unknown)", "unknown field (expected \(known.sorted().joined(separator: ", ")))")
+        }
+        var result = Availability.Rule(days: Set(1...7), start: 0, end: 1440, mode: mode)
+        for (index, item) in try array(rule["dates"], field + ".dates").enumerated() {
+            let text = try string(item, "\(field).dates[\(index)]")
+            let ends = text.components(separatedBy: "..")
+            guard (1...2).contains(ends.count), let first = CivilDate(parsing: ends[0]), let last = CivilDate(parsing: ends[ends.count - 1]),
+                  first <= last else {
+                throw .invalid("\(field).dates[\(index)]", "'\(text)' is not a date (YYYY-MM-DD) or a range of dates (YYYY-MM-DD..YYYY-MM-DD)")
+            }
+            result.dates.append(first.days...last.days)
+        }
+        for (index, item) in try array(rule["monthdays"], field + ".monthdays").enumerated() {
+            guard let day = item.integerValue, (1...31).contains(day) || day == -1 else {
+                throw .invalid("\(field).monthdays[\(index)]", "must be a day of the month, 1 to 31, or -1 for the last day")
+            }
+            result.monthDays.insert(Int(day))
+        }
+        for (index, item) in try array(rule["month_weeks"], field + ".month_weeks").enumerated() {
+            guard let week = item.integerValue, (1...5).contains(week) || week == -1 else {
+                throw .invalid("\(field).month_weeks[\(index)]", "must be 1 to 5 (the first … fifth such weekday of the month) or -1 (the last)")
+            }
+            result.monthWeeks.insert(Int(week))
+        }
+        for (index, item) in try array(rule["yearly"], field + ".yearly").enumerated() {
+            let text = try string(item, "\(field).yearly[\(index)]")
+            // Any leap year admits every month-day, 29 February included.
+            guard let date = CivilDate(parsing: "2000-" + text) else {
+                throw .invalid("\(field).yearly[\(index)]", "'\(text)' is not a day of the year (MM-DD)")
+            }
+            result.yearDays.insert(date.month * 100 + date.day)
+        }
+        if let value = rule["days"] {
+            result.days = try days(value, field + ".days")
+        } else if !result.hasCalendar {
+            throw .invalid(field + ".days", "is required unless the rule has dates, monthdays, month_weeks or yearly")
+        }
+        switch (rule["from"], rule["to"]) {
+        case (nil, nil): break
+        case (let from?, let to?):
+            result.start = try minutes(from, field + ".from")
+            result.end = try minutes(to, field + ".to")
+        case (nil, _): throw .invalid(field + ".from", "is required with to (leave both out for the whole day)")
+        case (_, nil): throw .invalid(field + ".to", "is required with from (leave both out for the whole day)")
+        }
+        return result
+    }
+
     private static func days(_ value: JSONValue?, _ field: String) throws(RegistryError) -> Set<Int> {
         var days: Set<Int> = []
         let items = try array(value, field)

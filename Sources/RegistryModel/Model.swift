@@ -343,21 +343,40 @@ public struct Availability: Sendable, Equatable {
         }
     }
 
-    /// A weekly window in the account's time zone: on `days` (1 = Monday … 7 = Sunday) from `start`
-    /// to `end` (minutes after midnight, local wall-clock time), `mode` is active. `end <= start`
-    /// means the window runs past midnight into the next day.
+    /// A window in the account's time zone: on `days` (1 = Monday … 7 = Sunday) from `start` to `end`
+    /// (minutes after midnight, local wall-clock time), `mode` is active. `end <= start` means the
+    /// window runs past midnight into the next day. A rule may also be held to a calendar — dates
+    /// (holidays, a day off), days of the month, weeks of the month, days of the year — and holds only
+    /// on a day that meets every condition it has; the day a window starts on is the one checked.
     public struct Rule: Sendable, Equatable {
         public var days: Set<Int>
         public var start: Int
         public var end: Int
         public var mode: String
+        /// Local dates, as days since 1970-01-01, in inclusive ranges; empty: every date.
+        public var dates: [ClosedRange<Int64>]
+        /// Days of the month, 1…31, or -1 for the month's last day; empty: every day.
+        public var monthDays: Set<Int>
+        /// Which occurrence of its weekday in the month a day is, 1…5, or -1 for the last one
+        /// ("the first Monday", with `days` = Monday); empty: every week.
+        public var monthWeeks: Set<Int>
+        /// Days of the year as month × 100 + day (1225 is 25 December); empty: every day.
+        public var yearDays: Set<Int>
 
-        public init(days: Set<Int>, start: Int, end: Int, mode: String) {
+        public init(days: Set<Int>, start: Int, end: Int, mode: String, dates: [ClosedRange<Int64>] = [], monthDays: Set<Int> = [],
+                    monthWeeks: Set<Int> = [], yearDays: Set<Int> = []) {
             self.days = days
             self.start = start
             self.end = end
             self.mode = mode
+            self.dates = dates
+            self.monthDays = monthDays
+            self.monthWeeks = monthWeeks
+            self.yearDays = yearDays
         }
+
+        /// Whether the rule is bound to anything beyond the days of the week.
+        public var hasCalendar: Bool { !dates.isEmpty || !monthDays.isEmpty || !monthWeeks.isEmpty || !yearDays.isEmpty }
     }
 
     public struct Profile: Sendable, Equatable {

@@ -82,13 +82,7 @@ extension Timestamp {
                   let hours = number(index + 1..<index + 3), let minutes = number(index + 4..<index + 6) else { return nil }
             offset = (hours * 60 + minutes) * 60 * (bytes[index] == 43 ? 1 : -1)
         }
-        // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
+        let days = CivilDate(year: year, month: month, day: day).days
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
         return seconds * 1000 + Int64(fraction)
     }

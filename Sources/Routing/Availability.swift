@@ -8,11 +8,28 @@ public struct LocalTime: Sendable, Equatable, CustomStringConvertible {
     public var weekday: Int
     /// Minutes after local midnight.
     public var minute: Int
+    /// The local date, as days since 1970-01-01.
+    public var day: Int64
 
-    public init(weekday: Int, minute: Int) {
-        self.weekday = weekday
+    /// A moment on `day` (days since 1970-01-01, local).
+    public init(day: Int64, minute: Int) {
+        self.day = day
         self.minute = minute
+        // 1970-01-01 was a Thursday (ISO weekday 4).
+        weekday = Int((day + 3).modulo(7)) + 1
     }
+
+    /// A moment on the `weekday` of the week of 1970-01-01 (for rules that name weekdays only).
+    public init(weekday: Int, minute: Int) {
+        self.init(day: Int64(weekday - 4), minute: minute)
+    }
+
+    /// A moment on `date`.
+    public init(date: CivilDate, minute: Int) {
+        self.init(day: date.days, minute: minute)
+    }
+
+    public var date: CivilDate { CivilDate(days: day) }
 
     /// Per zone, the spans of time over which its offset is known not to change. Asking the time
     /// zone database costs far more than the rest of a decision; calls come at "now", which stays
@@ -51,17 +68,13 @@ public struct LocalTime: Sendable, Equatable, CustomStringConvertible {
         let seconds = milliseconds.floorDivided(by: 1000)
         let offset = offset(zone, at: seconds)
         let local = seconds + offset
-        let days = local.floorDivided(by: 86_400)
-        // 1970-01-01 was a Thursday (ISO weekday 4).
-        let weekday = Int((days + 3).modulo(7)) + 1
-        let minute = Int(local.modulo(86_400) / 60)
-        return LocalTime(weekday: weekday, minute: minute)
+        return LocalTime(day: local.floorDivided(by: 86_400), minute: Int(local.modulo(86_400) / 60))
     }
 
     static let dayNames = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
     public var description: String {
         let hours = minute / 60, minutes = minute % 60
-        return "\(Self.dayNames[weekday - 1]) \(hours < 10 ? "0" : "")\(hours):\(minutes < 10 ? "0" : "")\(minutes)"
+        return "\(Self.dayNames[weekday - 1]) \(date) \(hours < 10 ? "0" : "")\(hours):\(minutes < 10 ? "0" : "")\(minutes)"
     }
 }
 
@@ -221,19 +234,50 @@ extension Availability {
 }
 
 extension Availability.Rule {
-    /// Whether the weekly window holds at `local`. A window ending at or before its start runs past
-    /// midnight: its days name the day it starts.
+    /// Whether the window holds at `local`. A window ending at or before its start runs past
+    /// midnight: its days and calendar name the day it starts.
     public func contains(_ local: LocalTime) -> Bool {
         if start < end {
-            return days.contains(local.weekday) && local.minute >= start && local.minute < end
+            return local.minute >= start && local.minute < end && holds(on: local.day, weekday: local.weekday)
         }
-        let previous = local.weekday == 1 ? 7 : local.weekday - 1
-        return (days.contains(local.weekday) && local.minute >= start) || (days.contains(previous) && local.minute < end)
+        if local.minute >= start { return holds(on: local.day, weekday: local.weekday) }
+        return local.minute < end && holds(on: local.day - 1, weekday: local.weekday == 1 ? 7 : local.weekday - 1)
+    }
+
+    /// Whether the rule's days and calendar admit the local date `day`.
+    func holds(on day: Int64, weekday: Int) -> Bool {
+        guard days.contains(weekday) else { return false }
+        guard hasCalendar else { return true }
+        if !dates.isEmpty, !dates.contains(where: { $0.contains(day) }) { return false }
+        let date = CivilDate(days: day)
+        let length = CivilDate.length(ofMonth: date.month, year: date.year)
+        if !monthDays.isEmpty, !monthDays.contains(date.day), !(monthDays.contains(-1) && date.day == length) { return false }
+        if !monthWeeks.isEmpty, !monthWeeks.contains((date.day - 1) / 7 + 1), !(monthWeeks.contains(-1) && date.day + 7 > length) {
+            return false
+        }
+        if !yearDays.isEmpty, !yearDays.contains(date.month * 100 + date.day) { return false }
+        return true
     }
 
     var summary: String {
         let names = LocalTime.dayNames
-        let list = days.sorted().map { names[$0 - 1] }.joined(separator: ",")
-        return "\(list) \(Availability.clockText(start))–\(Availability.clockText(end)) → \(mode)"
+        var parts: [String] = []
+        if days.count < 7 { parts.append(days.sorted().map { names[$0 - 1] }.joined(separator: ",")) }
+        if !dates.isEmpty {
+            parts.append(dates.map { range in
+                range.lowerBound == range.upperBound ? "\(CivilDate(days: range.lowerBound))"
+                                                     : "\(CivilDate(days: range.lowerBound))..\(CivilDate(days: range.upperBound))"
+            }.joined(separator: ","))
+        }
+        if !monthDays.isEmpty { parts.append("month days " + monthDays.sorted().map { $0 == -1 ? "last" : String($0) }.joined(separator: ",")) }
+        if !monthWeeks.isEmpty { parts.append("weeks " + monthWeeks.sorted().map { $0 == -1 ? "last" : String($0) }.joined(separator: ",")) }
+        if !yearDays.isEmpty {
+            parts.append("yearly " + yearDays.sorted().map { day in
+                let (month, dayOfMonth) = (day / 100, day % 100)
+                return (month < 10 ? "0" : "") + "\(month)-" + (dayOfMonth < 10 ? "0" : "") + "\(dayOfMonth)"
+            }.joined(separator: ","))
+        }
+        if parts.isEmpty { parts.append("every day") }
+        return "\(parts.joined(separator: " ")) \(Availability.clockText(start))–\(Availability.clockText(end)) → \(mode)"
     }
 }

@@ -14,21 +14,21 @@ import Testing
     /// Local wall-clock time across the 2026 daylight-saving changes (EU: last Sundays of March and
     /// October at 01:00Z; US: second Sunday of March, first of November, 02:00 local).
     static let instants: [Instant] = [
-        Instant(utc: "2026-03-29T00:59Z", zone: "Europe/Paris", local: "Sun 01:59"),
-        Instant(utc: "2026-03-29T01:00Z", zone: "Europe/Paris", local: "Sun 03:00"),
-        Instant(utc: "2026-10-25T00:59Z", zone: "Europe/Paris", local: "Sun 02:59"),
-        Instant(utc: "2026-10-25T01:00Z", zone: "Europe/Paris", local: "Sun 02:00"),
-        Instant(utc: "2026-11-23T09:00Z", zone: "Europe/Paris", local: "Mon 10:00"),
-        Instant(utc: "2026-11-22T23:30Z", zone: "Europe/Paris", local: "Mon 00:30"),
-        Instant(utc: "2026-11-23T04:30Z", zone: "America/New_York", local: "Sun 23:30"),
-        Instant(utc: "2026-03-08T06:59Z", zone: "America/New_York", local: "Sun 01:59"),
-        Instant(utc: "2026-03-08T07:00Z", zone: "America/New_York", local: "Sun 03:00"),
-        Instant(utc: "2026-11-01T05:59Z", zone: "America/New_York", local: "Sun 01:59"),
-        Instant(utc: "2026-11-01T06:00Z", zone: "America/New_York", local: "Sun 01:00"),
-        Instant(utc: "2026-06-15T12:00Z", zone: "Asia/Kolkata", local: "Mon 17:30"),
-        Instant(utc: "2026-06-15T12:00Z", zone: "UTC", local: "Mon 12:00"),
-        Instant(utc: "2026-06-15T12:00Z", zone: "Not/AZone", local: "Mon 12:00"),
-        Instant(utc: "2026-12-31T23:00Z", zone: "Australia/Sydney", local: "Fri 10:00"),
+        Instant(utc: "2026-03-29T00:59Z", zone: "Europe/Paris", local: "Sun 2026-03-29 01:59"),
+        Instant(utc: "2026-03-29T01:00Z", zone: "Europe/Paris", local: "Sun 2026-03-29 03:00"),
+        Instant(utc: "2026-10-25T00:59Z", zone: "Europe/Paris", local: "Sun 2026-10-25 02:59"),
+        Instant(utc: "2026-10-25T01:00Z", zone: "Europe/Paris", local: "Sun 2026-10-25 02:00"),
+        Instant(utc: "2026-11-23T09:00Z", zone: "Europe/Paris", local: "Mon 2026-11-23 10:00"),
+        Instant(utc: "2026-11-22T23:30Z", zone: "Europe/Paris", local: "Mon 2026-11-23 00:30"),
+        Instant(utc: "2026-11-23T04:30Z", zone: "America/New_York", local: "Sun 2026-11-22 23:30"),
+        Instant(utc: "2026-03-08T06:59Z", zone: "America/New_York", local: "Sun 2026-03-08 01:59"),
+        Instant(utc: "2026-03-08T07:00Z", zone: "America/New_York", local: "Sun 2026-03-08 03:00"),
+        Instant(utc: "2026-11-01T05:59Z", zone: "America/New_York", local: "Sun 2026-11-01 01:59"),
+        Instant(utc: "2026-11-01T06:00Z", zone: "America/New_York", local: "Sun 2026-11-01 01:00"),
+        Instant(utc: "2026-06-15T12:00Z", zone: "Asia/Kolkata", local: "Mon 2026-06-15 17:30"),
+        Instant(utc: "2026-06-15T12:00Z", zone: "UTC", local: "Mon 2026-06-15 12:00"),
+        Instant(utc: "2026-06-15T12:00Z", zone: "Not/AZone", local: "Mon 2026-06-15 12:00"),
+        Instant(utc: "2026-12-31T23:00Z", zone: "Australia/Sydney", local: "Fri 2027-01-01 10:00"),
     ]
 
     @Test(arguments: instants)
