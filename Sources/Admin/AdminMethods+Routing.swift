@@ -198,6 +198,28 @@ extension AdminMethods {
                 try s.authoriseWatcher(userID: a.text("user"), watcher: a.text("watcher"), decision: a.text("decision"), acting: a.acting)
             }.json
         },
+        AdminMethod(name: "messages.set",
+                    summary: "A voicemail application reports a user's messages waiting (the operator, the user or their primary): the user's phones subscribed to `message-summary` are notified (RFC 3842; unsolicited to registered phones with `presence.unsolicited_mwi`); records `messages.changed` when a count changed.",
+                    parameters: [.required("user", .string, "User id."), .required("new", .integer, "New (unheard) messages."),
+                                 .optional("old", .integer, "Old (heard) messages kept; default 0."),
+                                 .optional("urgent_new", .integer, "Of the new ones, urgent; default 0."),
+                                 .optional("urgent_old", .integer, "Of the old ones, urgent; default 0."),
+                                 .optional("account", .string, "The mailbox's SIP URI a phone calls to listen (`Message-Account`)."), .acting],
+                    result: "`{user, new, old, urgent_new, urgent_old, account}`",
+                    example: ["user": "alice", "new": 2, "old": 5, "account": "sip:voicemail@tandem.example"]) { a, call throws(RPCError) in
+            guard let new = try a.integer("new") else { throw RPCError.invalidParams("new", "is required") }
+            let summary = MessageSummary(newMessages: new, oldMessages: try a.integer("old") ?? 0, urgentNew: try a.integer("urgent_new") ?? 0,
+                                         urgentOld: try a.integer("urgent_old") ?? 0, account: a.string("account"))
+            let user = a.text("user")
+            return try call.write { s throws(RegistryError) in try s.setMessageSummary(userID: user, summary, acting: a.acting) }.json(user: user)
+        },
+        AdminMethod(name: "messages.get",
+                    summary: "A user's messages waiting, as last reported (zeros when never).",
+                    parameters: [.required("user", .string, "User id."), .acting],
+                    result: "`{user, new, old, urgent_new, urgent_old, account}`", example: ["user": "alice"]) { a, call throws(RPCError) in
+            let user = a.text("user")
+            return try call.read { s throws(RegistryError) in try s.messageSummary(userID: user, acting: a.acting) }.json(user: user)
+        },
     ]
 
     static let routingMethods: [AdminMethod] = [

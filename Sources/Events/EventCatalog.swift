@@ -16,6 +16,7 @@ public enum EventCatalog {
         Entry(type: "registration.changed", source: "registrar", summary: "A device registered, was removed or expired."),
         Entry(type: "availability.changed", source: "registry", summary: "A user's modes, profiles or override changed."),
         Entry(type: "contacts.changed", source: "registry", summary: "A user's contact list was defined or deleted."),
+        Entry(type: "messages.changed", source: "registry", summary: "A voicemail application reported a change in a user's messages waiting."),
         Entry(type: "gauge.updated", source: "gateway", summary: "An ended call changed the usage of an account on a plan."),
         Entry(type: "gauge.exceeded", source: "gateway", summary: "A call went past a soft plan limit."),
         Entry(type: "app.activated", source: "registry", summary: "An app was activated on a number."),

@@ -438,6 +438,12 @@ public struct Configuration: Sendable, Equatable {
             config, value throws(KeyError) in
             config.presence.maxPerWatcher = try integer(value, in: 1...100_000)
         },
+        Key(name: "presence.unsolicited_mwi", defaultText: "false",
+            summary: "Whether a user's registered devices that hold no `message-summary` subscription are sent unsolicited message-waiting NOTIFYs (as Asterisk does) when `messages.set` changes their counts, and a newly registered device at once.") {
+            config, value throws(KeyError) in
+            guard let enabled = ["true": true, "false": false][value.lowercased()] else { throw KeyError(reason: "expected true or false, got \"\(value)\"") }
+            config.presence.unsolicitedMWI = enabled
+        },
         Key(name: "presence.max_subscriptions", defaultText: "500000",
             summary: "Presence subscriptions held at most; past it a new SUBSCRIBE is answered 503 with Retry-After.") {
             config, value throws(KeyError) in
@@ -613,5 +619,6 @@ public struct PresencePolicy: Sendable, Equatable {
     public var maxExpires = 3600
     public var maxSubscriptions = 500_000
     public var maxPerWatcher = 500
+    public var unsolicitedMWI = false
     public init() {}
 }

@@ -105,7 +105,7 @@ extension Gateway {
             context.plan.poppedRoutes += 1
         }
 
-        if method == .subscribe, handlePresenceSubscribe(context) { return }
+        if method == .subscribe, handleSubscribe(context) { return }
         let isInitial = context.isInitial
         let snapshot = context.snapshot
         let forRegistrar = method == .register && request.routeCount == 0

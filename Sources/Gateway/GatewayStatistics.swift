@@ -83,6 +83,7 @@ public final class GatewayStatistics: Sendable {
     public let presenceRefused = Counter()
     public let presenceNotifies = Counter()
     public let presenceNotifyFailures = Counter()
+    public let mwiUnsolicited = Counter()
 
     public init() {}
 
@@ -133,6 +134,7 @@ public final class GatewayStatistics: Sendable {
             ("presence_refused", presenceRefused),
             ("presence_notifies", presenceNotifies),
             ("presence_notify_failures", presenceNotifyFailures),
+            ("mwi_unsolicited", mwiUnsolicited),
             ("responses_received", responsesReceived),
             ("malformed_answered", malformedAnswered),
             ("malformed_dropped", malformedDropped),

@@ -1,14 +1,20 @@
+import RegistryModel
 import Routing
 
-/// What a watcher is shown of a presentity: one of the connectability states, or nothing yet
-/// because the presentity has not authorised the watcher (RFC 6665 `pending`).
-public enum PresenceView: Sendable, Equatable {
+/// What a watcher is shown of a resource: a presentity's connectability, a user's message counts or
+/// presence watchers — or nothing yet, because the presentity has not authorised the watcher
+/// (RFC 6665 `pending`), or never will (`rejected`).
+public enum SubscriptionView: Sendable, Equatable {
     case state(ConnectabilityState)
     /// Subscription-State `pending`, no body: the presentity shares only with authorised
     /// watchers and has not (yet) authorised this one.
     case pending
     /// The presentity refused the watcher: the subscription ends with `reason=rejected`.
     case rejected
+    /// `message-summary` (RFC 3842).
+    case messages(MessageSummary)
+    /// `presence.winfo` (RFC 3857).
+    case watchers([WatcherEntry])
 }
 
 /// The PIDF document (RFC 3863) of a connectability state, with RPID (RFC 4480) activities for

@@ -1,3 +1,4 @@
+import RegistryModel
 import Routing
 
 /// Names a subscription: its dialog's Call-ID and the notifier's own tag (RFC 6665 §4.1.2.2: a
@@ -61,8 +62,34 @@ public struct NotifierDialog: Sendable, Equatable {
     public var id: SubscriptionID { SubscriptionID(callID: callID, localTag: localTag) }
 }
 
-/// One watcher's subscription to one presentity, and where its notifications stand.
-public struct PresenceSubscription: Sendable, Equatable {
+/// The event packages Tandem notifies of (RFC 6665 §7.2).
+public enum EventPackage: String, Sendable, CaseIterable {
+    /// RFC 3856: a user's connectability, as PIDF.
+    case presence
+    /// RFC 3842: a user's voice messages waiting.
+    case messageSummary = "message-summary"
+    /// RFC 3857: who watches a user's presence (RFC 3858 documents).
+    case watcherInfo = "presence.winfo"
+}
+
+/// What a subscription watches: one user's state in one event package.
+public struct Resource: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var package: EventPackage
+    public var user: String
+
+    public init(_ package: EventPackage, _ user: String) {
+        self.package = package
+        self.user = user
+    }
+
+    public var description: String { "\(package.rawValue):\(user)" }
+    public static func < (a: Self, b: Self) -> Bool { (a.user, a.package.rawValue) < (b.user, b.package.rawValue) }
+}
+
+/// One watcher's subscription to one user's state in one package, and where its notifications stand.
+public struct Subscription: Sendable, Equatable {
+    public var package: EventPackage
+    /// The user watched (the presentity, for presence).
     public var presentity: String
     /// The watching user's id.
     public var watcher: String
@@ -78,15 +105,19 @@ public struct PresenceSubscription: Sendable, Equatable {
     /// on its way: a NOTIFY leaves only when none is in flight, and always carries the newest view,
     /// so a burst of changes ends with the latest state and never shows an older one after a newer
     /// one (RFC 3856 §6.10).
-    var wanted: PresenceView?
-    var sent: PresenceView?
+    var wanted: SubscriptionView?
+    var sent: SubscriptionView?
+    /// The presentity authorised this watcher after it had been pending (RFC 3858 `approved`).
+    var approved = false
     var inFlight: Flight?
     /// A NOTIFY must go even if the view did not change (a new or refreshed subscription, §4.2.1).
     var owed = false
     var failures = 0
     var retryAt: Int64?
 
-    public init(presentity: String, watcher: String, dialog: NotifierDialog, expiresAt: Int64, localCSeq: UInt32) {
+    public init(package: EventPackage = .presence, presentity: String, watcher: String, dialog: NotifierDialog, expiresAt: Int64,
+                localCSeq: UInt32) {
+        self.package = package
         self.presentity = presentity
         self.watcher = watcher
         self.dialog = dialog
@@ -95,13 +126,16 @@ public struct PresenceSubscription: Sendable, Equatable {
     }
 
     public var id: SubscriptionID { dialog.id }
-    public var acknowledged: PresenceView? { sent }
+    public var resource: Resource { Resource(package, presentity) }
+    public var acknowledged: SubscriptionView? { sent }
+    /// Pending: the presentity has not authorised the watcher yet.
+    public var isPending: Bool { wanted == .pending }
     public var isWaiting: Bool { inFlight != nil }
 
     /// The NOTIFY on its way and the view it carries.
     struct Flight: Sendable, Equatable {
         var cseq: UInt32
-        var view: PresenceView
+        var view: SubscriptionView
     }
 }
 
@@ -123,24 +157,32 @@ public enum SubscriptionState: Sendable, Equatable {
 }
 
 /// A NOTIFY to send: its dialog, sequence number, state and view.
-public struct PresenceNotify: Sendable, Equatable {
+public struct SubscriptionNotify: Sendable, Equatable {
     public var id: SubscriptionID
+    public var package: EventPackage
     public var presentity: String
     public var dialog: NotifierDialog
     public var cseq: UInt32
     public var state: SubscriptionState
-    /// The state the body shows; nil for a NOTIFY without a body (pending, or terminated without one).
-    public var shown: ConnectabilityState?
+    /// What the body shows; nil for a NOTIFY without a body (pending, or terminated without one).
+    public var body: SubscriptionView?
+
+    /// The connectability a presence NOTIFY's body shows.
+    public var shown: ConnectabilityState? {
+        if case .state(let state)? = body { state } else { nil }
+    }
 }
 
-/// Every presence subscription and what each owes its watcher: the pure part of the presence
-/// server. Inputs are the subscriber's requests, new views, NOTIFY answers and the passing of time;
-/// outputs are NOTIFYs to send and rows to store or delete. No clock, no socket.
+/// Every subscription of every package and what each owes its watcher: the pure part of the
+/// notifier. Inputs are the subscriber's requests, new views, NOTIFY answers and the passing of time;
+/// outputs are NOTIFYs to send and rows to store or delete. No clock, no socket. The watcher
+/// information of a user (RFC 3857) is kept here too, since it is made of this table's own rows:
+/// every change to a user's presence watchers updates the `presence.winfo` subscriptions to them.
 public struct SubscriptionTable: Sendable {
     public enum Action: Sendable, Equatable {
-        case notify(PresenceNotify)
+        case notify(SubscriptionNotify)
         /// Keep the subscription's dialog and expiry in the file (new or refreshed).
-        case store(PresenceSubscription)
+        case store(Subscription)
         /// The subscription ended: delete its row.
         case remove(SubscriptionID)
     }
@@ -165,8 +207,8 @@ public struct SubscriptionTable: Sendable {
         }
     }
 
-    public private(set) var subscriptions: [SubscriptionID: PresenceSubscription] = [:]
-    private var byPresentity: [String: Set<SubscriptionID>] = [:]
+    public private(set) var subscriptions: [SubscriptionID: Subscription] = [:]
+    private var byResource: [Resource: Set<SubscriptionID>] = [:]
     private var perWatcher: [String: Int] = [:]
     /// Subscriptions by the second they expire or are due a retry; a tick visits only due seconds.
     private var due: [Int64: Set<SubscriptionID>] = [:]
@@ -180,24 +222,36 @@ public struct SubscriptionTable: Sendable {
     public init() {}
 
     public var count: Int { subscriptions.count }
-    public var presentityCount: Int { byPresentity.count }
+    /// Resources watched, all packages together.
+    public var resourceCount: Int { byResource.count }
 
-    public func subscription(_ id: SubscriptionID) -> PresenceSubscription? { subscriptions[id] }
+    public func subscription(_ id: SubscriptionID) -> Subscription? { subscriptions[id] }
 
-    public func ids(watching presentity: String) -> [SubscriptionID] {
-        byPresentity[presentity].map { Array($0) } ?? []
+    public func ids(watching resource: Resource) -> [SubscriptionID] {
+        byResource[resource].map { Array($0) } ?? []
     }
 
-    public var presentities: [String] { Array(byPresentity.keys) }
+    /// The resources of `package` someone watches.
+    public func resources(_ package: EventPackage) -> [Resource] { byResource.keys.filter { $0.package == package } }
 
-    public func isWatched(_ presentity: String) -> Bool { byPresentity[presentity] != nil }
+    public func isWatched(_ resource: Resource) -> Bool { byResource[resource] != nil }
+
+    /// The watcher information of `user` (RFC 3858): their presence watchers, active or pending.
+    public func watchers(of user: String) -> [WatcherEntry] {
+        ids(watching: Resource(.presence, user)).compactMap { id -> WatcherEntry? in
+            guard let entry = subscriptions[id], let view = entry.wanted, view != .rejected else { return nil }
+            return WatcherEntry(id: id.rawValue, watcher: entry.watcher, uri: entry.dialog.remoteURI,
+                                status: view == .pending ? .pending : .active,
+                                event: view == .pending ? "subscribe" : entry.approved ? "approved" : "subscribe")
+        }.sorted { $0.id < $1.id }
+    }
 
     /// Subscriptions a watcher holds.
     public func count(heldBy watcher: String) -> Int { perWatcher[watcher] ?? 0 }
 
     /// A new subscription, or a refresh of one (same dialog): accepted for `expiresAt`, stored, and
     /// notified at once of `view` (RFC 6665 §4.2.1.1, §4.2.1.2).
-    public mutating func subscribe(_ subscription: PresenceSubscription, view: PresenceView, now: Int64) -> [Action] {
+    public mutating func subscribe(_ subscription: Subscription, view: SubscriptionView, now: Int64) -> [Action] {
         var entry = subscription
         if let existing = subscriptions[subscription.id] {
             entry = existing
@@ -210,35 +264,38 @@ public struct SubscriptionTable: Sendable {
         put(entry)
         let sent = advance(subscription.id, now: now)
         // Stored with the CSeq of the NOTIFY it is about to get.
-        return [.store(subscriptions[subscription.id] ?? entry)] + sent
+        return [.store(subscriptions[subscription.id] ?? entry)] + sent + watchersChanged(entry, now: now)
     }
 
     /// Puts back a subscription read from the file after a restart: its watcher is told the present
     /// view as soon as one is given.
-    public mutating func restore(_ subscription: PresenceSubscription) {
+    public mutating func restore(_ subscription: Subscription) {
         var entry = subscription
         entry.owed = true
         put(entry)
     }
 
     /// The subscriber ended it (Expires: 0): a last NOTIFY with the state and `terminated`.
-    public mutating func unsubscribe(_ id: SubscriptionID, remoteCSeq: UInt32, view: PresenceView, now: Int64) -> [Action] {
+    public mutating func unsubscribe(_ id: SubscriptionID, remoteCSeq: UInt32, view: SubscriptionView, now: Int64) -> [Action] {
         guard var entry = subscriptions[id] else { return [] }
         entry.dialog.remoteCSeq = remoteCSeq
         entry.wanted = view
         subscriptions[id] = entry
-        return terminate(id, reason: "timeout", withView: true)
+        return terminate(id, reason: "timeout", withView: true, now: now)
     }
 
     /// The watcher's view of the presentity is now `view`: a NOTIFY if it differs from what the
     /// watcher holds and none is in flight.
-    public mutating func update(_ id: SubscriptionID, view: PresenceView, now: Int64) -> [Action] {
+    public mutating func update(_ id: SubscriptionID, view: SubscriptionView, now: Int64) -> [Action] {
         guard var entry = subscriptions[id] else { return [] }
-        if view == .rejected { return terminate(id, reason: "rejected", withView: false) }
+        if view == .rejected { return terminate(id, reason: "rejected", withView: false, now: now) }
         guard entry.wanted != view || entry.owed else { return [] }
+        let wasPending = entry.isPending
+        if wasPending, case .state = view { entry.approved = true }
         entry.wanted = view
         subscriptions[id] = entry
-        return advance(id, now: now)
+        let sent = advance(id, now: now)
+        return wasPending != entry.isPending ? sent + watchersChanged(entry, now: now) : sent
     }
 
     /// The answer to NOTIFY `cseq` (a timeout or transport failure is `status` 408).
@@ -261,7 +318,7 @@ public struct SubscriptionTable: Sendable {
             schedule(id, at: retry)
             return []
         case .definitive:
-            return remove(id)
+            return remove(id, now: now)
         }
     }
 
@@ -278,7 +335,7 @@ public struct SubscriptionTable: Sendable {
             for id in ids.sorted() {
                 guard let entry = subscriptions[id] else { continue }
                 if entry.expiresAt <= now {
-                    actions += terminate(id, reason: "timeout", withView: true)
+                    actions += terminate(id, reason: "timeout", withView: true, now: now)
                 } else if let retry = entry.retryAt, retry <= now, entry.inFlight == nil {
                     subscriptions[id]?.retryAt = nil
                     actions += advance(id, now: now)
@@ -288,18 +345,28 @@ public struct SubscriptionTable: Sendable {
         return actions
     }
 
-    /// Ends every subscription of a presentity that no longer exists (`noresource`).
-    public mutating func presentityGone(_ presentity: String) -> [Action] {
-        ids(watching: presentity).sorted().flatMap { terminate($0, reason: "noresource", withView: false) }
+    /// Ends every subscription to a user who no longer exists (`noresource`), in every package.
+    public mutating func userGone(_ user: String, now: Int64) -> [Action] {
+        EventPackage.allCases.flatMap { package in
+            ids(watching: Resource(package, user)).sorted().flatMap { terminate($0, reason: "noresource", withView: false, now: now) }
+        }
     }
 
     // MARK: Internals
 
-    private mutating func put(_ entry: PresenceSubscription) {
+    private mutating func put(_ entry: Subscription) {
         if subscriptions[entry.id] == nil { perWatcher[entry.watcher, default: 0] += 1 }
         subscriptions[entry.id] = entry
-        byPresentity[entry.presentity, default: []].insert(entry.id)
+        byResource[entry.resource, default: []].insert(entry.id)
         schedule(entry.id, at: entry.expiresAt)
+    }
+
+    /// A user's presence watchers changed (one came, went, or was authorised): the subscriptions to
+    /// their watcher information are given the new list.
+    private mutating func watchersChanged(_ entry: Subscription, now: Int64) -> [Action] {
+        guard entry.package == .presence, let ids = byResource[Resource(.watcherInfo, entry.presentity)] else { return [] }
+        let list = SubscriptionView.watchers(watchers(of: entry.presentity))
+        return ids.sorted().flatMap { update($0, view: list, now: now) }
     }
 
     private mutating func schedule(_ id: SubscriptionID, at time: Int64) {
@@ -313,37 +380,37 @@ public struct SubscriptionTable: Sendable {
               entry.owed || entry.sent != view else { return [] }
         entry.localCSeq &+= 1
         entry.owed = false
-        entry.inFlight = PresenceSubscription.Flight(cseq: entry.localCSeq, view: view)
+        entry.inFlight = Subscription.Flight(cseq: entry.localCSeq, view: view)
         subscriptions[id] = entry
         let expires = Int(max(0, (entry.expiresAt - now + 999) / 1000))
         let state: SubscriptionState
-        var shown: ConnectabilityState?
+        var body: SubscriptionView?
         switch view {
-        case .state(let connectability): (state, shown) = (.active(expires: expires), connectability)
         case .pending: state = .pending(expires: expires)
-        case .rejected: return terminate(id, reason: "rejected", withView: false)
+        case .rejected: return terminate(id, reason: "rejected", withView: false, now: now)
+        case .state, .messages, .watchers: (state, body) = (.active(expires: expires), view)
         }
-        return [.notify(PresenceNotify(id: id, presentity: entry.presentity, dialog: entry.dialog, cseq: entry.localCSeq,
-                                       state: state, shown: shown))]
+        return [.notify(SubscriptionNotify(id: id, package: entry.package, presentity: entry.presentity, dialog: entry.dialog,
+                                           cseq: entry.localCSeq, state: state, body: body))]
     }
 
     /// A last NOTIFY (`terminated`), then the subscription is gone; its answer is not awaited.
-    private mutating func terminate(_ id: SubscriptionID, reason: String, withView: Bool) -> [Action] {
+    private mutating func terminate(_ id: SubscriptionID, reason: String, withView: Bool, now: Int64) -> [Action] {
         guard var entry = subscriptions[id] else { return [] }
         entry.localCSeq &+= 1
-        var shown: ConnectabilityState?
-        if withView, case .state(let connectability)? = entry.wanted { shown = connectability }
-        let notify = PresenceNotify(id: id, presentity: entry.presentity, dialog: entry.dialog, cseq: entry.localCSeq,
-                                    state: .terminated(reason: reason), shown: shown)
-        return [.notify(notify)] + remove(id)
+        var body: SubscriptionView?
+        if withView, let view = entry.wanted, view != .pending, view != .rejected { body = view }
+        let notify = SubscriptionNotify(id: id, package: entry.package, presentity: entry.presentity, dialog: entry.dialog,
+                                        cseq: entry.localCSeq, state: .terminated(reason: reason), body: body)
+        return [.notify(notify)] + remove(id, now: now)
     }
 
-    private mutating func remove(_ id: SubscriptionID) -> [Action] {
+    private mutating func remove(_ id: SubscriptionID, now: Int64) -> [Action] {
         guard let entry = subscriptions.removeValue(forKey: id) else { return [] }
         perWatcher[entry.watcher, default: 1] -= 1
         if perWatcher[entry.watcher] == 0 { perWatcher[entry.watcher] = nil }
-        byPresentity[entry.presentity]?.remove(id)
-        if byPresentity[entry.presentity]?.isEmpty == true { byPresentity[entry.presentity] = nil }
-        return [.remove(id)]
+        byResource[entry.resource]?.remove(id)
+        if byResource[entry.resource]?.isEmpty == true { byResource[entry.resource] = nil }
+        return [.remove(id)] + watchersChanged(entry, now: now)
     }
 }

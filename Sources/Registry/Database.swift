@@ -40,6 +40,7 @@ public final class Database {
         Schema.events,
         Schema.trunkRates,
         Schema.presence,
+        Schema.messages,
     ]
 
     public init(path: String) throws(StoreError) {

@@ -49,7 +49,8 @@ public final class Registry: Sendable {
             return (result, store.recordedEvents, touched)
         }
         if recorded { announceEvents() }
-        let change = RegistryChange(users: touched.users, availabilities: touched.availabilities, accounts: touched.accounts)
+        let change = RegistryChange(users: touched.users, availabilities: touched.availabilities, accounts: touched.accounts,
+                                    messages: touched.messages)
         if !change.isEmpty {
             for observer in changeObservers.withLock({ $0 }) { observer(change) }
         }
@@ -125,8 +126,10 @@ public struct RegistryChange: Sendable {
     public var users: Set<String>
     public var availabilities: Set<String>
     public var accounts: Set<String>
+    /// Users whose message counts changed (`messages.set`).
+    public var messages: Set<String> = []
 
-    public var isEmpty: Bool { users.isEmpty && availabilities.isEmpty && accounts.isEmpty }
+    public var isEmpty: Bool { users.isEmpty && availabilities.isEmpty && accounts.isEmpty && messages.isEmpty }
 }
 
 /// Keys a write changed, re-read into the snapshot after it commits.
@@ -139,6 +142,8 @@ struct Touched {
     var activations: Set<String> = []
     var availabilities: Set<String> = []
     var plans: Set<String> = []
+    /// Message counts are not in the snapshot: they change only what observers are told.
+    var messages: Set<String> = []
 
     var isEmpty: Bool {
         accounts.isEmpty && users.isEmpty && numbers.isEmpty && providers.isEmpty && apps.isEmpty && activations.isEmpty

@@ -393,4 +393,17 @@ enum Schema {
     ) STRICT;
     CREATE INDEX presence_subscriptions_by_presentity ON presence_subscriptions(presentity);
     """
+
+    /// Voice messages waiting per user (RFC 3842), as a voicemail application last reported them.
+    static let messages = """
+    CREATE TABLE message_waiting (
+        user_id       TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        new_messages  INTEGER NOT NULL,
+        old_messages  INTEGER NOT NULL,
+        urgent_new    INTEGER NOT NULL,
+        urgent_old    INTEGER NOT NULL,
+        account       TEXT,
+        updated_at    TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    """
 }

@@ -208,6 +208,17 @@ import Registrar
         #expect(admin.call("presence.authorise", ["user": "alice", "watcher": "alice", "decision": "refuse"])["error"]?["data"]?["field"] == "watcher")
         #expect(ok("presence.authorise", ["user": "alice", "watcher": "+33677777777", "decision": "forget"])["authorised"] == ["bob"])
         #expect(ok("presence.subscriptions", [:])["subscriptions"] == [])
+
+        // Messages waiting: zeros until reported; counts checked field by field; an event when they change.
+        #expect(ok("messages.get", ["user": "alice"])["new"] == 0)
+        let summary = ok("messages.set", ["user": "alice", "new": 2, "old": 5, "urgent_new": 1, "account": "sip:voicemail@tandem.test"])
+        #expect(summary["new"] == 2 && summary["urgent_new"] == 1 && summary["account"] == "sip:voicemail@tandem.test")
+        #expect(ok("messages.get", ["user": "alice"])["old"] == 5)
+        #expect(admin.call("messages.set", ["user": "alice", "new": 1, "urgent_new": 2])["error"]?["data"]?["field"] == "urgent_new")
+        #expect(admin.call("messages.set", ["user": "alice", "new": -1])["error"]?["data"]?["field"] == "new")
+        #expect(admin.call("messages.set", ["user": "alice", "new": 1, "account": "voicemail"])["error"]?["data"]?["field"] == "account")
+        #expect(admin.call("messages.set", ["user": "alice"])["error"]?["data"]?["field"] == "new")
+        #expect(admin.call("messages.set", ["user": "nobody", "new": 1])["error"]?["data"]?["field"] == "user")
         #expect(ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco"])["outcome"]?["status"] == 480)
         #expect(ok("availability.set", ["user": "alice", "mode": .null])["override"] == .null)
         let explained = ok("route.explain", ["to": "0612345678", "source": "provider", "provider": "othertelco", "from": "+33677777777"])

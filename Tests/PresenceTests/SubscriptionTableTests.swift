@@ -5,14 +5,14 @@ import Testing
 @Suite struct SubscriptionTableTests {
     static let start: Int64 = 1_795_000_000_000
 
-    func subscription(_ n: Int, presentity: String = "alice", expires: Int64 = 3600) -> PresenceSubscription {
+    func subscription(_ n: Int, presentity: String = "alice", expires: Int64 = 3600) -> Subscription {
         let dialog = NotifierDialog(callID: "call-\(n)", localTag: "t\(n)", remoteTag: "r\(n)", localURI: "sip:\(presentity)@tandem.test",
                                     remoteURI: "sip:bob@tandem.test", remoteTarget: "sip:bob@192.0.2.7:5062", routeSet: [],
                                     destination: "udp:192.0.2.7:5062", local: "udp:127.0.0.1:5060", eventID: nil, remoteCSeq: 1)
-        return PresenceSubscription(presentity: presentity, watcher: "bob", dialog: dialog, expiresAt: Self.start + expires * 1000, localCSeq: 0)
+        return Subscription(presentity: presentity, watcher: "bob", dialog: dialog, expiresAt: Self.start + expires * 1000, localCSeq: 0)
     }
 
-    func notifies(_ actions: [SubscriptionTable.Action]) -> [PresenceNotify] {
+    func notifies(_ actions: [SubscriptionTable.Action]) -> [SubscriptionNotify] {
         actions.compactMap { if case .notify(let notify) = $0 { notify } else { nil } }
     }
 
@@ -71,7 +71,7 @@ import Testing
         _ = table.subscribe(subscription(1), view: .state(.connectable), now: Self.start)
         #expect(table.answered(id, cseq: 1, status: status, now: Self.start + 10) == [.remove(id)])
         #expect(table.count == 0)
-        #expect(table.ids(watching: "alice").isEmpty)
+        #expect(table.ids(watching: Resource(.presence, "alice")).isEmpty)
     }
 
     /// RFC 6665 §4.2.2: at expiry the watcher gets a last NOTIFY, terminated;reason=timeout; no
@@ -137,7 +137,7 @@ import Testing
         table.restore(sub)
         let sent = notifies(table.update(sub.id, view: .state(.unknown), now: Self.start))
         #expect(sent.map(\.cseq) == [100_008])
-        #expect(table.ids(watching: "alice") == [sub.id])
+        #expect(table.ids(watching: Resource(.presence, "alice")) == [sub.id])
     }
 
     @Test func documentsCarryTheStateAndEscapeTheEntity() {

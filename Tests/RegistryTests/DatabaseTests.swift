@@ -39,7 +39,7 @@ import Testing
         // A version 7 database: the tables as migration 7 left them.
         let current = try Database(path: path)
         try current.execute("""
-            DROP TABLE contact_lists; DROP TABLE presence_subscriptions;
+            DROP TABLE message_waiting; DROP TABLE contact_lists; DROP TABLE presence_subscriptions;
             DROP TABLE settled_calls; DROP TABLE trunk_rates; DROP INDEX cdrs_by_trunk; ALTER TABLE cdrs DROP COLUMN trunk_id;
             DROP TABLE settlement_lines;
             CREATE TABLE settlement_lines (
