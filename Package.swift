@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Registry"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Registry"]),
-        .testTarget(name: "PresenceTests", dependencies: ["Presence", "Routing"]),
+        .testTarget(name: "PresenceTests", dependencies: ["Presence", "Routing", "RegistryModel"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "Registry", "JSON", "Crypto"]),
         .testTarget(name: "RegistrarTests", dependencies: ["Registrar", "Registry", "SIP", "Crypto"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting", "SIP", "SIPTransport"],

@@ -1,3 +1,4 @@
+import RegistryModel
 import Routing
 import Testing
 @testable import Presence
@@ -164,5 +165,79 @@ extension SubscriptionTableTests {
         #expect(table.count(heldBy: "bob") == 1)
         _ = table.answered(subscription(2).id, cseq: 1, status: 481, now: Self.start + 30)
         #expect(table.count(heldBy: "bob") == 0)
+    }
+}
+
+/// Watcher information (RFC 3857) and message summaries (RFC 3842) in the same table.
+extension SubscriptionTableTests {
+    func own(_ n: Int, _ package: EventPackage) -> Subscription {
+        var own = subscription(n)
+        own.package = package
+        own.watcher = "alice"
+        return own
+    }
+
+    func lists(_ actions: [SubscriptionTable.Action]) -> [[WatcherEntry]] {
+        notifies(actions).compactMap { if case .watchers(let list)? = $0.body { list } else { nil } }
+    }
+
+    @Test func watcherInfoFollowsThePresenceWatchers() {
+        var table = SubscriptionTable()
+        let winfo = own(9, .watcherInfo)
+        #expect(lists(table.subscribe(winfo, view: .watchers(table.watchers(of: "alice")), now: Self.start)) == [[]])
+        _ = table.answered(winfo.id, cseq: 1, status: 200, now: Self.start)
+        // A pending watcher comes: Alice's list shows them pending.
+        let arrived = lists(table.subscribe(subscription(1), view: .pending, now: Self.start + 10))
+        #expect(arrived.map { $0.map(\.status) } == [[.pending]])
+        #expect(arrived.first?.first?.uri == "sip:bob@tandem.test")
+        _ = table.answered(winfo.id, cseq: 2, status: 200, now: Self.start + 10)
+        // A change of state that is not of authorisation does not touch the list.
+        _ = table.answered(subscription(1).id, cseq: 1, status: 200, now: Self.start + 11)
+        #expect(lists(table.update(subscription(1).id, view: .pending, now: Self.start + 12)).isEmpty)
+        // Authorised: active, approved.
+        let approved = lists(table.update(subscription(1).id, view: .state(.connectable), now: Self.start + 20))
+        #expect(approved.map { $0.map(\.event) } == [["approved"]])
+        _ = table.answered(winfo.id, cseq: 3, status: 200, now: Self.start + 20)
+        #expect(lists(table.update(subscription(1).id, view: .state(.notConnectable), now: Self.start + 30)).isEmpty)
+        // A watcher who never was pending is `subscribe`.
+        let second = lists(table.subscribe(subscription(2), view: .state(.connectable), now: Self.start + 40))
+        #expect(second.map { $0.map(\.event) } == [["approved", "subscribe"]])
+        _ = table.answered(winfo.id, cseq: 4, status: 200, now: Self.start + 40)
+        // A watcher whose NOTIFY is refused for good leaves the list; a watcher's winfo
+        // subscription is no presence watcher of anyone.
+        let gone = lists(table.answered(subscription(2).id, cseq: 1, status: 481, now: Self.start + 50))
+        #expect(gone.map { $0.map(\.id) } == [[subscription(1).id.rawValue]])
+        #expect(table.watchers(of: "alice").count == 1)
+        // Alice's own subscriptions end with her (`noresource`), every package.
+        let ended = notifies(table.userGone("alice", now: Self.start + 60))
+        #expect(Set(ended.map(\.package)) == [.presence, .watcherInfo])
+        #expect(ended.allSatisfy { $0.state == .terminated(reason: "noresource") })
+        #expect(table.count == 0)
+    }
+
+    @Test func messageSummariesAreViewsLikeAnyOther() {
+        var table = SubscriptionTable()
+        let mwi = own(1, .messageSummary)
+        let first = notifies(table.subscribe(mwi, view: .messages(.none), now: Self.start))
+        #expect(first.map(\.package) == [.messageSummary])
+        #expect(first.first?.body == .messages(.none))
+        let two = MessageSummary(newMessages: 2, oldMessages: 1)
+        #expect(notifies(table.update(mwi.id, view: .messages(two), now: Self.start + 1)).isEmpty)
+        let next = notifies(table.answered(mwi.id, cseq: 1, status: 200, now: Self.start + 2))
+        #expect(next.map(\.body) == [.messages(two)])
+        // Presence watchers of Alice are not in a message summary's resource.
+        #expect(table.ids(watching: Resource(.presence, "alice")).isEmpty)
+        #expect(table.isWatched(Resource(.messageSummary, "alice")))
+    }
+
+    @Test func messageSummaryBodies() {
+        #expect(MessageSummaryDocument.render(.none) == "Messages-Waiting: no\r\nVoice-Message: 0/0 (0/0)\r\n")
+        let summary = MessageSummary(newMessages: 3, oldMessages: 7, urgentNew: 1, urgentOld: 2, account: "sip:vm@tandem.test")
+        #expect(MessageSummaryDocument.render(summary) == "Messages-Waiting: yes\r\nMessage-Account: sip:vm@tandem.test\r\nVoice-Message: 3/7 (1/2)\r\n")
+        let xml = WatcherInfoDocument.render(resource: "sip:a@t", watchers: [
+            WatcherEntry(id: "c;t", watcher: "bob", uri: "sip:b<o>b@t", status: .pending, event: "subscribe"),
+        ], version: 4)
+        #expect(xml.contains("version=\"4\" state=\"full\""))
+        #expect(xml.contains("<watcher id=\"c;t\" status=\"pending\" event=\"subscribe\">sip:b&lt;o&gt;b@t</watcher>"))
     }
 }
