@@ -11,8 +11,9 @@ public enum SubscriptionView: Sendable, Equatable {
     case pending
     /// The presentity refused the watcher: the subscription ends with `reason=rejected`.
     case rejected
-    /// `message-summary` (RFC 3842).
-    case messages(MessageSummary)
+    /// `message-summary` (RFC 3842). Boxed: a view is kept twice per subscription (wanted, sent), and
+    /// the counts would make every presence subscription's view as large as they are.
+    indirect case messages(MessageSummary)
     /// `presence.winfo` (RFC 3857).
     case watchers([WatcherEntry])
 }
