@@ -21,40 +21,18 @@ public struct Month: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// The month a time falls in.
     public init(milliseconds: Int64) {
-        let (year, month, _) = Self.civil(days: Int(milliseconds.floorDivided(by: 86_400_000)))
-        self.init(year: year, month: month)
+        let date = CivilDate(days: milliseconds.floorDivided(by: 86_400_000))
+        self.init(year: date.year, month: date.month)
     }
 
     public var description: String { "\(year)-\(month < 10 ? "0" : "")\(month)" }
     public var next: Month { month == 12 ? Month(year: year + 1, month: 1) : Month(year: year, month: month + 1) }
     public var previous: Month { month == 1 ? Month(year: year - 1, month: 12) : Month(year: year, month: month - 1) }
-    public var start: Int64 { Int64(Self.days(year: year, month: month, day: 1)) * 86_400_000 }
+    public var start: Int64 { CivilDate(year: year, month: month, day: 1).days * 86_400_000 }
     public var end: Int64 { next.start }
     public var days: Int { Int((end - start) / 86_400_000) }
 
     public static func < (a: Month, b: Month) -> Bool { (a.year, a.month) < (b.year, b.month) }
-
-    /// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm, proleptic Gregorian).
-    static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civil(days: Int) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
 }
 
 /// Rating and settlement of a month (docs/settlement.md). Pure: the same input gives the same lines.
