@@ -420,8 +420,7 @@ public struct Configuration: Sendable, Equatable {
         Key(name: "presence.enabled", defaultText: "true",
             summary: "Whether Tandem is the presence server of its users: SUBSCRIBEs for the `presence` event of a Tandem user are answered by Tandem (docs/presence.md); `false` proxies them like any request.") {
             config, value throws(KeyError) in
-            guard let enabled = ["true": true, "false": false][value.lowercased()] else { throw KeyError(reason: "expected true or false, got \"\(value)\"") }
-            config.presence.enabled = enabled
+            config.presence.enabled = try boolean(value)
         },
         Key(name: "presence.min_expires", defaultText: "60",
             summary: "Shortest presence subscription accepted, in seconds; a shorter non-zero one is answered 423 with Min-Expires.") {
@@ -441,8 +440,7 @@ public struct Configuration: Sendable, Equatable {
         Key(name: "presence.unsolicited_mwi", defaultText: "false",
             summary: "Whether a user's registered devices that hold no `message-summary` subscription are sent unsolicited message-waiting NOTIFYs (as Asterisk does) when `messages.set` changes their counts, and a newly registered device at once.") {
             config, value throws(KeyError) in
-            guard let enabled = ["true": true, "false": false][value.lowercased()] else { throw KeyError(reason: "expected true or false, got \"\(value)\"") }
-            config.presence.unsolicitedMWI = enabled
+            config.presence.unsolicitedMWI = try boolean(value)
         },
         Key(name: "presence.max_subscriptions", defaultText: "500000",
             summary: "Presence subscriptions held at most; past it a new SUBSCRIBE is answered 503 with Retry-After.") {
@@ -488,6 +486,11 @@ public struct Configuration: Sendable, Equatable {
             throw KeyError(reason: "'\(value)' is not a dialplan name (the file name without .dialplan: letters, digits, '_', '-')")
         }
         return value
+    }
+
+    static func boolean(_ value: String) throws(KeyError) -> Bool {
+        guard let flag = ["true": true, "false": false][value.lowercased()] else { throw KeyError(reason: "expected true or false, got \"\(value)\"") }
+        return flag
     }
 
     static func integer(_ value: String, in range: ClosedRange<Int>) throws(KeyError) -> Int {

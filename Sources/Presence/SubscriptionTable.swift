@@ -242,7 +242,7 @@ public struct SubscriptionTable: Sendable {
             guard let entry = subscriptions[id], let view = entry.wanted, view != .rejected else { return nil }
             return WatcherEntry(id: id.rawValue, watcher: entry.watcher, uri: entry.dialog.remoteURI,
                                 status: view == .pending ? .pending : .active,
-                                event: view == .pending ? "subscribe" : entry.approved ? "approved" : "subscribe")
+                                event: entry.approved && view != .pending ? "approved" : "subscribe")
         }.sorted { $0.id < $1.id }
     }
 

@@ -202,20 +202,10 @@ public enum AvailabilityDefinition {
                          "days": JSONValue(rule.days.sorted().map { dayNames[$0 - 1] }), "from": .string(time(rule.start)),
                          "to": .string(time(rule.end)), "mode": .string(rule.mode),
                      ]
-                     if !rule.dates.isEmpty {
-                         object["dates"] = JSONValue(rule.dates.map { range in
-                             range.lowerBound == range.upperBound ? "\(CivilDate(days: range.lowerBound))"
-                                                                  : "\(CivilDate(days: range.lowerBound))..\(CivilDate(days: range.upperBound))"
-                         })
-                     }
+                     if !rule.dates.isEmpty { object["dates"] = JSONValue(rule.dateTexts) }
                      if !rule.monthDays.isEmpty { object["monthdays"] = .array(rule.monthDays.sorted().map { .integer(Int64($0)) }) }
                      if !rule.monthWeeks.isEmpty { object["month_weeks"] = .array(rule.monthWeeks.sorted().map { .integer(Int64($0)) }) }
-                     if !rule.yearDays.isEmpty {
-                         object["yearly"] = JSONValue(rule.yearDays.sorted().map { day in
-                             let (month, dayOfMonth) = (day / 100, day % 100)
-                             return (month < 10 ? "0" : "") + "\(month)-" + (dayOfMonth < 10 ? "0" : "") + "\(dayOfMonth)"
-                         })
-                     }
+                     if !rule.yearDays.isEmpty { object["yearly"] = JSONValue(rule.yearDayTexts) }
                      return .object(object)
                  })]
             }),

@@ -377,6 +377,22 @@ public struct Availability: Sendable, Equatable {
 
         /// Whether the rule is bound to anything beyond the days of the week.
         public var hasCalendar: Bool { !dates.isEmpty || !monthDays.isEmpty || !monthWeeks.isEmpty || !yearDays.isEmpty }
+
+        /// `dates` as written in a definition: `YYYY-MM-DD` or `YYYY-MM-DD..YYYY-MM-DD`.
+        public var dateTexts: [String] {
+            dates.map { range in
+                range.lowerBound == range.upperBound ? "\(CivilDate(days: range.lowerBound))"
+                                                     : "\(CivilDate(days: range.lowerBound))..\(CivilDate(days: range.upperBound))"
+            }
+        }
+
+        /// `yearDays` as written in a definition: `MM-DD`, in calendar order.
+        public var yearDayTexts: [String] {
+            yearDays.sorted().map { day in
+                let (month, dayOfMonth) = (day / 100, day % 100)
+                return (month < 10 ? "0" : "") + "\(month)-" + (dayOfMonth < 10 ? "0" : "") + "\(dayOfMonth)"
+            }
+        }
     }
 
     public struct Profile: Sendable, Equatable {

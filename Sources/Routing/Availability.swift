@@ -263,20 +263,10 @@ extension Availability.Rule {
         let names = LocalTime.dayNames
         var parts: [String] = []
         if days.count < 7 { parts.append(days.sorted().map { names[$0 - 1] }.joined(separator: ",")) }
-        if !dates.isEmpty {
-            parts.append(dates.map { range in
-                range.lowerBound == range.upperBound ? "\(CivilDate(days: range.lowerBound))"
-                                                     : "\(CivilDate(days: range.lowerBound))..\(CivilDate(days: range.upperBound))"
-            }.joined(separator: ","))
-        }
+        if !dates.isEmpty { parts.append(dateTexts.joined(separator: ",")) }
         if !monthDays.isEmpty { parts.append("month days " + monthDays.sorted().map { $0 == -1 ? "last" : String($0) }.joined(separator: ",")) }
         if !monthWeeks.isEmpty { parts.append("weeks " + monthWeeks.sorted().map { $0 == -1 ? "last" : String($0) }.joined(separator: ",")) }
-        if !yearDays.isEmpty {
-            parts.append("yearly " + yearDays.sorted().map { day in
-                let (month, dayOfMonth) = (day / 100, day % 100)
-                return (month < 10 ? "0" : "") + "\(month)-" + (dayOfMonth < 10 ? "0" : "") + "\(dayOfMonth)"
-            }.joined(separator: ","))
-        }
+        if !yearDays.isEmpty { parts.append("yearly " + yearDayTexts.joined(separator: ",")) }
         if parts.isEmpty { parts.append("every day") }
         return "\(parts.joined(separator: " ")) \(Availability.clockText(start))–\(Availability.clockText(end)) → \(mode)"
     }
